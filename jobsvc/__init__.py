@@ -1,0 +1,12 @@
+"""jobsvc: per-deployment job lanes on Redis and RQ.
+
+Tasks are accepted at once, queued per deployment, run one at a time in
+order (priority first), watched live, and never lost.
+"""
+
+from .errors import JobsvcError
+from .model import Task
+from .registry import task
+from .service import Service, connect
+
+__all__ = ["JobsvcError", "Service", "Task", "connect", "task"]

@@ -1,0 +1,58 @@
+"""Finding the Redis to use and opening clients to it.
+
+With ``JOBSVC_REDIS_URL`` set, that Redis.  Without it, the one that
+``jobsvc up`` runs for the same ``JOBSVC_DATA_DIR``: it writes its address to
+``<data dir>/redis.url``, so a second terminal finds it with no setup.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import redis
+from redis import Redis
+
+from .errors import Unavailable
+from .settings import Settings
+
+# Seconds to wait for Redis before a request fails with 503 instead of hanging.
+CONNECT_TIMEOUT_S = 3.0
+SOCKET_TIMEOUT_S = 10.0
+URL_FILE = "redis.url"
+
+
+def url_file(data_dir: Path) -> Path:
+    return data_dir / URL_FILE
+
+
+def resolve_url(settings: Settings) -> str:
+    """The Redis URL to use, or Unavailable with a one-line hint."""
+    if settings.redis_url:
+        return settings.redis_url
+    path = url_file(settings.data_dir)
+    if path.exists():
+        url = path.read_text().strip()
+        if url and ping(url):
+            return url
+    raise Unavailable(
+        f"no Redis: set JOBSVC_REDIS_URL, or start `jobsvc up` (data dir {settings.data_dir})"
+    )
+
+
+def client(url: str, *, decode: bool = True, socket_timeout: float | None = SOCKET_TIMEOUT_S
+           ) -> Redis:
+    """jobsvc's own client decodes to str; RQ needs one that returns bytes."""
+    return redis.Redis.from_url(
+        url,
+        decode_responses=decode,
+        socket_connect_timeout=CONNECT_TIMEOUT_S,
+        socket_timeout=socket_timeout,
+        health_check_interval=30,
+    )
+
+
+def ping(url: str) -> bool:
+    try:
+        return bool(client(url, socket_timeout=CONNECT_TIMEOUT_S).ping())
+    except (redis.ConnectionError, redis.TimeoutError, OSError):
+        return False

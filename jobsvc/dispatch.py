@@ -1,0 +1,67 @@
+"""Hands promoted tasks to RQ: one job per dispatch, job id = task id.
+
+The RQ job's only argument is the task id and every queue uses RQ's JSON
+serializer, so nothing a client sent is ever pickled.  A dispatch happens
+right after the Lua step that promoted the task; if this process dies in
+between, the task is active and queued with no RQ job, and
+``reconcile.republish_orphans`` hands it over again (see docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from redis import Redis
+from rq import Queue
+from rq.serializers import JSONSerializer
+
+# The RQ job function: a dotted path, so RQ never pickles a callable.
+JOB_FUNC = "jobsvc.runner.run_task"
+# RQ's own timeout is a backstop behind the runner's: it only fires if the
+# runner itself is stuck, so it must come later than the task's timeout.
+RQ_TIMEOUT_GRACE_S = 60
+PRIORITIES = ("critical", "high", "medium", "low")
+# Queue for the reconcilers; every worker serves it first.
+MAINTENANCE_QUEUE = "maintenance"
+
+
+def queue_name(pool: str, priority: str) -> str:
+    return f"{pool}-{priority}"
+
+
+def pool_queue_names(pool: str) -> list[str]:
+    """What a worker of ``pool`` listens on, in the order it serves them."""
+    return [MAINTENANCE_QUEUE] + [queue_name(pool, p) for p in PRIORITIES]
+
+
+class Dispatcher:
+    """Enqueues RQ jobs for dispatch infos returned by the Lua scripts."""
+
+    def __init__(self, rq_connection: Redis):
+        self.connection = rq_connection
+        self._queues: dict[str, Queue] = {}
+
+    def queue(self, name: str) -> Queue:
+        if name not in self._queues:
+            self._queues[name] = Queue(name, connection=self.connection, serializer=JSONSerializer)
+        return self._queues[name]
+
+    def publish(self, dispatch: Iterable[tuple[str, str, str, int]]) -> None:
+        """One pipeline, one round trip, however many tasks were promoted."""
+        items = list(dispatch)
+        if not items:
+            return
+        with self.connection.pipeline(transaction=False) as pipe:
+            for task_id, pool, priority, timeout_s in items:
+                self.queue(queue_name(pool, priority)).enqueue_call(
+                    JOB_FUNC,
+                    args=(task_id,),
+                    job_id=task_id,
+                    timeout=timeout_s + RQ_TIMEOUT_GRACE_S,
+                    # The task store keeps results; RQ deletes its job when done.
+                    result_ttl=0,
+                    failure_ttl=24 * 3600,
+                    description=f"jobsvc task {task_id}",
+                    pipeline=pipe,
+                )
+            pipe.execute()

@@ -1,0 +1,84 @@
+"""The one exception tree of jobsvc.
+
+Each class carries the HTTP status and the contract's error code, so the web
+layer turns any of them into ``{"error": {"code", "message"}}`` with one
+handler, and the CLI into a one-line message.  Control-flow signals of a
+running attempt (cancel, timeout) live in ``runner`` and stay outside.
+"""
+
+from __future__ import annotations
+
+
+class JobsvcError(Exception):
+    """Base of every error jobsvc reports to a caller."""
+
+    status = 500
+    code = "internal_error"
+
+    def __init__(self, message: str, *, field: str | None = None, code: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        if code is not None:
+            self.code = code
+
+    def to_json(self) -> dict:
+        body: dict = {"code": self.code, "message": self.message}
+        if self.field is not None:
+            body["field"] = self.field
+        return {"error": body}
+
+
+class ConfigError(JobsvcError):
+    """The process is configured wrongly; raised at start-up, not per request."""
+
+    code = "config_error"
+
+
+class InvalidInput(JobsvcError):
+    status = 400
+    code = "invalid_input"
+
+
+class Unauthorized(JobsvcError):
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(JobsvcError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(JobsvcError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(JobsvcError):
+    """The operation is not valid in the task's current state."""
+
+    status = 409
+    code = "invalid_state"
+
+
+class BodyTooLarge(JobsvcError):
+    status = 413
+    code = "body_too_large"
+
+
+class UnsupportedMediaType(JobsvcError):
+    status = 415
+    code = "not_json"
+
+
+class PreflightFailed(JobsvcError):
+    status = 422
+    code = "preflight_failed"
+
+
+class Unavailable(JobsvcError):
+    """Redis does not answer."""
+
+    status = 503
+    code = "redis_unavailable"

@@ -1,0 +1,85 @@
+"""Every Redis key jobsvc uses, built here and nowhere else.
+
+``scripts/_lib.lua`` has a table ``K`` that mirrors these builders for the keys
+a script discovers while it runs (the task a dedupe key points to, the next
+task of a lane); ``tests/test_keys.py`` checks that both agree.  Deployment
+names and task ids are validated before they reach this module.
+"""
+
+from __future__ import annotations
+
+PREFIX = "jobsvc:"
+
+# Global acceptance counter: orders lanes and listings (sequence, never clock).
+SEQ = PREFIX + "seq"
+# Deployments ever seen, lexicographic (ZSET, score 0) for cursor listing.
+DEPLOYMENTS = PREFIX + "deployments"
+# Deployments with an active or waiting task (SET): what the reconciler walks.
+BUSY = PREFIX + "busy"
+# Tasks waiting out a retry backoff (ZSET, score = due time in microseconds).
+DUE = PREFIX + "due"
+# Ended tasks still in their dedupe cooldown (ZSET, score = end of cooldown, µs).
+COOLDOWN = PREFIX + "cooldown"
+# Counters by type and by priority, per status (HASH).
+COUNTS = PREFIX + "counts"
+# Dashboard change feed: one entry per lane change (STREAM).
+DASHBOARD = PREFIX + "dashboard"
+# Newest-first index of every task (ZSET, score = acceptance seq).
+ALL_TASKS = PREFIX + "idx:all"
+# Lock of the scheduler's cron registration.
+SCHEDULER_SETUP = PREFIX + "scheduler:setup"
+
+
+def task(task_id: str) -> str:
+    """The task's record (HASH)."""
+    return f"{PREFIX}t:{task_id}"
+
+
+def history(task_id: str) -> str:
+    """The task's state transitions (LIST of JSON entries)."""
+    return f"{PREFIX}t:{task_id}:h"
+
+
+def events(task_id: str) -> str:
+    """The task's live events: log, progress, status, step (STREAM)."""
+    return f"{PREFIX}t:{task_id}:ev"
+
+
+def log(task_id: str) -> str:
+    """The task's whole output (STRING, capped)."""
+    return f"{PREFIX}t:{task_id}:log"
+
+
+def lane(deployment: str) -> str:
+    """A lane's state: active task, fence counter, paused flag, last task (HASH)."""
+    return f"{PREFIX}lane:{deployment}"
+
+
+def lane_queue(deployment: str) -> str:
+    """Tasks waiting in a lane (ZSET, score = priority rank * 2**44 + seq)."""
+    return f"{PREFIX}lane:{deployment}:q"
+
+
+def lease(deployment: str) -> str:
+    """The running attempt's lease (STRING = fencing token, with a TTL)."""
+    return f"{PREFIX}lane:{deployment}:lease"
+
+
+def by_status(status: str) -> str:
+    """Newest-first index of tasks in one status (ZSET, score = seq)."""
+    return f"{PREFIX}idx:status:{status}"
+
+
+def by_deployment(deployment: str) -> str:
+    """Newest-first index of one deployment's tasks (ZSET, score = seq)."""
+    return f"{PREFIX}idx:dep:{deployment}"
+
+
+def dedupe(identity: str) -> str:
+    """Which task holds a dedupe identity (STRING = task id)."""
+    return f"{PREFIX}dedupe:{identity}"
+
+
+def fire(name: str, fire_time: int) -> str:
+    """Marks one firing of a periodic job as taken, so a double fire runs once."""
+    return f"{PREFIX}fire:{name}:{fire_time}"

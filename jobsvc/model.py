@@ -1,0 +1,88 @@
+"""The contract's Task JSON, built from what the store keeps in Redis.
+
+Redis holds only fields that have a value, times as integer microseconds of
+Redis' clock; this module is the one place that turns them into the
+contract's shape (camelCase, ISO-8601 UTC with ``Z``, nulls filled in).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+TIME_FIELDS = ("createdAt", "startedAt", "completedAt", "lastOutputAt", "cooldownUntil")
+JSON_FIELDS = ("payload", "metadata", "progress", "result", "error")
+INT_FIELDS = ("retryCount", "maxRetries", "timeoutS", "cooldownS")
+
+
+def iso(us: str | int | None) -> str | None:
+    """Microseconds since the epoch -> ``2026-11-25T10:00:00.123456Z``."""
+    if us is None or us == "":
+        return None
+    dt = datetime.fromtimestamp(int(us) / 1_000_000, tz=timezone.utc)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _json(raw: str | None) -> Any:
+    return None if raw is None else json.loads(raw)
+
+
+def render_history(entries: list[str]) -> list[dict]:
+    out = []
+    for raw in entries:
+        entry = json.loads(raw)
+        entry["at"] = iso(entry["at"])
+        out.append(entry)
+    return out
+
+
+def render_task(h: dict[str, str], history: list[str], position: int) -> dict:
+    """One task as the contract's Task JSON."""
+    task: dict[str, Any] = {
+        "id": h["id"],
+        "deployment": h["deployment"],
+        "type": h["type"],
+        "status": h["status"],
+        "priority": h["priority"],
+        "payload": _json(h.get("payload")) or {},
+        "metadata": _json(h.get("metadata")) or {},
+        "dedupeKey": h.get("dedupeKey"),
+        "position": position if position >= 0 else None,
+    }
+    for name in INT_FIELDS:
+        task[name] = int(h.get(name, 0))
+    for name in TIME_FIELDS:
+        task[name] = iso(h.get(name))
+    task["progress"] = _json(h.get("progress"))
+    task["result"] = _json(h.get("result"))
+    task["error"] = _json(h.get("error"))
+    task["history"] = render_history(history)
+    return task
+
+
+def render_summary(raw: str) -> dict:
+    """A deployment summary S from summaries.lua / the dashboard feed."""
+    s = json.loads(raw)
+    if s.get("lastTask"):
+        s["lastTask"]["completedAt"] = iso(s["lastTask"].get("completedAt"))
+    return s
+
+
+@dataclass(frozen=True)
+class Task:
+    """A task as the Python API hands it out: attribute access over the JSON."""
+
+    data: dict
+
+    def __getattr__(self, name: str) -> Any:
+        camel = "".join(p if i == 0 else p.title() for i, p in enumerate(name.split("_")))
+        try:
+            return self.data[camel]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @property
+    def ended(self) -> bool:
+        return self.data["status"] in ("completed", "failed", "canceled", "skipped")

@@ -1,0 +1,82 @@
+"""Task types: the only code a task can run, registered by name.
+
+Client input names a type, never a callable or a module: submit looks the
+name up here and refuses anything unknown.  User modules listed in
+``JOBSVC_TASK_MODULES`` register their types with ``@task`` when imported.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ConfigError
+from .settings import DEFAULT_MAX_RETRIES, DEFAULT_POOL, DEFAULT_TIMEOUT_S
+
+Handler = Callable[[Any, dict], Any]
+# A preflight check returns None when all is well, else the reason it failed (422).
+Preflight = Callable[[dict], "str | None"]
+# A payload check returns None when the payload fits the type, else what is wrong (400).
+Validator = Callable[[dict], "str | None"]
+
+
+@dataclass(frozen=True)
+class TaskType:
+    name: str
+    handler: Handler
+    pool: str = DEFAULT_POOL
+    timeout: int = DEFAULT_TIMEOUT_S
+    retries: int = DEFAULT_MAX_RETRIES
+    # Base of the exponential backoff in seconds; None takes the setting.
+    backoff: float | None = None
+    cooldown: int = 0
+    preflight: tuple[Preflight, ...] = field(default_factory=tuple)
+    validate: Validator | None = None
+
+
+_TYPES: dict[str, TaskType] = {}
+
+
+def task(
+    name: str,
+    *,
+    pool: str = DEFAULT_POOL,
+    timeout: int = DEFAULT_TIMEOUT_S,
+    retries: int = DEFAULT_MAX_RETRIES,
+    backoff: float | None = None,
+    cooldown: int = 0,
+    preflight: Preflight | list[Preflight] | tuple[Preflight, ...] = (),
+    validate: Validator | None = None,
+) -> Callable[[Handler], Handler]:
+    """Registers ``handler(ctx, payload)`` as the task type ``name``."""
+
+    checks = (preflight,) if callable(preflight) else tuple(preflight)
+
+    def register(handler: Handler) -> Handler:
+        _TYPES[name] = TaskType(
+            name, handler, pool, timeout, retries, backoff, cooldown, checks, validate
+        )
+        return handler
+
+    return register
+
+
+def get(name: str) -> TaskType | None:
+    return _TYPES.get(name)
+
+
+def names() -> list[str]:
+    return sorted(_TYPES)
+
+
+def load(modules: tuple[str, ...] | list[str]) -> None:
+    """Imports the built-ins and the configured modules, which register their types."""
+    from . import builtins  # noqa: F401  (registers noop, sleep, echo, fail, shell)
+
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise ConfigError(f"JOBSVC_TASK_MODULES: cannot import {module!r}: {exc}") from None

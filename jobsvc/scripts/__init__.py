@@ -1,0 +1,98 @@
+"""Loads the Lua scripts: one file per state transition, each run atomically.
+
+Every script gets ``_lib.lua`` in front of it, after a first line defining
+``PREFIX`` and ``CFG`` (limits from the settings).  Scripts are registered
+once per client; redis-py's ``Script`` runs them by SHA and reloads them if a
+restarted Redis forgot them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from redis import Redis
+from redis.commands.core import Script
+
+from .. import keys
+from ..settings import Settings
+
+HERE = Path(__file__).parent
+NAMES = (
+    "submit", "claim", "heartbeat", "output", "finish", "cancel", "skip", "requeue",
+    "pause", "take_due", "promote", "republish", "reap", "get_tasks", "summaries",
+    "delete_task",
+)
+# Cap on the dashboard change feed, in entries: viewers resume from it.
+DASHBOARD_MAXLEN = 10_000
+
+
+@cache
+def _read(name: str) -> str:
+    return (HERE / f"{name}.lua").read_text()
+
+
+def source(name: str, settings: Settings) -> str:
+    """The full text Redis runs for one script."""
+    cfg = (
+        f"local PREFIX = '{keys.PREFIX}'\n"
+        f"local CFG = {{ events_maxlen = {settings.events_maxlen}, "
+        f"events_ttl = {settings.events_ttl_s}, log_max_bytes = {settings.log_max_bytes}, "
+        f"dashboard_maxlen = {DASHBOARD_MAXLEN} }}\n"
+    )
+    return cfg + _read("_lib") + "\n" + _read(name)
+
+
+@dataclass
+class Scripts:
+    """The registered scripts of one Redis client, called by name."""
+
+    client: Redis
+    settings: Settings
+    _scripts: dict[str, Script] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in NAMES:
+            self._scripts[name] = self.client.register_script(source(name, self.settings))
+
+    def __call__(self, name: str, keys: list[str], args: list[Any]) -> Any:
+        return self._scripts[name](keys=keys, args=args)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A script's answer: a code, its values, and the tasks to hand to RQ."""
+
+    code: str
+    values: list[str]
+    dispatch: list[tuple[str, str, str, int]]
+
+
+def parse_reply(raw: list) -> Reply:
+    """Splits ``{code, values..., '@dispatch', id, pool, priority, timeoutS, ...}``."""
+    items = [_text(x) for x in raw]
+    code, rest = items[0], items[1:]
+    if "@dispatch" in rest:
+        cut = rest.index("@dispatch")
+        rest, tail = rest[:cut], rest[cut + 1 :]
+    else:
+        tail = []
+    return Reply(code, rest, dispatch_list(tail))
+
+
+def dispatch_list(flat: list) -> list[tuple[str, str, str, int]]:
+    """Groups a flat ``id, pool, priority, timeoutS, ...`` list into tuples."""
+    flat = [_text(x) for x in flat]
+    return [
+        (flat[i], flat[i + 1], flat[i + 2], int(flat[i + 3])) for i in range(0, len(flat), 4)
+    ]
+
+
+def _text(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, int):
+        return str(value)
+    return value

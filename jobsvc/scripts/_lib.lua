@@ -1,0 +1,205 @@
+-- _lib.lua: helpers shared by every jobsvc script.
+--
+-- The loader (scripts/__init__.py) puts this file in front of each script,
+-- after a line that defines PREFIX (keys.PREFIX) and CFG (limits taken from
+-- the process settings).  Nothing here runs a command on its own.
+--
+-- Times are integer microseconds from Redis' own clock (TIME), so every
+-- process on every machine stamps with one clock; Python renders them as
+-- ISO-8601.  Numbers that can exceed 2^31 go through int() before being
+-- written, because Lua would print them in exponent form.
+
+if redis.replicate_commands then pcall(redis.replicate_commands) end
+
+-- Mirror of jobsvc/keys.py for the keys a script discovers while it runs.
+local K = {
+  seq = PREFIX .. 'seq',
+  deployments = PREFIX .. 'deployments',
+  busy = PREFIX .. 'busy',
+  due = PREFIX .. 'due',
+  cooldown = PREFIX .. 'cooldown',
+  counts = PREFIX .. 'counts',
+  dashboard = PREFIX .. 'dashboard',
+  all = PREFIX .. 'idx:all',
+}
+function K.task(id) return PREFIX .. 't:' .. id end
+function K.history(id) return PREFIX .. 't:' .. id .. ':h' end
+function K.events(id) return PREFIX .. 't:' .. id .. ':ev' end
+function K.log(id) return PREFIX .. 't:' .. id .. ':log' end
+function K.lane(d) return PREFIX .. 'lane:' .. d end
+function K.lane_queue(d) return PREFIX .. 'lane:' .. d .. ':q' end
+function K.lease(d) return PREFIX .. 'lane:' .. d .. ':lease' end
+function K.by_status(s) return PREFIX .. 'idx:status:' .. s end
+function K.by_deployment(d) return PREFIX .. 'idx:dep:' .. d end
+function K.dedupe(identity) return PREFIX .. 'dedupe:' .. identity end
+
+local RANK = { critical = 0, high = 1, medium = 2, low = 3 }
+-- Lane score = rank * 2^44 + seq: priority first, then acceptance order.
+local RANK_SHIFT = 17592186044416
+local ENDED = { completed = true, failed = true, canceled = true, skipped = true }
+
+local function int(n) return string.format('%.0f', n) end
+
+local function now_us()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+
+-- A field's value, or nil (HGET answers false for a missing field).
+local function field(key, name)
+  local v = redis.call('HGET', key, name)
+  if v == false then return nil end
+  return v
+end
+
+local function lane_score(priority, seq)
+  return int(RANK[priority] * RANK_SHIFT + tonumber(seq))
+end
+
+-- Moves a task to a new status: indexes, counters and the history entry,
+-- all together, so no reader ever sees one without the others.
+local function set_status(id, new, now, reason)
+  local tkey = K.task(id)
+  local f = redis.call('HMGET', tkey, 'status', 'seq', 'type', 'priority')
+  local old, seq, typ, prio = f[1], f[2], f[3], f[4]
+  if old then
+    redis.call('ZREM', K.by_status(old), id)
+    redis.call('HINCRBY', K.counts, 'type:' .. typ .. ':' .. old, -1)
+    redis.call('HINCRBY', K.counts, 'priority:' .. prio .. ':' .. old, -1)
+  end
+  redis.call('ZADD', K.by_status(new), seq, id)
+  redis.call('HINCRBY', K.counts, 'type:' .. typ .. ':' .. new, 1)
+  redis.call('HINCRBY', K.counts, 'priority:' .. prio .. ':' .. new, 1)
+  redis.call('HSET', tkey, 'status', new)
+  local entry = { status = new, at = int(now) }
+  if reason and reason ~= '' then entry.reason = reason end
+  redis.call('RPUSH', K.history(id), cjson.encode(entry))
+end
+
+-- Appends one live event to the task's stream (log, progress, status, step).
+local function emit(id, kind, data, now)
+  return redis.call('XADD', K.events(id), 'MAXLEN', '~', CFG.events_maxlen, '*',
+    'type', kind, 'at', int(now), 'data', cjson.encode(data))
+end
+
+local function emit_status(id, status, reason, now)
+  local data = { status = status }
+  if reason and reason ~= '' then data.reason = reason end
+  emit(id, 'status', data, now)
+end
+
+-- The deployment summary S of the contract (times still in microseconds).
+local function summary(d)
+  local l = redis.call('HMGET', K.lane(d), 'active', 'paused', 'last')
+  local s = {
+    deployment = d, activeTaskId = cjson.null, activeTaskStatus = cjson.null,
+    queueDepth = redis.call('ZCARD', K.lane_queue(d)), paused = (l[2] == '1'),
+    lastTask = cjson.null,
+  }
+  if l[1] then
+    s.activeTaskId = l[1]
+    s.activeTaskStatus = field(K.task(l[1]), 'status') or cjson.null
+  end
+  if l[3] then
+    local t = redis.call('HMGET', K.task(l[3]), 'type', 'status', 'completedAt')
+    if t[2] then
+      s.lastTask = { id = l[3], type = t[1], status = t[2], completedAt = t[3] or cjson.null }
+    end
+  end
+  return s
+end
+
+-- Every lane change lands on the dashboard feed in the same step as the change.
+local function publish(d)
+  redis.call('XADD', K.dashboard, 'MAXLEN', '~', CFG.dashboard_maxlen, '*',
+    'deployment', d, 'summary', cjson.encode(summary(d)))
+end
+
+-- What a caller needs to hand a task to RQ: {id, pool, priority, timeoutS}.
+local function dispatch_info(id, now)
+  local tkey = K.task(id)
+  redis.call('HSET', tkey, 'dispatchedAt', int(now))
+  local f = redis.call('HMGET', tkey, 'pool', 'priority', 'timeoutS')
+  return { id, f[1], f[2], f[3] }
+end
+
+-- If the lane is idle and not paused, its head becomes the active task.
+-- Returns the dispatch info of the promoted task, or an empty table.
+local function promote(d, now)
+  local lkey = K.lane(d)
+  local l = redis.call('HMGET', lkey, 'active', 'paused')
+  if l[1] then return {} end
+  local head = redis.call('ZRANGE', K.lane_queue(d), 0, 0)
+  if #head == 0 then
+    redis.call('SREM', K.busy, d)
+    return {}
+  end
+  if l[2] == '1' then return {} end
+  local id = head[1]
+  redis.call('ZREM', K.lane_queue(d), id)
+  redis.call('HSET', lkey, 'active', id)
+  return dispatch_info(id, now)
+end
+
+-- True while an earlier task still holds its dedupe identity: queued or
+-- running, or ended less than its cooldown ago.
+local function holds_identity(id, now)
+  local f = redis.call('HMGET', K.task(id), 'status', 'cooldownUntil')
+  if not f[1] then return false end
+  if not ENDED[f[1]] then return true end
+  return f[2] ~= false and tonumber(f[2]) > now
+end
+
+-- At a task's end: open its cooldown window, or free its dedupe identity.
+local function end_identity(id, now)
+  local tkey = K.task(id)
+  local f = redis.call('HMGET', tkey, 'identity', 'cooldownS')
+  if not f[1] then return end
+  local dkey = K.dedupe(f[1])
+  local holder = redis.call('GET', dkey)
+  local cooldown = tonumber(f[2] or '0')
+  if cooldown > 0 then
+    local until_us = now + cooldown * 1000000
+    redis.call('HSET', tkey, 'cooldownUntil', int(until_us))
+    redis.call('ZADD', K.cooldown, int(until_us), id)
+    if holder == id then redis.call('PEXPIRE', dkey, int(cooldown * 1000)) end
+  elseif holder == id then
+    redis.call('DEL', dkey)
+  end
+end
+
+-- The common end of a task: stamp, status, events, identity, lane moves on.
+-- Returns the dispatch info of the next task of the lane, if one was promoted.
+local function end_task(id, d, status, reason, now)
+  local tkey = K.task(id)
+  redis.call('HSET', tkey, 'completedAt', int(now))
+  redis.call('HDEL', tkey, 'dueAt', 'cancelRequested')
+  redis.call('ZREM', K.due, id)
+  set_status(id, status, now, reason)
+  emit_status(id, status, reason, now)
+  redis.call('EXPIRE', K.events(id), CFG.events_ttl)
+  end_identity(id, now)
+  local lkey = K.lane(d)
+  local nxt = {}
+  if field(lkey, 'active') == id then
+    redis.call('HDEL', lkey, 'active')
+    redis.call('DEL', K.lease(d))
+    nxt = promote(d, now)
+  else
+    redis.call('ZREM', K.lane_queue(d), id)
+  end
+  redis.call('HSET', lkey, 'last', id)
+  publish(d)
+  return nxt
+end
+
+-- Flattens {code, ...} plus an optional dispatch table into one reply.
+local function reply(code, dispatch, ...)
+  local out = { code }
+  for _, v in ipairs({ ... }) do out[#out + 1] = v end
+  if dispatch and #dispatch > 0 then
+    out[#out + 1] = '@dispatch'
+    for _, v in ipairs(dispatch) do out[#out + 1] = v end
+  end
+  return out
+end

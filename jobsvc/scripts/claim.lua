@@ -1,0 +1,32 @@
+-- claim.lua: an attempt starts (queued -> running) and takes the lane's lease.
+--
+-- Only the lane's active task, queued and past any retry backoff, can be
+-- claimed; a second RQ execution of the same dispatch finds it running and
+-- is refused.  The lane's fence counter gives the attempt its token; every
+-- later write of the attempt must carry it.
+--
+-- KEYS[1] task hash   KEYS[2] lane hash   KEYS[3] lease key
+-- ARGV 1 id  2 worker name  3 lease in ms
+-- Returns {'ok', token, retryCount, type, payload JSON, timeoutS, maxRetries}
+--       | {'missing'} | {'not_active'} | {'not_queued', status} | {'not_due'}
+local tkey, lkey, lease = KEYS[1], KEYS[2], KEYS[3]
+local id = ARGV[1]
+local now = now_us()
+
+local f = redis.call('HMGET', tkey, 'status', 'deployment', 'dueAt')
+if not f[1] then return { 'missing' } end
+if f[1] ~= 'queued' then return { 'not_queued', f[1] } end
+if field(lkey, 'active') ~= id then return { 'not_active' } end
+if f[3] and tonumber(f[3]) > now then return { 'not_due' } end
+
+local token = redis.call('HINCRBY', lkey, 'fence', 1)
+redis.call('HSET', tkey, 'token', token, 'startedAt', int(now), 'worker', ARGV[2])
+redis.call('HDEL', tkey, 'dueAt')
+redis.call('ZREM', K.due, id)
+redis.call('SET', lease, token, 'PX', ARGV[3])
+set_status(id, 'running', now, nil)
+emit_status(id, 'running', nil, now)
+publish(f[2])
+
+local t = redis.call('HMGET', tkey, 'retryCount', 'type', 'payload', 'timeoutS', 'maxRetries')
+return { 'ok', token, t[1], t[2], t[3], t[4], t[5] }

@@ -1,0 +1,36 @@
+-- reap.lua: end an attempt that nobody will finish: its lease expired (the
+-- process running it died or froze), or it stalled or overran and the
+-- caller forces it.  The attempt's token is fenced off first, so if it
+-- wakes up, every write it tries is refused.  Then the task is retried if
+-- attempts remain, else failed, and the lane moves on.
+--
+-- KEYS[1] task hash   KEYS[2] lane hash   KEYS[3] lease key
+-- ARGV 1 id  2 token the caller saw  3 reason ('worker_lost' | 'stalled' | 'timeout')
+--      4 error JSON  5 backoff in ms  6 '1' to reap even with a live lease
+-- Returns {'alive'} | {'moved'} | {'retry', dueAt}
+--       | {'ended', 'failed' [, '@dispatch', id, pool, priority, timeoutS]}
+local tkey, lkey, lease = KEYS[1], KEYS[2], KEYS[3]
+local id, token, reason = ARGV[1], ARGV[2], ARGV[3]
+local f = redis.call('HMGET', tkey, 'status', 'token', 'deployment', 'retryCount', 'maxRetries')
+if f[1] ~= 'running' or f[2] ~= token then return { 'moved' } end
+local holder = redis.call('GET', lease)
+if holder == token and ARGV[6] ~= '1' then return { 'alive' } end
+if holder == token then redis.call('DEL', lease) end
+local d = f[3]
+local now = now_us()
+-- Fence the attempt off: a write carrying the old token no longer matches.
+redis.call('HSET', tkey, 'token', redis.call('HINCRBY', lkey, 'fence', 1), 'error', ARGV[4])
+redis.call('HDEL', tkey, 'cancelRequested')
+
+if tonumber(f[4]) < tonumber(f[5]) then
+  local due = now + tonumber(ARGV[5]) * 1000
+  redis.call('HINCRBY', tkey, 'retryCount', 1)
+  redis.call('HSET', tkey, 'dueAt', int(due))
+  redis.call('ZADD', K.due, int(due), id)
+  set_status(id, 'queued', now, 'retry: ' .. reason)
+  emit_status(id, 'queued', 'retry: ' .. reason, now)
+  publish(d)
+  return { 'retry', int(due) }
+end
+local dispatch = end_task(id, d, 'failed', reason, now)
+return reply('ended', dispatch, 'failed')

@@ -1,0 +1,43 @@
+-- submit.lua: accept a task into its deployment's lane, in one atomic step:
+-- dedupe/cooldown check, create, append to the lane, promote if idle.
+--
+-- KEYS[1] task hash      KEYS[2] lane hash      KEYS[3] dedupe key (ARGV[9] = '' if none)
+-- ARGV  1 id  2 deployment  3 type  4 priority  5 pool  6 payload JSON
+--       7 metadata JSON  8 dedupeKey as given ('' if none)  9 identity hash ('' if none)
+--       10 cooldownS  11 maxRetries  12 timeoutS
+-- Returns {'deduplicated', earlier_id}
+--       | {'id_taken'}                        (the random id exists: caller picks another)
+--       | {'created', id [, '@dispatch', id, pool, priority, timeoutS]}
+local tkey, dkey = KEYS[1], KEYS[3]
+local id, d, identity = ARGV[1], ARGV[2], ARGV[9]
+local now = now_us()
+
+if identity ~= '' then
+  local earlier = redis.call('GET', dkey)
+  if earlier and holds_identity(earlier, now) then
+    return { 'deduplicated', earlier }
+  end
+end
+if redis.call('EXISTS', tkey) == 1 then return { 'id_taken' } end
+
+local seq = redis.call('INCR', K.seq)
+redis.call('HSET', tkey, 'id', id, 'deployment', d, 'type', ARGV[3], 'priority', ARGV[4],
+  'pool', ARGV[5], 'payload', ARGV[6], 'metadata', ARGV[7], 'seq', seq,
+  'cooldownS', ARGV[10], 'maxRetries', ARGV[11], 'timeoutS', ARGV[12],
+  'retryCount', 0, 'createdAt', int(now))
+if identity ~= '' then
+  redis.call('HSET', tkey, 'dedupeKey', ARGV[8], 'identity', identity)
+  redis.call('SET', dkey, id)
+end
+set_status(id, 'queued', now, nil)
+
+redis.call('ZADD', K.lane_queue(d), lane_score(ARGV[4], seq), id)
+redis.call('ZADD', K.all, seq, id)
+redis.call('ZADD', K.by_deployment(d), seq, id)
+redis.call('ZADD', K.deployments, 0, d)
+redis.call('SADD', K.busy, d)
+redis.call('ZREMRANGEBYSCORE', K.cooldown, '-inf', int(now))
+
+local dispatch = promote(d, now)
+publish(d)
+return reply('created', dispatch, id)

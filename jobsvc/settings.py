@@ -1,0 +1,127 @@
+"""One typed settings object, read from ``JOBSVC_*`` environment variables.
+
+The CLI, the web app, the workers and the scheduler all build their
+configuration here, so a variable means the same thing in every process.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import ConfigError
+
+# Largest request body the API reads; the contract's default.
+DEFAULT_MAX_BODY = 256 * 1024
+# How long an attempt's lease lives without a heartbeat; detection time of a lost worker.
+DEFAULT_LEASE_S = 15.0
+# Hard timeout of a task whose type and submission name none.
+DEFAULT_TIMEOUT_S = 600
+# Retries of a task whose type and submission name none.
+DEFAULT_MAX_RETRIES = 0
+# Base of the exponential retry backoff, in seconds.
+DEFAULT_BACKOFF_S = 1.0
+# Cap on one task's stored output (the /log endpoint), in bytes.
+DEFAULT_LOG_MAX_BYTES = 8 * 1024 * 1024
+# Cap on one task's live event stream, in entries.
+DEFAULT_EVENTS_MAXLEN = 20_000
+# How long an ended task's event stream is kept for late viewers, in seconds.
+DEFAULT_EVENTS_TTL_S = 3600
+# How long `POST /tasks/{id}/cancel` waits for a running task to stop, in seconds.
+DEFAULT_CANCEL_WAIT_S = 10.0
+# Worker pool served when none is named.
+DEFAULT_POOL = "standard"
+
+
+def _parse_tokens(raw: str, var: str) -> dict[str, str]:
+    """``name:token`` or bare ``token`` entries, comma separated -> {token: name}."""
+    tokens: dict[str, str] = {}
+    for i, entry in enumerate(x.strip() for x in raw.split(",")):
+        if not entry:
+            continue
+        name, sep, token = entry.partition(":")
+        if not sep:
+            name, token = f"token{i + 1}", entry
+        if not token:
+            raise ConfigError(f"{var}: entry {i + 1} has an empty token")
+        tokens[token] = name
+    return tokens
+
+
+def _read_float(env: Mapping[str, str], var: str, default: float) -> float:
+    raw = env.get(var)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{var} must be a number, got {raw!r}") from None
+    if value <= 0:
+        raise ConfigError(f"{var} must be positive, got {raw!r}")
+    return value
+
+
+def _read_allowlist(raw: str) -> dict[str, list[str]]:
+    """``JOBSVC_SHELL_ALLOWLIST``: JSON object of command name -> argv template."""
+    import json
+
+    if not raw:
+        return {}
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise ConfigError(f"JOBSVC_SHELL_ALLOWLIST is not JSON: {exc}") from None
+    ok = isinstance(data, dict) and all(
+        isinstance(argv, list) and argv and all(isinstance(a, str) for a in argv)
+        for argv in data.values()
+    )
+    if not ok:
+        raise ConfigError("JOBSVC_SHELL_ALLOWLIST must map names to non-empty lists of strings")
+    return data
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a jobsvc process is configured with."""
+
+    redis_url: str | None = None
+    data_dir: Path = Path(".jobsvc")
+    api_tokens: dict[str, str] = field(default_factory=dict)
+    read_tokens: dict[str, str] = field(default_factory=dict)
+    task_modules: tuple[str, ...] = ()
+    max_body: int = DEFAULT_MAX_BODY
+    lease_s: float = DEFAULT_LEASE_S
+    backoff_s: float = DEFAULT_BACKOFF_S
+    log_max_bytes: int = DEFAULT_LOG_MAX_BYTES
+    events_maxlen: int = DEFAULT_EVENTS_MAXLEN
+    events_ttl_s: int = DEFAULT_EVENTS_TTL_S
+    cancel_wait_s: float = DEFAULT_CANCEL_WAIT_S
+    shell_allowlist: dict[str, list[str]] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        env = os.environ if env is None else env
+        modules = tuple(m.strip() for m in env.get("JOBSVC_TASK_MODULES", "").split(",") if m.strip())
+        values: dict[str, object] = dict(
+            redis_url=env.get("JOBSVC_REDIS_URL") or None,
+            data_dir=Path(env.get("JOBSVC_DATA_DIR") or ".jobsvc"),
+            api_tokens=_parse_tokens(env.get("JOBSVC_API_TOKENS", ""), "JOBSVC_API_TOKENS"),
+            read_tokens=_parse_tokens(env.get("JOBSVC_READ_TOKENS", ""), "JOBSVC_READ_TOKENS"),
+            task_modules=modules,
+            max_body=int(_read_float(env, "JOBSVC_MAX_BODY", DEFAULT_MAX_BODY)),
+            lease_s=_read_float(env, "JOBSVC_LEASE_S", DEFAULT_LEASE_S),
+            backoff_s=_read_float(env, "JOBSVC_BACKOFF_S", DEFAULT_BACKOFF_S),
+            log_max_bytes=int(_read_float(env, "JOBSVC_LOG_MAX_BYTES", DEFAULT_LOG_MAX_BYTES)),
+            events_maxlen=int(_read_float(env, "JOBSVC_EVENTS_MAXLEN", DEFAULT_EVENTS_MAXLEN)),
+            events_ttl_s=int(_read_float(env, "JOBSVC_EVENTS_TTL_S", DEFAULT_EVENTS_TTL_S)),
+            cancel_wait_s=_read_float(env, "JOBSVC_CANCEL_WAIT_S", DEFAULT_CANCEL_WAIT_S),
+            shell_allowlist=_read_allowlist(env.get("JOBSVC_SHELL_ALLOWLIST", "")),
+        )
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]
+
+    @property
+    def auth_required(self) -> bool:
+        return bool(self.api_tokens or self.read_tokens)

@@ -1,0 +1,243 @@
+"""The task store: the one module that reads and writes task state in Redis.
+
+Every state change is one Lua script (``scripts/``), so any number of web
+and worker processes on any number of machines can share one Redis without
+a Python lock.  After a script promotes a task, the store hands it to RQ
+through the ``Dispatcher`` in the same call.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from typing import Any
+
+from redis import Redis
+
+from . import keys
+from .dispatch import Dispatcher
+from .errors import Conflict, NotFound
+from .model import render_summary, render_task
+from .scripts import Reply, Scripts, dispatch_list, parse_reply
+from .settings import Settings
+from .validation import Submission
+
+# How many index entries one listing request reads at most while filtering.
+LIST_SCAN_BUDGET = 2000
+
+
+class TaskStore:
+    def __init__(self, client: Redis, rq_client: Redis, settings: Settings):
+        self.client = client
+        self.settings = settings
+        self.scripts = Scripts(client, settings)
+        self.dispatcher = Dispatcher(rq_client)
+
+    def _run(self, name: str, keys_: list[str], args: list[Any]) -> Reply:
+        reply = parse_reply(self.scripts(name, keys_, args))
+        self.dispatcher.publish(reply.dispatch)
+        return reply
+
+    # -- accepting and reading -------------------------------------------------
+
+    def submit(self, sub: Submission) -> tuple[str, bool]:
+        """Returns (task id, deduplicated)."""
+        while True:
+            task_id = secrets.token_hex(8)
+            reply = self._run(
+                "submit",
+                [keys.task(task_id), keys.lane(sub.deployment), keys.dedupe(sub.identity or "-")],
+                [task_id, sub.deployment, sub.type, sub.priority, sub.pool,
+                 json.dumps(sub.payload), json.dumps(sub.metadata), sub.dedupe_key or "",
+                 sub.identity or "", sub.cooldown_s, sub.max_retries, sub.timeout_s],
+            )
+            if reply.code != "id_taken":
+                return reply.values[0], reply.code == "deduplicated"
+
+    def get_many(self, task_ids: list[str]) -> list[dict | None]:
+        if not task_ids:
+            return []
+        raw = self.scripts("get_tasks", [], task_ids)
+        out: list[dict | None] = []
+        for entry in raw:
+            if not entry:
+                out.append(None)
+                continue
+            flat, history, position = entry
+            fields = dict(zip(flat[::2], flat[1::2]))
+            out.append(render_task(fields, history, int(position)))
+        return out
+
+    def get(self, task_id: str) -> dict:
+        task = self.get_many([task_id])[0]
+        if task is None:
+            raise NotFound(f"no task {task_id!r}", code="task_not_found")
+        return task
+
+    def list(
+        self, *, deployment: str | None, status: str | None, type_: str | None,
+        limit: int, cursor: int | None,
+    ) -> tuple[list[dict], int | None]:
+        """Newest first; the cursor is the acceptance seq to continue below."""
+        if deployment:
+            index = keys.by_deployment(deployment)
+        elif status:
+            index = keys.by_status(status)
+        else:
+            index = keys.ALL_TASKS
+        top = f"({cursor}" if cursor is not None else "+inf"
+        found: list[str] = []
+        last: int | None = None
+        scanned = 0
+        while len(found) < limit and scanned < LIST_SCAN_BUDGET:
+            batch = self.client.zrevrangebyscore(index, top, "-inf", start=0, num=limit,
+                                                 withscores=True)
+            if not batch:
+                break
+            ids = [tid for tid, _ in batch]
+            matches = self._matching(ids, deployment, status, type_)
+            for (tid, score), ok in zip(batch, matches):
+                scanned += 1
+                last = int(score)
+                if ok:
+                    found.append(tid)
+                    if len(found) == limit:
+                        break
+            top = f"({last}"
+        more = last is not None and bool(
+            self.client.zrevrangebyscore(index, f"({last}", "-inf", start=0, num=1))
+        tasks = [t for t in self.get_many(found) if t is not None]
+        return tasks, (last if more else None)
+
+    def _matching(self, ids: list[str], deployment: str | None, status: str | None,
+                  type_: str | None) -> list[bool]:
+        """For each id, whether the task exists and fits every filter given."""
+        with self.client.pipeline(transaction=False) as pipe:
+            for tid in ids:
+                pipe.hmget(keys.task(tid), "deployment", "status", "type")
+            rows = pipe.execute()
+        wanted = (deployment, status, type_)
+        return [
+            row[0] is not None and all(w is None or w == v for w, v in zip(wanted, row))
+            for row in rows
+        ]
+
+    def log(self, task_id: str) -> str:
+        self.get(task_id)
+        return self.client.get(keys.log(task_id)) or ""
+
+    # -- user actions ------------------------------------------------------------
+
+    def cancel(self, task_id: str) -> str:
+        """Returns 'canceled' or 'requested' (a running attempt will stop)."""
+        task = self.get(task_id)
+        reply = self._run("cancel", [keys.task(task_id), keys.lease(task["deployment"])],
+                          [task_id, "canceled by request"])
+        if reply.code == "ended":
+            raise Conflict(f"task {task_id} has already ended ({reply.values[0]})")
+        return reply.code
+
+    def skip(self, task_id: str) -> None:
+        task = self.get(task_id)
+        reply = self._run("skip", [keys.task(task_id), keys.lane(task["deployment"])], [task_id])
+        if reply.code == "invalid":
+            raise Conflict(f"only a waiting task can be skipped; task {task_id} is "
+                           f"{'active' if reply.values[0] == 'queued' else reply.values[0]}")
+
+    def requeue(self, task_id: str) -> None:
+        self.get(task_id)
+        reply = self._run("requeue", [keys.task(task_id)], [task_id])
+        if reply.code == "invalid":
+            raise Conflict(f"only a failed or canceled task can be retried; "
+                           f"task {task_id} is {reply.values[0]}")
+
+    def set_paused(self, deployment: str, paused: bool) -> None:
+        self._run("pause", [keys.lane(deployment)], [deployment, "1" if paused else "0"])
+
+    # -- deployments -------------------------------------------------------------
+
+    def summaries(self, deployments: list[str]) -> list[dict]:
+        if not deployments:
+            return []
+        return [render_summary(s) for s in self.scripts("summaries", [], deployments)]
+
+    def lane_task_ids(self, deployment: str) -> list[str]:
+        """The active task, then the waiting ones in lane order."""
+        with self.client.pipeline(transaction=False) as pipe:
+            pipe.hget(keys.lane(deployment), "active")
+            pipe.zrange(keys.lane_queue(deployment), 0, -1)
+            active, waiting = pipe.execute()
+        return ([active] if active else []) + waiting
+
+    def deployments(self, cursor: str | None, limit: int) -> tuple[list[str], str | None]:
+        low = f"({cursor}" if cursor else "-"
+        names = self.client.zrangebylex(keys.DEPLOYMENTS, low, "+", start=0, num=limit + 1)
+        more = len(names) > limit
+        names = names[:limit]
+        return names, (names[-1] if more else None)
+
+    def busy_deployments(self) -> list[str]:
+        return sorted(self.client.smembers(keys.BUSY))
+
+    # -- figures -------------------------------------------------------------------
+
+    def counts(self) -> dict[str, Any]:
+        from .states import Status
+
+        with self.client.pipeline(transaction=False) as pipe:
+            for s in Status:
+                pipe.zcard(keys.by_status(s.value))
+            pipe.hgetall(keys.COUNTS)
+            pipe.zcount(keys.COOLDOWN, f"({self.redis_now_us()}", "+inf")
+            *by_status, raw, cooling = pipe.execute()
+        by_type: dict[str, dict[str, int]] = {}
+        by_priority: dict[str, dict[str, int]] = {}
+        for name, value in raw.items():
+            kind, _, rest = name.partition(":")
+            what, _, st = rest.rpartition(":")
+            if int(value) > 0:
+                target = by_type if kind == "type" else by_priority
+                target.setdefault(what, {})[st] = int(value)
+        return {
+            "byStatus": {s.value: n for s, n in zip(Status, by_status)},
+            "byType": by_type,
+            "byPriority": by_priority,
+            "inCooldown": cooling,
+        }
+
+    def redis_now_us(self) -> int:
+        sec, usec = self.client.time()
+        return sec * 1_000_000 + usec
+
+    # -- attempts (called by the runner in the process running the handler) ------
+
+    def claim(self, task_id: str, deployment: str, worker: str) -> Reply:
+        lease_ms = int(self.settings.lease_s * 1000)
+        return parse_reply(self.scripts(
+            "claim", [keys.task(task_id), keys.lane(deployment), keys.lease(deployment)],
+            [task_id, worker, lease_ms]))
+
+    def heartbeat(self, deployment: str, task_id: str, token: str) -> str:
+        lease_ms = int(self.settings.lease_s * 1000)
+        return self.scripts("heartbeat", [keys.lease(deployment), keys.task(task_id)],
+                            [token, lease_ms])
+
+    def output(self, task_id: str, token: str, kind: str, items: list[str]) -> bool:
+        return bool(self.scripts("output", [keys.task(task_id), keys.log(task_id)],
+                                 [task_id, token, kind, *items]))
+
+    def finish(self, task_id: str, deployment: str, token: str, *, outcome: str,
+               result: Any = None, error: dict | None = None, reason: str = "",
+               backoff_ms: int = 0, retryable: bool = True) -> Reply:
+        return self._run(
+            "finish", [keys.task(task_id), keys.lane(deployment), keys.lease(deployment)],
+            [task_id, token, outcome, json.dumps(result), json.dumps(error) if error else "",
+             reason, backoff_ms, "1" if retryable else "0"])
+
+    def take_due(self, limit: int = 100) -> int:
+        dispatch = dispatch_list(self.scripts("take_due", [keys.DUE], [limit]))
+        self.dispatcher.publish(dispatch)
+        return len(dispatch)
+
+    def deployment_of(self, task_id: str) -> str | None:
+        return self.client.hget(keys.task(task_id), "deployment")

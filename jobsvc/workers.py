@@ -1,0 +1,102 @@
+"""Starting RQ workers for a pool, with the retry ticker beside them.
+
+A worker of pool P listens on ``maintenance`` first, then ``P-critical``,
+``P-high``, ``P-medium``, ``P-low``.  Each worker process also runs a small
+ticker thread that hands tasks whose retry backoff is over back to RQ
+(``take_due.lua`` gives each one to exactly one ticker).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import subprocess
+import sys
+import threading
+
+from rq import SimpleWorker, Worker
+from rq.serializers import JSONSerializer
+
+from . import keys, registry, runner
+from .connection import client, resolve_url
+from .dispatch import pool_queue_names
+from .settings import Settings
+from .store import TaskStore
+
+log = logging.getLogger("jobsvc.worker")
+
+# How often the ticker looks for retries whose backoff is over, in seconds.
+TICK_S = 0.25
+WORKER_CLASSES = {"fork": Worker, "simple": SimpleWorker}
+
+
+def _store(settings: Settings) -> TaskStore:
+    url = resolve_url(settings)
+    return TaskStore(client(url), client(url, decode=False), settings)
+
+
+class DueTicker(threading.Thread):
+    """Moves due retries back to RQ until stopped.
+
+    It has a store (and so a connection pool) of its own: a forking worker
+    forks from its main thread while this thread may hold a connection.
+    """
+
+    def __init__(self, settings: Settings):
+        super().__init__(name="jobsvc-due-ticker", daemon=True)
+        self.store = _store(settings)
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(TICK_S):
+            try:
+                self.store.take_due()
+            except Exception:  # noqa: BLE001  (Redis blips must not kill the ticker)
+                log.exception("due ticker: could not hand over due retries")
+
+    def pending(self) -> bool:
+        return bool(self.store.client.zcard(keys.DUE))
+
+
+def run_worker(pool: str, *, burst: bool = False, worker_class: str = "fork",
+               settings: Settings | None = None) -> None:
+    """Runs one RQ worker in this process until it is stopped (or, burst, idle)."""
+    settings = settings or Settings.from_env()
+    registry.load(settings.task_modules)
+    store = _store(settings)
+    runner.use_store(store)
+    worker = WORKER_CLASSES[worker_class](
+        pool_queue_names(pool), connection=store.dispatcher.connection,
+        serializer=JSONSerializer,
+    )
+    ticker = DueTicker(settings)
+    ticker.start()
+    try:
+        while True:
+            worker.work(burst=burst, logging_level="WARNING", with_scheduler=False)
+            if not burst or not ticker.pending():
+                break
+            ticker.stopped.wait(TICK_S)
+    finally:
+        ticker.stopped.set()
+
+
+def run_workers(pool: str, count: int, *, burst: bool = False, worker_class: str = "fork"
+                ) -> int:
+    """``count`` worker processes; SIGTERM/SIGINT go to each (warm shutdown)."""
+    if count == 1:
+        run_worker(pool, burst=burst, worker_class=worker_class)
+        return 0
+    argv = [sys.executable, "-m", "jobsvc", "worker", "--pool", pool, "--count", "1",
+            "--worker-class", worker_class] + (["--burst"] if burst else [])
+    children = [subprocess.Popen(argv) for _ in range(count)]
+
+    def forward(signum: int, _frame: object) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    codes = [child.wait() for child in children]
+    return max(codes, key=abs)
