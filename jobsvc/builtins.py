@@ -18,6 +18,14 @@ from .registry import task
 from .settings import Settings
 
 PLACEHOLDER = re.compile(r"^\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+# name -> argv template, from the process settings (see configure).
+_ALLOWLIST: dict[str, list[str]] = {}
+
+
+def configure(settings: Settings) -> None:
+    """Takes the shell allowlist from the settings the process runs with."""
+    _ALLOWLIST.clear()
+    _ALLOWLIST.update(settings.shell_allowlist)
 
 
 class TaskFailed(Exception):
@@ -95,7 +103,7 @@ def shell_argv(allowlist: dict[str, list[str]], payload: dict) -> list[str]:
 
 def _check_shell(payload: dict) -> str | None:
     try:
-        shell_argv(Settings.from_env().shell_allowlist, payload)
+        shell_argv(_ALLOWLIST, payload)
     except ValueError as exc:
         return str(exc)
     return None
@@ -103,7 +111,7 @@ def _check_shell(payload: dict) -> str | None:
 
 @task("shell", validate=_check_shell)
 def shell(ctx: Any, payload: dict) -> dict:
-    argv = shell_argv(Settings.from_env().shell_allowlist, payload)
+    argv = shell_argv(_ALLOWLIST, payload)
     proc = subprocess.Popen(
         argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         text=True, errors="replace", bufsize=1, start_new_session=True,

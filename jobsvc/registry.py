@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ConfigError
-from .settings import DEFAULT_MAX_RETRIES, DEFAULT_POOL, DEFAULT_TIMEOUT_S
+from .settings import DEFAULT_MAX_RETRIES, DEFAULT_POOL, DEFAULT_TIMEOUT_S, Settings
 
 Handler = Callable[[Any, dict], Any]
 # A preflight check returns None when all is well, else the reason it failed (422).
@@ -71,9 +71,12 @@ def names() -> list[str]:
     return sorted(_TYPES)
 
 
-def load(modules: tuple[str, ...] | list[str]) -> None:
+def load(settings: Settings) -> None:
     """Imports the built-ins and the configured modules, which register their types."""
-    from . import builtins  # noqa: F401  (registers noop, sleep, echo, fail, shell)
+    from . import builtins  # registers noop, sleep, echo, fail, shell
+
+    builtins.configure(settings)
+    modules = settings.task_modules
 
     for module in modules:
         try:

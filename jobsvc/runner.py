@@ -216,7 +216,7 @@ def process_store() -> TaskStore:
     global _STORE
     if _STORE is None:
         settings = Settings.from_env()
-        registry.load(settings.task_modules)
+        registry.load(settings)
         url = resolve_url(settings)
         _STORE = TaskStore(client(url), client(url, decode=False), settings)
     return _STORE

@@ -28,7 +28,7 @@ POLL_S = 0.05
 class Service:
     def __init__(self, url: str, settings: Settings | None = None):
         self.settings = settings or Settings.from_env()
-        registry.load(self.settings.task_modules)
+        registry.load(self.settings)
         self.url = url
         self.rq_client = client(url, decode=False)
         self.store = TaskStore(client(url), self.rq_client, self.settings)

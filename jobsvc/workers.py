@@ -62,7 +62,7 @@ def run_worker(pool: str, *, burst: bool = False, worker_class: str = "fork",
                settings: Settings | None = None) -> None:
     """Runs one RQ worker in this process until it is stopped (or, burst, idle)."""
     settings = settings or Settings.from_env()
-    registry.load(settings.task_modules)
+    registry.load(settings)
     store = _store(settings)
     runner.use_store(store)
     worker = WORKER_CLASSES[worker_class](

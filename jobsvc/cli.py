@@ -1,0 +1,215 @@
+"""The ``jobsvc`` command: one click group, one verb per command.
+
+Every command exits 0 on success and non-zero with a one-line error
+otherwise.  Commands that read or change tasks talk to Redis through the
+Python API, so they work without the web server running.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+import click
+
+from . import output
+from .errors import JobsvcError
+from .service import Service, connect
+from .settings import DEFAULT_POOL
+
+
+def service_command(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Gives the command a connected Service and turns errors into one line."""
+
+    @click.option("--redis-url", envvar="JOBSVC_REDIS_URL", default=None,
+                  help="Redis to use [env JOBSVC_REDIS_URL; default: `jobsvc up`'s].")
+    @wraps(func)
+    def wrapper(redis_url: str | None, **kwargs: Any) -> None:
+        try:
+            func(connect(redis_url), **kwargs)
+        except JobsvcError as exc:
+            raise click.ClickException(exc.message) from None
+
+    return wrapper
+
+
+def emit(data: Any, as_json: bool, text: Callable[[Any], str]) -> None:
+    click.echo(json.dumps(data, indent=2) if as_json else text(data))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """jobsvc: per-deployment job lanes on Redis and RQ."""
+
+
+# -- processes --------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--port", type=int, default=8000, show_default=True, envvar="JOBSVC_PORT")
+@click.option("--workers", "worker_count", type=int, default=2, show_default=True)
+def up(port: int, worker_count: int) -> None:
+    """Everything for local use: Redis (unless configured), web, workers, scheduler."""
+    from .local import run_up
+
+    sys.exit(run_up(port=port, workers=worker_count))
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, envvar="JOBSVC_HOST")
+@click.option("--port", type=int, default=8000, show_default=True, envvar="JOBSVC_PORT")
+@click.option("--threads", type=int, default=32, show_default=True)
+def web(host: str, port: int, threads: int) -> None:
+    """The HTTP API (gunicorn, threads)."""
+    from .local import run_web
+
+    try:
+        run_web(host, port, threads)
+    except JobsvcError as exc:
+        raise click.ClickException(exc.message) from None
+
+
+@cli.command()
+@click.option("--pool", default=DEFAULT_POOL, show_default=True, envvar="JOBSVC_POOL")
+@click.option("--count", type=int, default=1, show_default=True)
+@click.option("--burst", is_flag=True, help="Exit when there is nothing left to do.")
+@click.option("--worker-class", type=click.Choice(["fork", "simple"]), default="fork",
+              show_default=True, envvar="JOBSVC_WORKER_CLASS",
+              help="fork: each task in a forked work-horse; simple: in the worker process.")
+def worker(pool: str, count: int, burst: bool, worker_class: str) -> None:
+    """RQ workers for a pool."""
+    from .workers import run_workers
+
+    try:
+        sys.exit(run_workers(pool, count, burst=burst, worker_class=worker_class))
+    except JobsvcError as exc:
+        raise click.ClickException(exc.message) from None
+
+
+@cli.command()
+@click.option("--burst", is_flag=True, help="Register the jobs, run what is due, exit.")
+def scheduler(burst: bool) -> None:
+    """rq-scheduler with jobsvc's periodic reconcilers."""
+    from .crons import run_scheduler
+
+    try:
+        run_scheduler(burst=burst)
+    except JobsvcError as exc:
+        raise click.ClickException(exc.message) from None
+
+
+# -- tasks --------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("deployment")
+@click.argument("task_type", metavar="TYPE")
+@click.option("--payload", default=None, help="JSON object.")
+@click.option("--priority", type=click.Choice(["critical", "high", "medium", "low"]))
+@click.option("--dedupe-key", default=None)
+@click.option("--cooldown", type=int, default=None, help="Seconds.")
+@click.option("--retries", type=int, default=None)
+@click.option("--timeout", type=int, default=None, help="Seconds.")
+@click.option("--wait", is_flag=True, help="Wait for the task to end; exit 0 if it completed.")
+@click.option("--json", "as_json", is_flag=True)
+@service_command
+def submit(svc: Service, deployment: str, task_type: str, payload: str | None,
+           priority: str | None, dedupe_key: str | None, cooldown: int | None,
+           retries: int | None, timeout: int | None, wait: bool, as_json: bool) -> None:
+    """Queue a task in DEPLOYMENT's lane."""
+    try:
+        body = json.loads(payload) if payload else None
+    except ValueError as exc:
+        raise click.BadParameter(f"not JSON: {exc}", param_hint="--payload") from None
+    task = svc.submit(deployment, task_type, body, priority=priority, dedupe_key=dedupe_key,
+                      cooldown=cooldown, retries=retries, timeout=timeout)
+    if wait:
+        task = svc.wait(task.id)
+    emit(task.data, as_json, output.task_line)
+    if wait and task.status != "completed":
+        sys.exit(1)
+
+
+@cli.command()
+@click.option("--deployment", default=None)
+@click.option("--json", "as_json", is_flag=True)
+@service_command
+def status(svc: Service, deployment: str | None, as_json: bool) -> None:
+    """Totals by status, type and priority; busy lanes with their active task."""
+    if deployment:
+        emit(svc.deployment(deployment), as_json, output.deployment_text)
+        return
+    stats = svc.stats()
+    stats["lanes"] = svc.store.summaries(svc.store.busy_deployments())
+    emit(stats, as_json, output.status_text)
+
+
+def _task_action(name: str, doc: str) -> None:
+    @cli.command(name=name, help=doc)
+    @click.argument("task_id")
+    @click.option("--json", "as_json", is_flag=True)
+    @service_command
+    def command(svc: Service, task_id: str, as_json: bool) -> None:
+        from .validation import task_id as valid_id
+
+        task = getattr(svc, name)(valid_id(task_id))
+        emit(task.data, as_json, output.task_line)
+
+
+_task_action("cancel", "Cancel a task (a running one is stopped).")
+_task_action("skip", "Skip a waiting task.")
+_task_action("retry", "Queue a failed or canceled task again.")
+
+
+def _lane_action(name: str, doc: str) -> None:
+    @cli.command(name=name, help=doc)
+    @click.argument("deployment")
+    @click.option("--json", "as_json", is_flag=True)
+    @service_command
+    def command(svc: Service, deployment: str, as_json: bool) -> None:
+        emit(getattr(svc, name)(deployment), as_json, output.summary_line)
+
+
+_lane_action("pause", "Start nothing new in DEPLOYMENT's lane.")
+_lane_action("resume", "Let DEPLOYMENT's lane run again.")
+
+
+# -- maintenance -------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--days", type=int, default=30, show_default=True)
+@service_command
+def cleanup(svc: Service, days: int) -> None:
+    """Delete tasks that ended more than N days ago."""
+    from .reconcile import cleanup_ended
+
+    click.echo(f"deleted {cleanup_ended(svc.store, days=days)} ended task(s)")
+
+
+@cli.command()
+@service_command
+def reconcile(svc: Service) -> None:
+    """Once: re-publish orphaned tasks, reap lost attempts, promote idle lanes."""
+    from .reconcile import reconcile_all
+
+    click.echo(output.reconcile_text(reconcile_all(svc.store)))
+
+
+@cli.command()
+@service_command
+def check(svc: Service) -> None:
+    """Check the Redis in use: reachable, persistent, no eviction."""
+    from .reconcile import redis_warnings
+
+    warnings = redis_warnings(svc.store.client)
+    for line in warnings:
+        click.echo(f"warning: {line}")
+    click.echo(f"ok: {svc.url}" if not warnings else f"{len(warnings)} warning(s)")
+
+
+def main() -> None:
+    cli(prog_name="jobsvc")

@@ -1,0 +1,115 @@
+"""`jobsvc up` and `jobsvc web`: running the service's processes.
+
+``up`` is everything for local use in one command: a Redis it owns (unless
+``JOBSVC_REDIS_URL`` names one) with AOF persistence in the data dir, then
+the web server, the workers and the scheduler as child processes.  Ctrl-C
+stops the children first (workers finish their current task), Redis last.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .connection import ping, url_file
+from .errors import ConfigError
+from .redis_server import RedisServer
+from .settings import Settings
+
+# How long children get to stop after Ctrl-C before they are killed, in seconds.
+STOP_TIMEOUT_S = 30.0
+EXAMPLE = """\
+jobsvc is up: {url}
+  API:        {url}/api/v1/deployments
+  Redis:      {redis}
+  Try it (in a second terminal, same directory):
+    jobsvc submit demo echo --payload '{{"lines": ["hello", "world"]}}' --wait
+    jobsvc status
+Ctrl-C stops everything."""
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def run_web(host: str, port: int, threads: int) -> None:
+    """Replaces this process with gunicorn serving the app (threads)."""
+    settings = Settings.from_env()
+    if not settings.auth_required and not is_loopback(host):
+        raise ConfigError(f"refusing to listen on {host}: no JOBSVC_API_TOKENS configured "
+                          "(without tokens jobsvc listens on loopback only)")
+    os.environ.update({"JOBSVC_HOST": host, "PORT": str(port),
+                       "JOBSVC_WEB_THREADS": str(threads)})
+    os.execv(sys.executable, [sys.executable, "-m", "gunicorn", "-c",
+                              "python:jobsvc.gunicorn_conf", "jobsvc.web:create_app()"])
+
+
+def _own_redis(settings: Settings) -> RedisServer:
+    marker = url_file(settings.data_dir)
+    if marker.exists() and ping(marker.read_text().strip()):
+        raise ConfigError(f"jobsvc up is already running for data dir {settings.data_dir}")
+    server = RedisServer(settings.data_dir / "redis", appendonly=True).start()
+    marker.write_text(server.url + "\n")
+    return server
+
+
+def _children(port: int, workers: int, env: dict[str, str]) -> list[subprocess.Popen]:
+    me = [sys.executable, "-m", "jobsvc"]
+    commands = [
+        me + ["web", "--port", str(port)],
+        me + ["worker", "--count", str(workers)],
+        me + ["scheduler"],
+    ]
+    return [subprocess.Popen(cmd, env=env) for cmd in commands]
+
+
+def _stop(children: list[subprocess.Popen]) -> None:
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    for child in children:
+        try:
+            child.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+def run_up(port: int, workers: int) -> int:
+    settings = Settings.from_env()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    server = None if settings.redis_url else _own_redis(settings)
+    url = settings.redis_url or server.url  # type: ignore[union-attr]
+    children: list[subprocess.Popen] = []
+    stopping = False
+
+    def on_signal(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        children = _children(port, workers, {**os.environ, "JOBSVC_REDIS_URL": url})
+        print(EXAMPLE.format(url=f"http://127.0.0.1:{port}", redis=url), flush=True)
+        while not stopping and all(c.poll() is None for c in children):
+            time.sleep(0.2)
+        failed = [c for c in children if c.poll() not in (None, 0)]
+        return 1 if failed and not stopping else 0
+    finally:
+        print("jobsvc: stopping...", file=sys.stderr, flush=True)
+        _stop(children)
+        if server is not None:
+            server.stop()
+            Path(url_file(settings.data_dir)).unlink(missing_ok=True)

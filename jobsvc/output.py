@@ -1,0 +1,55 @@
+"""How the CLI prints things for a person (``--json`` prints the data instead)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def task_line(task: dict) -> str:
+    pos = "" if task.get("position") is None else f" position={task['position']}"
+    line = (f"{task['id']}  {task['deployment']}  {task['type']}  {task['status']}"
+            f"  priority={task['priority']}{pos}  retries={task['retryCount']}")
+    if task.get("error"):
+        line += f"  error={task['error'].get('reason')}: {task['error'].get('message')}"
+    return line
+
+
+def summary_line(s: dict) -> str:
+    active = (f"{s['activeTaskId']} ({s['activeTaskStatus']})" if s.get("activeTaskId")
+              else "idle")
+    paused = "  PAUSED" if s.get("paused") else ""
+    return f"{s['deployment']:<24} {active:<30} waiting={s['queueDepth']}{paused}"
+
+
+def deployment_text(d: dict) -> str:
+    lines = [summary_line(d)]
+    lines += [f"  {t['position']:>3}  {task_line(t)}" for t in d.get("queue", [])]
+    return "\n".join(lines)
+
+
+def _table(title: str, counts: dict[str, Any]) -> list[str]:
+    if not counts:
+        return [f"{title}: none"]
+    lines = [f"{title}:"]
+    for name, value in sorted(counts.items()):
+        shown = value if isinstance(value, int) else "  ".join(
+            f"{k}={v}" for k, v in sorted(value.items()))
+        lines.append(f"  {name:<16} {shown}")
+    return lines
+
+
+def status_text(stats: dict) -> str:
+    lines = ["tasks by status: " + "  ".join(f"{k}={v}" for k, v in stats["byStatus"].items())]
+    lines += _table("by type", stats["byType"])
+    lines += _table("by priority", stats["byPriority"])
+    lines.append(f"in cooldown: {stats['inCooldown']}")
+    lines.append(f"workers: {len(stats['workers'])}")
+    lines.append(f"busy lanes: {len(stats['lanes'])}")
+    lines += ["  " + summary_line(s) for s in stats["lanes"]]
+    return "\n".join(lines)
+
+
+def reconcile_text(report: Any) -> str:
+    return (f"republished {len(report.republished)} orphaned task(s), "
+            f"reaped {len(report.reaped)} lost attempt(s), "
+            f"promoted {len(report.promoted)} idle lane(s)")
