@@ -123,7 +123,7 @@ def submit(svc: Service, deployment: str, task_type: str, payload: str | None,
     try:
         body = json.loads(payload) if payload else None
     except ValueError as exc:
-        raise click.BadParameter(f"not JSON: {exc}", param_hint="--payload") from None
+        raise click.ClickException(f"--payload is not JSON: {exc}") from None
     task = svc.submit(deployment, task_type, body, priority=priority, dedupe_key=dedupe_key,
                       cooldown=cooldown, retries=retries, timeout=timeout)
     if wait:

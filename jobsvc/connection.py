@@ -11,6 +11,7 @@ from pathlib import Path
 
 import redis
 from redis import Redis
+from redis.sentinel import Sentinel
 
 from .errors import Unavailable
 from .settings import Settings
@@ -39,9 +40,31 @@ def resolve_url(settings: Settings) -> str:
     )
 
 
+def sentinel_client(url: str, **options: object) -> Redis:
+    """``redis+sentinel://h1:26379,h2:26379/<master name>[/db]`` -> the master's client.
+
+    The client asks the sentinels again after a failover, so workers and web
+    processes follow the new master without a restart.
+    """
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    hosts = [(h.rsplit(":", 1)[0], int(h.rsplit(":", 1)[1]) if ":" in h else 26379)
+             for h in parts.netloc.split("@")[-1].split(",")]
+    path = [p for p in parts.path.split("/") if p]
+    if not path:
+        raise ValueError("a sentinel URL names the master: redis+sentinel://host:port/mymaster")
+    db = int(path[1]) if len(path) > 1 else 0
+    return Sentinel(hosts, socket_timeout=CONNECT_TIMEOUT_S).master_for(
+        path[0], db=db, password=parts.password, **options)
+
+
 def client(url: str, *, decode: bool = True, socket_timeout: float | None = SOCKET_TIMEOUT_S
            ) -> Redis:
     """jobsvc's own client decodes to str; RQ needs one that returns bytes."""
+    if url.startswith("redis+sentinel://"):
+        return sentinel_client(url, decode_responses=decode, socket_timeout=socket_timeout,
+                               socket_connect_timeout=CONNECT_TIMEOUT_S)
     return redis.Redis.from_url(
         url,
         decode_responses=decode,

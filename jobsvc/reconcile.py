@@ -7,11 +7,11 @@ token or dispatch stamp), so two reconcilers running at once change
 nothing twice.  Where a task can be lost between two steps:
 
 * promoted by a Lua script, then the process dies before the RQ enqueue:
-  the task is active and queued with no RQ job -> ``republish_orphans``;
+  the task is active and queued with no RQ job -> ``_orphaned`` then ``republish.lua``;
 * popped by a worker that dies before claiming it: same, the RQ job is
-  ``started`` but nobody runs it -> ``republish_orphans`` after a grace;
-* the attempt's process dies or freezes: its lease expires -> ``reap_lost``;
-* a lane whose promotion never happened -> ``promote_idle``.
+  ``started`` but nobody runs it -> the same, after a grace;
+* the attempt's process dies or freezes: its lease expires -> ``reap.lua``;
+* a lane whose promotion never happened -> ``promote.lua``.
 """
 
 from __future__ import annotations

@@ -157,9 +157,12 @@ class TaskStore:
     # -- deployments -------------------------------------------------------------
 
     def summaries(self, deployments: list[str]) -> list[dict]:
-        if not deployments:
-            return []
-        return [render_summary(s) for s in self.scripts("summaries", [], deployments)]
+        return self.summaries_at(deployments)[1]
+
+    def summaries_at(self, deployments: list[str]) -> tuple[str, list[dict]]:
+        """(id of the dashboard feed's last entry, summaries), read in one atomic step."""
+        last, *raw = self.scripts("summaries", [keys.DASHBOARD], deployments)
+        return last, [render_summary(s) for s in raw]
 
     def lane_task_ids(self, deployment: str) -> list[str]:
         """The active task, then the waiting ones in lane order."""

@@ -1,8 +1,12 @@
--- summaries.lua: the deployment summaries S of the contract, as JSON strings.
+-- summaries.lua: the deployment summaries S of the contract, as JSON strings,
+-- with the dashboard feed's last entry id read in the same atomic step: a
+-- viewer that starts from these summaries skips feed entries up to that id.
 --
--- KEYS: none fixed (read only)
+-- KEYS[1] jobsvc:dashboard
 -- ARGV the deployment names
--- Returns one JSON string per deployment (times in microseconds).
-local out = {}
-for i, d in ipairs(ARGV) do out[i] = cjson.encode(summary(d)) end
+-- Returns {last feed id ('0-0' if none), JSON string per deployment...}
+-- (times in microseconds).
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+local out = { last[1] and last[1][1] or '0-0' }
+for _, d in ipairs(ARGV) do out[#out + 1] = cjson.encode(summary(d)) end
 return out

@@ -1,0 +1,42 @@
+"""Pure logic: settings parsing, backoff, shell argv templates, ISO times."""
+
+from __future__ import annotations
+
+import pytest
+
+from jobsvc.builtins import shell_argv
+from jobsvc.errors import ConfigError
+from jobsvc.model import iso
+from jobsvc.runner import MAX_BACKOFF_S, backoff_ms
+from jobsvc.settings import Settings
+
+
+def test_tokens_accept_named_and_bare_entries():
+    s = Settings.from_env({"JOBSVC_API_TOKENS": "ci:abc, def"})
+    assert s.api_tokens == {"abc": "ci", "def": "token2"} and s.auth_required
+
+
+def test_bad_numbers_in_settings_are_config_errors():
+    with pytest.raises(ConfigError, match="JOBSVC_LEASE_S"):
+        Settings.from_env({"JOBSVC_LEASE_S": "soon"})
+
+
+def test_backoff_grows_and_stays_capped():
+    assert 1000 <= backoff_ms(1.0, 0) <= 1000
+    assert all(1000 <= backoff_ms(1.0, 3) <= 8000 for _ in range(100))
+    assert backoff_ms(1.0, 60) <= MAX_BACKOFF_S * 1000
+
+
+def test_shell_placeholders_fill_whole_arguments_only():
+    allow = {"deploy": ["deploy.sh", "--ref", "{ref}"]}
+    assert shell_argv(allow, {"command": "deploy", "args": {"ref": "v1; rm -rf /"}}) == [
+        "deploy.sh", "--ref", "v1; rm -rf /"]
+    with pytest.raises(ValueError, match="args.ref"):
+        shell_argv(allow, {"command": "deploy"})
+    with pytest.raises(ValueError, match="allowlist"):
+        shell_argv(allow, {"command": "rm"})
+
+
+def test_iso_times_are_utc_with_z():
+    assert iso(1_764_034_320_123_456) == "2025-11-25T01:32:00.123456Z"
+    assert iso(None) is None
