@@ -147,6 +147,21 @@ def status(svc: Service, deployment: str | None, as_json: bool) -> None:
     emit(stats, as_json, output.status_text)
 
 
+@cli.command()
+@click.argument("task_id")
+@click.option("--since", default="0", help="Stream id to resume after (0: from the start).")
+@service_command
+def tail(svc: Service, task_id: str, since: str) -> None:
+    """Print a task's output live; exit 0 if it completed."""
+    from .validation import task_id as valid_id
+
+    final = None
+    for event in svc.events(valid_id(task_id), since=since):
+        final = output.print_event(event) or final
+    if final != "completed":
+        sys.exit(1)
+
+
 def _task_action(name: str, doc: str) -> None:
     @cli.command(name=name, help=doc)
     @click.argument("task_id")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 
@@ -53,3 +54,35 @@ def reconcile_text(report: Any) -> str:
     return (f"republished {len(report.republished)} orphaned task(s), "
             f"reaped {len(report.reaped)} lost attempt(s), "
             f"promoted {len(report.promoted)} idle lane(s)")
+
+
+def progress_bar(percent: float, message: str, width: int = 30) -> str:
+    filled = int(width * max(0.0, min(100.0, percent)) / 100)
+    return f"[{'#' * filled}{'.' * (width - filled)}] {percent:5.1f}% {message}"
+
+
+def print_event(event: dict) -> str | None:
+    """Prints one task event for a person; returns the status if it is a status event.
+
+    Progress redraws one line in place on a terminal; output lines and
+    status changes are printed on lines of their own.
+    """
+    import click
+
+    data = event["data"]
+    tty = sys.stdout.isatty()
+    if event["type"] == "progress":
+        bar = progress_bar(float(data.get("percent", 0)), data.get("message", ""))
+        click.echo(f"\r{bar}" if tty else bar, nl=not tty)
+        return None
+    if tty:
+        click.echo("\r\033[K", nl=False)
+    if event["type"] == "log":
+        click.echo(data["line"])
+    elif event["type"] == "step":
+        click.echo(f"== step: {data.get('name')}")
+    elif event["type"] == "status":
+        reason = f" ({data['reason']})" if data.get("reason") else ""
+        click.echo(f"-- {data['status']}{reason}", err=True)
+        return data["status"]
+    return None

@@ -143,14 +143,13 @@ class Attempt:
     """One claimed attempt: supervise the handler, then finish."""
 
     def __init__(self, store: TaskStore, task_id: str, deployment: str, claim: list[str]):
-        token, retry_count, type_name, payload, timeout_s, _ = claim
+        token, attempt, type_name, payload, timeout_s, retry_count = claim
         self.store, self.task_id, self.deployment, self.token = store, task_id, deployment, token
         self.retry_count = int(retry_count)
         self.type_name = type_name
         self.timeout_s = int(timeout_s)
         self.task_type = registry.get(type_name)
-        self.ctx = Context(task_id, deployment, json.loads(payload), self.retry_count + 1,
-                           store, token)
+        self.ctx = Context(task_id, deployment, json.loads(payload), int(attempt), store, token)
         self.started = time.monotonic()
 
     def run(self) -> None:

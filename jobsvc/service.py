@@ -19,7 +19,8 @@ from .errors import PreflightFailed
 from .model import Task
 from .settings import Settings
 from .store import TaskStore
-from .validation import Submission, deployment as valid_deployment, parse_submission
+from .validation import Submission, parse_submission
+from .validation import deployment as valid_deployment
 
 # How often a waiting call looks at a task again, in seconds.
 POLL_S = 0.05

@@ -103,7 +103,8 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         env = os.environ if env is None else env
-        modules = tuple(m.strip() for m in env.get("JOBSVC_TASK_MODULES", "").split(",") if m.strip())
+        raw_modules = env.get("JOBSVC_TASK_MODULES", "").split(",")
+        modules = tuple(m.strip() for m in raw_modules if m.strip())
         values: dict[str, object] = dict(
             redis_url=env.get("JOBSVC_REDIS_URL") or None,
             data_dir=Path(env.get("JOBSVC_DATA_DIR") or ".jobsvc"),

@@ -24,6 +24,8 @@ from .validation import Submission
 
 # How many index entries one listing request reads at most while filtering.
 LIST_SCAN_BUDGET = 2000
+# Index entries read per round trip while filtering a listing.
+LIST_BATCH = 200
 
 
 class TaskStore:
@@ -74,7 +76,7 @@ class TaskStore:
             raise NotFound(f"no task {task_id!r}", code="task_not_found")
         return task
 
-    def list(
+    def list_tasks(
         self, *, deployment: str | None, status: str | None, type_: str | None,
         limit: int, cursor: int | None,
     ) -> tuple[list[dict], int | None]:
@@ -90,8 +92,8 @@ class TaskStore:
         last: int | None = None
         scanned = 0
         while len(found) < limit and scanned < LIST_SCAN_BUDGET:
-            batch = self.client.zrevrangebyscore(index, top, "-inf", start=0, num=limit,
-                                                 withscores=True)
+            batch = self.client.zrevrangebyscore(index, top, "-inf", start=0,
+                                                 num=max(limit, LIST_BATCH), withscores=True)
             if not batch:
                 break
             ids = [tid for tid, _ in batch]

@@ -91,6 +91,16 @@ def _object(body: dict, name: str) -> dict:
     return value
 
 
+def _encodable(body: dict) -> None:
+    """Strings must be valid Unicode: a lone surrogate cannot be stored as UTF-8."""
+    for name, value in body.items():
+        try:
+            json.dumps({name: value}, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidInput(f"{name} holds a string that is not valid Unicode",
+                               field=str(name).encode("utf-8", "replace").decode()) from None
+
+
 def canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
@@ -147,6 +157,7 @@ def parse_submission(deployment_name: Any, body: Any) -> Submission:
     name = deployment(deployment_name)
     if not isinstance(body, dict):
         raise InvalidInput("the request body must be a JSON object", field="body")
+    _encodable(body)
     unknown = sorted(set(body) - SUBMIT_FIELDS)
     if unknown:
         raise InvalidInput(f"unknown field {unknown[0]!r}", field=unknown[0], code="unknown_field")

@@ -32,7 +32,8 @@ def run(env, monkeypatch):
 def test_submit_prints_task_and_dedupes(run):
     first = run("submit", "prod-eu", "noop", "--dedupe-key", "k", "--json")
     second = run("submit", "prod-eu", "noop", "--dedupe-key", "k", "--json")
-    assert first.exit_code == 0 and json.loads(first.output)["id"] == json.loads(second.output)["id"]
+    assert first.exit_code == 0
+    assert json.loads(first.output)["id"] == json.loads(second.output)["id"]
 
 
 def test_bad_input_exits_non_zero_with_one_line(run):

@@ -1,7 +1,6 @@
-"""Lane behaviour against a real Redis: order, dedupe, one active task, retries, timeouts, cancel."""
+"""Lanes against a real Redis: order, dedupe, one active task, retries, timeouts, cancel."""
 
 from __future__ import annotations
-
 
 import pytest
 

@@ -40,3 +40,12 @@ def test_shell_placeholders_fill_whole_arguments_only():
 def test_iso_times_are_utc_with_z():
     assert iso(1_764_034_320_123_456) == "2025-11-25T01:32:00.123456Z"
     assert iso(None) is None
+
+
+def test_lone_surrogates_are_invalid_input_not_a_crash():
+    from jobsvc.errors import InvalidInput
+    from jobsvc.validation import parse_submission
+
+    with pytest.raises(InvalidInput) as exc:
+        parse_submission("prod", {"type": "noop", "dedupeKey": "\ud800"})
+    assert exc.value.field == "dedupeKey"

@@ -7,7 +7,8 @@
 --
 -- KEYS[1] task hash   KEYS[2] lane hash   KEYS[3] lease key
 -- ARGV 1 id  2 worker name  3 lease in ms
--- Returns {'ok', token, retryCount, type, payload JSON, timeoutS, maxRetries}
+-- Returns {'ok', token, attempt, type, payload JSON, timeoutS, retryCount}
+-- (attempt counts every start of the task, manual retries included)
 --       | {'missing'} | {'not_active'} | {'not_queued', status} | {'not_due'}
 local tkey, lkey, lease = KEYS[1], KEYS[2], KEYS[3]
 local id = ARGV[1]
@@ -20,6 +21,7 @@ if field(lkey, 'active') ~= id then return { 'not_active' } end
 if f[3] and tonumber(f[3]) > now then return { 'not_due' } end
 
 local token = redis.call('HINCRBY', lkey, 'fence', 1)
+local attempt = redis.call('HINCRBY', tkey, 'attempts', 1)
 redis.call('HSET', tkey, 'token', token, 'startedAt', int(now), 'worker', ARGV[2])
 redis.call('HDEL', tkey, 'dueAt')
 redis.call('ZREM', K.due, id)
@@ -28,5 +30,5 @@ set_status(id, 'running', now, nil)
 emit_status(id, 'running', nil, now)
 publish(f[2])
 
-local t = redis.call('HMGET', tkey, 'retryCount', 'type', 'payload', 'timeoutS', 'maxRetries')
-return { 'ok', token, t[1], t[2], t[3], t[4], t[5] }
+local t = redis.call('HMGET', tkey, 'type', 'payload', 'timeoutS', 'retryCount')
+return { 'ok', token, attempt, t[1], t[2], t[3], t[4] }

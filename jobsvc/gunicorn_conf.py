@@ -1,0 +1,102 @@
+"""gunicorn settings for the HTTP API.
+
+Used as ``gunicorn -c python:jobsvc.gunicorn_conf "jobsvc.web:create_app()"``
+(``jobsvc web`` does exactly that).  Threads rather than more processes: a
+cancel waits for the running task to stop, and live streams hold a request
+open, so most requests spend their time waiting on Redis, not on the CPU.
+
+Without API tokens the server refuses to start on anything but loopback
+(``on_starting``, before any socket is opened), so an open API can never be
+reachable from the network by mistake.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import sys
+from typing import Any
+
+from gunicorn.util import parse_address
+
+from .errors import JobsvcError
+from .settings import Settings
+
+# Threads per worker process: requests mostly wait on Redis or on a task.
+DEFAULT_THREADS = 32
+# Worker processes; WEB_CONCURRENCY is the variable PaaS platforms set.
+DEFAULT_WORKERS = 2
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "")
+    try:
+        value = int(raw) if raw.strip() else default
+    except ValueError:
+        sys.exit(f"jobsvc web: {name} must be an integer, got {raw!r}")
+    if value < 1:
+        sys.exit(f"jobsvc web: {name} must be at least 1, got {raw!r}")
+    return value
+
+
+def _bind_address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+worker_class = "gthread"
+threads = _env_int("JOBSVC_WEB_THREADS", DEFAULT_THREADS)
+workers = _env_int("WEB_CONCURRENCY", DEFAULT_WORKERS)
+bind = [_bind_address(os.environ.get("JOBSVC_HOST") or DEFAULT_HOST,
+                      _env_int("PORT", DEFAULT_PORT))]
+# gunicorn's control socket lives at one path per user: two servers on a host would fight over it.
+control_socket_disable = True
+accesslog = "-"
+# The path without its query string: a WebSocket's ``?token=`` must not reach the logs.
+access_log_format = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(L)ss "%(a)s"'
+errorlog = "-"
+
+
+def is_loopback_bind(address: str) -> bool:
+    """Whether a gunicorn bind address is reachable from this host only.
+
+    A Unix socket is; so are loopback IPs and ``localhost``.  An inherited
+    ``fd://`` socket, an empty host (all interfaces) or any other name is not.
+    """
+    try:
+        parsed = parse_address(address)
+    except RuntimeError:
+        return False
+    if isinstance(parsed, str):
+        return True
+    if isinstance(parsed, int):
+        return False
+    host = parsed[0]
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def refusal(binds: list[str], settings: Settings) -> str | None:
+    """Why the server must not start with these binds, or None if it may."""
+    if settings.auth_required:
+        return None
+    exposed = [address for address in binds if not is_loopback_bind(address)]
+    if not exposed:
+        return None
+    return (f"refusing to listen on {', '.join(exposed)}: no JOBSVC_API_TOKENS configured "
+            "(without tokens jobsvc listens on loopback only)")
+
+
+def on_starting(server: Any) -> None:
+    """gunicorn hook, run before any socket is bound: stop here, with one line, if exposed."""
+    try:
+        reason = refusal(list(server.cfg.bind), Settings.from_env())
+    except JobsvcError as exc:
+        reason = exc.message
+    if reason:
+        sys.exit(f"jobsvc web: {reason}")

@@ -1,0 +1,156 @@
+"""Fan-out of Redis streams to many viewers with one reader per web process.
+
+One thread blocks on ``XREAD`` over the streams that have viewers and hands
+each entry to every subscription of that stream, so the Redis connections
+used for relaying do not grow with the number of viewers.  A subscription's
+buffer is bounded: a viewer that falls too far behind is marked overflowed
+(and its connection is closed with a reason; it can resume with ``since``)
+instead of slowing the others down.
+
+Joining without a gap: the hub gives each new subscription a *join id*,
+the last entry it had read from that stream when the subscription was
+added (under the same lock as delivery).  Everything after the join id
+arrives through the buffer; everything up to it the viewer reads itself
+(``catch_up``), at its own pace.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from dataclasses import dataclass, field
+
+import redis
+from redis import Redis
+
+log = logging.getLogger("jobsvc.hub")
+
+# How long one XREAD blocks, in ms: also how long a new stream waits to be read.
+BLOCK_MS = 100
+# Entries buffered per subscription before the viewer counts as too slow.
+BUFFER = 2000
+# Entries one XREAD returns per stream at most.
+READ_COUNT = 500
+
+Entry = tuple[str, dict[str, str]]
+
+
+def id_after(a: str, b: str) -> bool:
+    """True if stream id ``a`` comes after ``b``."""
+    ams, _, aseq = a.partition("-")
+    bms, _, bseq = b.partition("-")
+    return (int(ams), int(aseq or 0)) > (int(bms), int(bseq or 0))
+
+
+@dataclass(eq=False)
+class Subscription:
+    key: str
+    entries: queue.Queue = field(default_factory=lambda: queue.Queue(BUFFER))
+    ready: threading.Event = field(default_factory=threading.Event)
+    join_id: str = "0-0"
+    overflowed: bool = False
+
+    def deliver(self, entry: Entry) -> None:
+        if self.overflowed:
+            return
+        try:
+            self.entries.put_nowait(entry)
+        except queue.Full:
+            self.overflowed = True
+
+
+class Hub:
+    """The per-process reader thread and its subscriptions."""
+
+    def __init__(self, client: Redis):
+        self.client = client
+        self._lock = threading.Lock()
+        self._subs: dict[str, set[Subscription]] = {}
+        self._positions: dict[str, str] = {}
+        self._pending: list[Subscription] = []
+        self._thread: threading.Thread | None = None
+        self._stopped = threading.Event()
+
+    def subscribe(self, key: str, timeout: float = 5.0) -> Subscription:
+        sub = Subscription(key)
+        with self._lock:
+            self._pending.append(sub)
+            self._ensure_running()
+        if not sub.ready.wait(timeout):
+            self.unsubscribe(sub)
+            raise redis.TimeoutError("the stream reader did not take the subscription")
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        with self._lock:
+            if sub in self._pending:
+                self._pending.remove(sub)
+            subs = self._subs.get(sub.key)
+            if subs is not None:
+                subs.discard(sub)
+                if not subs:
+                    del self._subs[sub.key]
+                    self._positions.pop(sub.key, None)
+
+    def viewer_count(self) -> int:
+        with self._lock:
+            return sum(len(s) for s in self._subs.values())
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+    def _ensure_running(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._run, name="jobsvc-hub", daemon=True)
+            self._thread.start()
+
+    def _admit_pending(self) -> None:
+        """Adds waiting subscriptions, each with its join id."""
+        with self._lock:
+            pending, self._pending = self._pending, []
+        for sub in pending:
+            if sub.key not in self._positions:
+                last = self.client.xrevrange(sub.key, count=1)
+                with self._lock:
+                    self._positions.setdefault(sub.key, last[0][0] if last else "0-0")
+            with self._lock:
+                sub.join_id = self._positions[sub.key]
+                self._subs.setdefault(sub.key, set()).add(sub)
+            sub.ready.set()
+
+    def _run(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                self._admit_pending()
+                with self._lock:
+                    streams = dict(self._positions)
+                if not streams:
+                    self._stopped.wait(BLOCK_MS / 1000)
+                    continue
+                for key, entries in self.client.xread(streams, count=READ_COUNT,
+                                                      block=BLOCK_MS) or []:
+                    self._deliver(key, entries)
+            except redis.RedisError:
+                log.exception("hub: reading streams failed; retrying")
+                self._stopped.wait(1.0)
+
+    def _deliver(self, key: str, entries: list[Entry]) -> None:
+        with self._lock:
+            if key not in self._positions:
+                return
+            self._positions[key] = entries[-1][0]
+            for sub in self._subs.get(key, ()):
+                for entry in entries:
+                    sub.deliver(entry)
+
+
+def catch_up(client: Redis, key: str, since: str, until: str, page: int = 500):
+    """Entries after ``since`` up to and including ``until``, read page by page."""
+    start = f"({since}" if since != "0" else "-"
+    while True:
+        entries = client.xrange(key, min=start, max=until, count=page)
+        yield from entries
+        if len(entries) < page:
+            return
+        start = f"({entries[-1][0]}"

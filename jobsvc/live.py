@@ -1,0 +1,167 @@
+"""Live messages for viewers: a task's events and the dashboard's changes.
+
+Both WebSocket and SSE endpoints iterate these generators, so the two carry
+the same messages.  A generator yields a message dict, or ``None`` when
+nothing happened for ``KEEPALIVE_S`` (the endpoint then sends a keep-alive
+and finds out whether the viewer is still there).  A task's generator ends
+after the task's terminal status event.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+from collections.abc import Iterator
+
+from redis import Redis
+
+from . import keys
+from .errors import NotFound
+from .hub import Hub, Subscription, catch_up, id_after
+from .model import iso, render_summary
+from .states import ENDED, Status
+from .store import TaskStore
+
+# Seconds without a message before a keep-alive.
+KEEPALIVE_S = 15.0
+# Deployments per snapshot read.
+SNAPSHOT_PAGE = 500
+TERMINAL = {s.value for s in ENDED}
+
+
+class ViewerTooSlow(Exception):
+    """The viewer's buffer overflowed; it can reconnect with ``since`` = ``last_id``."""
+
+    def __init__(self, last_id: str):
+        super().__init__(f"viewer fell too far behind; resume with since={last_id}")
+        self.last_id = last_id
+
+
+def task_event(entry_id: str, fields: dict[str, str]) -> dict:
+    """One stream entry as the contract's task event."""
+    return {"id": entry_id, "type": fields["type"], "at": iso(fields["at"]),
+            "data": json.loads(fields["data"])}
+
+
+def is_terminal(event: dict) -> bool:
+    return event["type"] == "status" and event["data"].get("status") in TERMINAL
+
+
+def _live(sub: Subscription, last: str, keepalive: float) -> Iterator[tuple[str, dict] | None]:
+    """Entries from the hub after ``last``; None on a quiet ``keepalive`` interval."""
+    while True:
+        try:
+            entry = sub.entries.get(timeout=keepalive)
+        except queue.Empty:
+            if sub.overflowed:
+                raise ViewerTooSlow(last) from None
+            yield None
+            continue
+        if sub.overflowed:
+            raise ViewerTooSlow(last)
+        if id_after(entry[0], last):
+            last = entry[0]
+            yield entry
+
+
+def _ended_without_stream(store: TaskStore, task_id: str, since: str) -> Iterator[dict]:
+    """An ended task whose stream has expired: its final status, once, from history."""
+    if since not in ("0", "0-0"):
+        return
+    task = store.get(task_id)
+    final = task["history"][-1]
+    data = {"status": final["status"], **({"reason": final["reason"]} if "reason" in final
+                                          else {})}
+    yield {"id": "0-1", "type": "status", "at": final["at"], "data": data}
+
+
+def task_events(hub: Hub, client: Redis, store: TaskStore, task_id: str, since: str = "0",
+                keepalive: float = KEEPALIVE_S) -> Iterator[dict | None]:
+    """The task's events after ``since``, then live ones, until its terminal status."""
+    status = client.hget(keys.task(task_id), "status")
+    if status is None:
+        raise NotFound(f"no task {task_id!r}", code="task_not_found")
+    key = keys.events(task_id)
+    if Status(status).ended and not client.exists(key):
+        yield from _ended_without_stream(store, task_id, since)
+        return
+    sub = hub.subscribe(key)
+    try:
+        last = since if since not in ("0", "") else "0-0"
+        for entry in catch_up(client, key, last, sub.join_id):
+            event = task_event(*entry)
+            last = entry[0]
+            yield event
+            if is_terminal(event):
+                return
+        for entry in _live(sub, last, keepalive):
+            if entry is None:
+                yield None
+                continue
+            event = task_event(*entry)
+            yield event
+            if is_terminal(event):
+                return
+    finally:
+        hub.unsubscribe(sub)
+
+
+def _snapshot(store: TaskStore) -> tuple[list[dict], dict[str, str]]:
+    """Every deployment's summary, and per deployment the feed id it is current to."""
+    summaries: list[dict] = []
+    seen: dict[str, str] = {}
+    cursor = None
+    while True:
+        names, cursor = store.deployments(cursor, SNAPSHOT_PAGE)
+        last, page = store.summaries_at(names)
+        summaries += page
+        seen.update((name, last) for name in names)
+        if cursor is None:
+            return summaries, seen
+
+
+def dashboard_events(hub: Hub, store: TaskStore, keepalive: float = KEEPALIVE_S
+                     ) -> Iterator[dict | None]:
+    """A snapshot of every deployment, then one message per lane change."""
+    sub = hub.subscribe(keys.DASHBOARD)
+    try:
+        summaries, seen = _snapshot(store)
+        yield {"type": "snapshot", "deployments": summaries}
+        for entry in _live(sub, sub.join_id, keepalive):
+            if entry is None:
+                yield None
+                continue
+            entry_id, fields = entry
+            name = fields["deployment"]
+            if name in seen and not id_after(entry_id, seen[name]):
+                continue  # the snapshot already shows this change
+            yield {"type": "deployment", "deployment": render_summary(fields["summary"])}
+    finally:
+        hub.unsubscribe(sub)
+
+
+def follow_task(client: Redis, store: TaskStore, task_id: str, since: str = "0",
+                block_ms: int = 1000) -> Iterator[dict]:
+    """A task's events for a script (no hub): its own blocking XREAD until the end.
+
+    This holds one Redis connection while it runs; the web endpoints use the
+    hub instead, so their connections do not grow with the viewers.
+    """
+    status = client.hget(keys.task(task_id), "status")
+    if status is None:
+        raise NotFound(f"no task {task_id!r}", code="task_not_found")
+    key = keys.events(task_id)
+    last = since if since not in ("0", "") else "0-0"
+    while True:
+        reply = client.xread({key: last}, count=500, block=block_ms)
+        for _, entries in reply or []:
+            for entry in entries:
+                event = task_event(*entry)
+                last = entry[0]
+                yield event
+                if is_terminal(event):
+                    return
+        if not reply and Status(client.hget(keys.task(task_id), "status")).ended \
+                and not client.exists(key):
+            yield from _ended_without_stream(store, task_id, since if last == "0-0" else last)
+            return

@@ -1,0 +1,49 @@
+"""Deployments (lanes): list their summaries, read one with its queue, pause, resume.
+
+A lane exists as soon as it is named: an unknown deployment is an empty,
+running lane, so a portal can show or pause it before its first task.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+from .. import validation
+from ..errors import InvalidInput
+from . import get_service
+from .inputs import query_limit, query_text
+
+bp = Blueprint("deployments", __name__, url_prefix="/api/v1")
+
+# Page size of the deployment listing when the client names none (one dashboard screen).
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 500
+
+
+@bp.get("/deployments")
+def list_deployments() -> dict:
+    """By name; ``nextCursor`` is the last name of this page."""
+    cursor = query_text("cursor")
+    if cursor is not None and not validation.DEPLOYMENT_RE.match(cursor):
+        raise InvalidInput("cursor must be a nextCursor returned by an earlier page",
+                           field="cursor")
+    summaries, next_cursor = get_service().deployments(cursor, query_limit(DEFAULT_LIMIT,
+                                                                           MAX_LIMIT))
+    return {"deployments": summaries, "nextCursor": next_cursor}
+
+
+@bp.get("/deployments/<name:deployment>")
+def get_deployment(deployment: str) -> dict:
+    """Summary S plus ``queue``: the active task, then those behind it in lane order."""
+    return get_service().deployment(deployment)
+
+
+@bp.post("/deployments/<name:deployment>/pause")
+def pause(deployment: str) -> dict:
+    """The lane starts nothing new; a running task goes on."""
+    return get_service().pause(deployment)
+
+
+@bp.post("/deployments/<name:deployment>/resume")
+def resume(deployment: str) -> dict:
+    return get_service().resume(deployment)

@@ -1,0 +1,25 @@
+"""The service as a whole: its health and its figures."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+from . import get_service
+
+bp = Blueprint("system", __name__)
+
+
+@bp.get("/healthz")
+def healthz() -> dict:
+    """200 only when Redis answers: a load balancer then sends traffic elsewhere.
+
+    A Redis that does not answer raises here and the error handler makes it a 503.
+    """
+    get_service().store.client.ping()
+    return {"ok": True}
+
+
+@bp.get("/api/v1/stats")
+def stats() -> dict:
+    """Counts by status, type and priority; tasks in cooldown; RQ workers."""
+    return get_service().stats()
