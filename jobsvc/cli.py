@@ -61,7 +61,8 @@ def up(port: int, worker_count: int) -> None:
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, envvar="JOBSVC_HOST")
 @click.option("--port", type=int, default=8000, show_default=True, envvar="JOBSVC_PORT")
-@click.option("--threads", type=int, default=32, show_default=True)
+@click.option("--threads", type=int, default=1024, show_default=True,
+              help="Per process; each live viewer holds one.")
 def web(host: str, port: int, threads: int) -> None:
     """The HTTP API (gunicorn, threads)."""
     from .local import run_web

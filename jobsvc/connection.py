@@ -20,6 +20,8 @@ from .settings import Settings
 CONNECT_TIMEOUT_S = 3.0
 SOCKET_TIMEOUT_S = 10.0
 URL_FILE = "redis.url"
+# Seconds a caller waits for a free connection of a bounded pool before a 503.
+POOL_WAIT_S = 20.0
 
 
 def url_file(data_dir: Path) -> Path:
@@ -59,19 +61,22 @@ def sentinel_client(url: str, **options: object) -> Redis:
         path[0], db=db, password=parts.password, **options)
 
 
-def client(url: str, *, decode: bool = True, socket_timeout: float | None = SOCKET_TIMEOUT_S
-           ) -> Redis:
-    """jobsvc's own client decodes to str; RQ needs one that returns bytes."""
+def client(url: str, *, decode: bool = True, socket_timeout: float | None = SOCKET_TIMEOUT_S,
+           max_connections: int | None = None, name: str | None = None) -> Redis:
+    """jobsvc's own client decodes to str; RQ needs one that returns bytes.
+
+    With ``max_connections`` the pool blocks callers instead of opening more
+    connections: the web process's relay stays within a fixed number.
+    """
+    options: dict = dict(decode_responses=decode, socket_connect_timeout=CONNECT_TIMEOUT_S,
+                         socket_timeout=socket_timeout, client_name=name)
     if url.startswith("redis+sentinel://"):
-        return sentinel_client(url, decode_responses=decode, socket_timeout=socket_timeout,
-                               socket_connect_timeout=CONNECT_TIMEOUT_S)
-    return redis.Redis.from_url(
-        url,
-        decode_responses=decode,
-        socket_connect_timeout=CONNECT_TIMEOUT_S,
-        socket_timeout=socket_timeout,
-        health_check_interval=30,
-    )
+        return sentinel_client(url, **options)
+    if max_connections is not None:
+        pool = redis.BlockingConnectionPool.from_url(
+            url, max_connections=max_connections, timeout=POOL_WAIT_S, **options)
+        return redis.Redis(connection_pool=pool)
+    return redis.Redis.from_url(url, health_check_interval=30, **options)
 
 
 def ping(url: str) -> bool:

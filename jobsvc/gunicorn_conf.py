@@ -22,8 +22,10 @@ from gunicorn.util import parse_address
 from .errors import JobsvcError
 from .settings import Settings
 
-# Threads per worker process: requests mostly wait on Redis or on a task.
-DEFAULT_THREADS = 32
+# Threads per worker process.  Each live viewer (SSE or WebSocket) holds one
+# for as long as it watches, so this is how many viewers one process serves;
+# gthread starts them only as connections arrive.
+DEFAULT_THREADS = 1024
 # Worker processes; WEB_CONCURRENCY is the variable PaaS platforms set.
 DEFAULT_WORKERS = 2
 DEFAULT_HOST = "127.0.0.1"
@@ -48,6 +50,8 @@ def _bind_address(host: str, port: int) -> str:
 worker_class = "gthread"
 threads = _env_int("JOBSVC_WEB_THREADS", DEFAULT_THREADS)
 workers = _env_int("WEB_CONCURRENCY", DEFAULT_WORKERS)
+# Open connections per worker process: every thread busy, and a few waiting.
+worker_connections = threads + 64
 bind = [_bind_address(os.environ.get("JOBSVC_HOST") or DEFAULT_HOST,
                       _env_int("PORT", DEFAULT_PORT))]
 # gunicorn's control socket lives at one path per user: two servers on a host would fight over it.

@@ -8,6 +8,7 @@ leave every state change to the store.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from rq import Worker
@@ -78,6 +79,13 @@ class Service:
             if task.ended or (deadline is not None and time.monotonic() >= deadline):
                 return task
             time.sleep(POLL_S)
+
+    def events(self, task_id: str, since: str | None = None) -> Iterator[dict]:
+        """The task's events (log, progress, status, step) from ``since``, live, until it ends."""
+        from .live import follow_task
+        from .validation import task_id as valid_id
+
+        return follow_task(self.store.client, self.store, valid_id(task_id), since or "0")
 
     def deployment(self, name: str) -> dict:
         """Summary S plus ``queue``: the active task, then those behind it."""

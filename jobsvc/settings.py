@@ -31,6 +31,8 @@ DEFAULT_EVENTS_MAXLEN = 20_000
 DEFAULT_EVENTS_TTL_S = 3600
 # How long `POST /tasks/{id}/cancel` waits for a running task to stop, in seconds.
 DEFAULT_CANCEL_WAIT_S = 10.0
+# Seconds between keep-alives on an idle live stream (SSE comment, WebSocket check).
+DEFAULT_KEEPALIVE_S = 15.0
 # Worker pool served when none is named.
 DEFAULT_POOL = "standard"
 
@@ -98,6 +100,7 @@ class Settings:
     events_maxlen: int = DEFAULT_EVENTS_MAXLEN
     events_ttl_s: int = DEFAULT_EVENTS_TTL_S
     cancel_wait_s: float = DEFAULT_CANCEL_WAIT_S
+    keepalive_s: float = DEFAULT_KEEPALIVE_S
     shell_allowlist: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
@@ -118,6 +121,7 @@ class Settings:
             events_maxlen=int(_read_float(env, "JOBSVC_EVENTS_MAXLEN", DEFAULT_EVENTS_MAXLEN)),
             events_ttl_s=int(_read_float(env, "JOBSVC_EVENTS_TTL_S", DEFAULT_EVENTS_TTL_S)),
             cancel_wait_s=_read_float(env, "JOBSVC_CANCEL_WAIT_S", DEFAULT_CANCEL_WAIT_S),
+            keepalive_s=_read_float(env, "JOBSVC_KEEPALIVE_S", DEFAULT_KEEPALIVE_S),
             shell_allowlist=_read_allowlist(env.get("JOBSVC_SHELL_ALLOWLIST", "")),
         )
         values.update(overrides)

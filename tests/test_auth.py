@@ -169,4 +169,4 @@ def test_gunicorn_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     for var in ("JOBSVC_WEB_THREADS", "WEB_CONCURRENCY", "JOBSVC_HOST", "PORT"):
         monkeypatch.delenv(var, raising=False)
     conf = importlib.reload(gunicorn_conf)
-    assert (conf.threads, conf.workers, conf.bind) == (32, 2, ["127.0.0.1:8000"])
+    assert (conf.threads, conf.workers, conf.bind) == (1024, 2, ["127.0.0.1:8000"])

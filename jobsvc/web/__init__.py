@@ -35,7 +35,7 @@ class NameConverter(BaseConverter):
 
 
 def create_app(settings: Settings | None = None) -> Flask:
-    from . import auth, deployments, errors, inputs, system, tasks
+    from . import auth, dashboard, deployments, errors, inputs, live, system, tasks
 
     app = Flask(__name__)
     settings = settings or Settings.from_env()
@@ -51,8 +51,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     errors.init_app(app)
     auth.init_app(app)
     inputs.init_app(app)
-    for module in (tasks, deployments, system):
+    for module in (tasks, deployments, system, live, dashboard):
         app.register_blueprint(module.bp)
+    # Keeps idle WebSockets alive through proxies and notices dead peers.
+    app.config["SOCK_SERVER_OPTIONS"] = {"ping_interval": 25}
+    live.sock.init_app(app)
     return app
 
 

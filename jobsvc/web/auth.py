@@ -18,7 +18,7 @@ from ..settings import Settings
 from . import get_settings
 
 # Paths anyone may call: health checks carry no data and must work without a token.
-OPEN_PATHS = frozenset({"/healthz"})
+OPEN_PATHS = frozenset({"/healthz", "/"})
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 FULL, READ = "full", "read"
 
