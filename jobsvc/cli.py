@@ -197,13 +197,37 @@ _lane_action("resume", "Let DEPLOYMENT's lane run again.")
 
 
 @cli.command()
-@click.option("--days", type=int, default=30, show_default=True)
+@click.option("--days", type=float, default=30, show_default=True)
+@click.option("--grace", type=float, default=0, show_default=True,
+              help="Delete only tasks flagged stale at least this many seconds ago.")
 @service_command
-def cleanup(svc: Service, days: int) -> None:
-    """Delete tasks that ended more than N days ago."""
+def cleanup(svc: Service, days: float, grace: float) -> None:
+    """Delete tasks that ended more than N days ago (queued and running ones stay)."""
     from .reconcile import cleanup_ended
 
-    click.echo(f"deleted {cleanup_ended(svc.store, days=days)} ended task(s)")
+    flagged, deleted = cleanup_ended(svc.store, days, grace)
+    click.echo(f"flagged {flagged} stale task(s), deleted {deleted} ended task(s)")
+
+
+@cli.command()
+@click.option("--timeout", type=float, default=600.0, show_default=True,
+              help="Seconds to wait for running tasks.")
+@click.option("--resume", "resume_", is_flag=True, help="Lift the drain.")
+@service_command
+def drain(svc: Service, timeout: float, resume_: bool) -> None:
+    """Start nothing new and wait for running tasks to end (lanes keep accepting)."""
+    from . import drain as draining
+
+    if resume_:
+        report = draining.resume(svc.store)
+        click.echo(f"resumed: {output.reconcile_text(report)}")
+        return
+    draining.start(svc.store)
+    still = draining.wait(svc.store, timeout, output.drain_progress)
+    if still:
+        raise click.ClickException(f"{len(still)} task(s) still running after {timeout:.0f}s: "
+                                   + " ".join(still))
+    click.echo("drained: nothing is running; `jobsvc drain --resume` starts tasks again")
 
 
 @cli.command()

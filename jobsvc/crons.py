@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import datetime, timezone
 
 from rq.job import Job
 from rq.serializers import JSONSerializer
 from rq_scheduler import Scheduler
 
-from . import keys
+from . import keys, registry
 from .connection import client, resolve_url
 from .dispatch import MAINTENANCE_QUEUE
+from .errors import ConfigError, JobsvcError
 from .reconcile import cleanup_ended, reconcile_all
 from .runner import process_store
 from .settings import Settings
@@ -27,12 +29,12 @@ from .settings import Settings
 log = logging.getLogger("jobsvc.scheduler")
 
 # How often rq-scheduler looks for due jobs, in seconds.
-POLL_S = 5
-# Period of the reconcile pass, in seconds.
-RECONCILE_EVERY_S = 30
-# Period of the retention cleanup, in seconds, and the age of tasks it deletes.
+POLL_S = 1
+# Period of the retention pass, in seconds, and the age of tasks it flags and deletes.
 CLEANUP_EVERY_S = 24 * 3600
 CLEANUP_DAYS = 30
+# Job ids of recurring tasks start with this; others on the scheduler are left alone.
+RECURRING_PREFIX = "jobsvc-recurring-"
 
 
 class JSONJob(Job):
@@ -42,50 +44,98 @@ class JSONJob(Job):
         super().__init__(id, connection=connection, serializer=serializer or JSONSerializer)
 
 
-def take_slot(name: str, every_s: int) -> bool:
+def take_slot(name: str, every_s: float) -> bool:
     """True for the first run of ``name`` in its current period, False for a double fire."""
     store = process_store()
-    slot = int(time.time()) // every_s
-    return bool(store.client.set(keys.fire(name, slot), "1", nx=True, ex=every_s * 2))
+    slot = int(time.time() // every_s)
+    return bool(store.client.set(keys.fire(name, slot), "1", nx=True, ex=int(every_s * 2) + 1))
 
 
-def reconcile_job(every_s: int = RECONCILE_EVERY_S) -> dict:
+def reconcile_job(every_s: float) -> dict:
     if not take_slot("reconcile", every_s):
         return {"skipped": "already ran in this period"}
     report = reconcile_all(process_store())
     return {"republished": len(report.republished), "reaped": len(report.reaped),
-            "promoted": len(report.promoted)}
+            "stalled": len(report.stalled), "promoted": len(report.promoted)}
 
 
-def cleanup_job(days: int = CLEANUP_DAYS, every_s: int = CLEANUP_EVERY_S) -> dict:
+def cleanup_job(days: int = CLEANUP_DAYS, every_s: float = CLEANUP_EVERY_S) -> dict:
     if not take_slot("cleanup", every_s):
         return {"skipped": "already ran in this period"}
-    return {"deleted": cleanup_ended(process_store(), days)}
+    flagged, deleted = cleanup_ended(process_store(), days)
+    return {"flagged": flagged, "deleted": deleted}
 
 
-PERIODIC = (
-    ("jobsvc-reconcile", "jobsvc.crons.reconcile_job", RECONCILE_EVERY_S),
-    ("jobsvc-cleanup", "jobsvc.crons.cleanup_job", CLEANUP_EVERY_S),
-)
+def submit_recurring(definition: dict) -> dict:
+    """Fires one recurring task through the normal submit path.
+
+    Its dedupe key is the definition's name: a double fire of rq-scheduler,
+    or a fire while the previous run is still queued or running, returns the
+    task already there instead of queueing a second one.
+    """
+    from .service import Service
+    from .validation import parse_submission
+
+    store = process_store()
+    body = recurring_body(definition)
+    sub = parse_submission(definition["deployment"], body)
+    Service.preflight(sub)
+    task_id, deduplicated = store.submit(sub)
+    return {"task": task_id, "deduplicated": deduplicated}
 
 
-def register(scheduler: Scheduler) -> None:
-    """Fixed ids: scheduling again replaces the job instead of adding one."""
-    from datetime import datetime, timezone
+def recurring_body(definition: dict) -> dict:
+    body = {k: v for k, v in definition.items() if k not in ("name", "cron", "deployment")}
+    body.setdefault("dedupeKey", f"recurring:{definition['name']}")
+    return body
 
-    for job_id, func, every_s in PERIODIC:
-        scheduler.schedule(
-            scheduled_time=datetime.now(timezone.utc).replace(tzinfo=None), func=func,
-            interval=every_s, repeat=None, id=job_id, queue_name=MAINTENANCE_QUEUE,
-            result_ttl=every_s * 2, description=job_id,
-        )
+
+def register(scheduler: Scheduler, settings: Settings) -> None:
+    """Fixed job ids: registering again replaces a job, so restarts never double one."""
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    periodic = (("jobsvc-reconcile", "jobsvc.crons.reconcile_job", settings.reconcile_s,
+                 [settings.reconcile_s]),
+                ("jobsvc-cleanup", "jobsvc.crons.cleanup_job", CLEANUP_EVERY_S, []))
+    for job_id, func, every_s, args in periodic:
+        scheduler.schedule(scheduled_time=now, func=func, args=args, interval=every_s,
+                           repeat=None, id=job_id, queue_name=MAINTENANCE_QUEUE,
+                           result_ttl=int(every_s * 2) + 1, description=job_id)
+    wanted = {RECURRING_PREFIX + d["name"]: d for d in settings.recurring}
+    for job in scheduler.get_jobs():
+        if job.id.startswith(RECURRING_PREFIX) and job.id not in wanted:
+            scheduler.cancel(job)
+    for job_id, definition in wanted.items():
+        scheduler.cron(definition["cron"], func="jobsvc.crons.submit_recurring",
+                       args=[definition], id=job_id, queue_name=MAINTENANCE_QUEUE,
+                       result_ttl=3600, description=job_id)
+
+
+def check_recurring(settings: Settings) -> None:
+    """Refuses to start with a recurring task that could never be submitted."""
+    from crontab import CronTab  # what rq-scheduler itself parses cron strings with
+
+    from .validation import parse_submission
+
+    for definition in settings.recurring:
+        name = definition.get("name", "?")
+        try:
+            CronTab(str(definition.get("cron")))
+        except ValueError as exc:
+            raise ConfigError(f"recurring task {name!r}: invalid cron: {exc}") from None
+        try:
+            parse_submission(definition.get("deployment"), recurring_body(definition))
+        except JobsvcError as exc:
+            raise ConfigError(f"recurring task {name!r}: {exc.message}") from None
 
 
 def run_scheduler(burst: bool = False, settings: Settings | None = None) -> None:
     settings = settings or Settings.from_env()
+    registry.load(settings)
+    check_recurring(settings)
     scheduler = Scheduler(queue_name=MAINTENANCE_QUEUE,
                           connection=client(resolve_url(settings), decode=False),
                           interval=POLL_S, job_class=JSONJob)
-    register(scheduler)
-    log.info("scheduler: %d periodic jobs registered", len(PERIODIC))
+    register(scheduler, settings)
+    log.info("scheduler: reconcile every %ss, %d recurring task(s)", settings.reconcile_s,
+             len(settings.recurring))
     scheduler.run(burst=burst)

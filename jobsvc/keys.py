@@ -26,8 +26,8 @@ COUNTS = PREFIX + "counts"
 DASHBOARD = PREFIX + "dashboard"
 # Newest-first index of every task (ZSET, score = acceptance seq).
 ALL_TASKS = PREFIX + "idx:all"
-# Lock of the scheduler's cron registration.
-SCHEDULER_SETUP = PREFIX + "scheduler:setup"
+# Set while the service drains: nothing new starts (lanes still accept tasks).
+DRAIN = PREFIX + "drain"
 
 
 def task(task_id: str) -> str:

@@ -53,7 +53,17 @@ def status_text(stats: dict) -> str:
 def reconcile_text(report: Any) -> str:
     return (f"republished {len(report.republished)} orphaned task(s), "
             f"reaped {len(report.reaped)} lost attempt(s), "
+            f"stopped {len(report.stalled)} stalled or overdue attempt(s), "
             f"promoted {len(report.promoted)} idle lane(s)")
+
+
+def drain_progress(running: int) -> None:
+    """The live count of a waiting drain: redrawn in place on a terminal."""
+    import click
+
+    tty = sys.stdout.isatty()
+    start = "\r" if tty else ""
+    click.echo(f"{start}draining: {running} task(s) running ", nl=not tty or running == 0)
 
 
 def progress_bar(percent: float, message: str, width: int = 30) -> str:

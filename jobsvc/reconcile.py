@@ -11,21 +11,29 @@ nothing twice.  Where a task can be lost between two steps:
 * popped by a worker that dies before claiming it: same, the RQ job is
   ``started`` but nobody runs it -> the same, after a grace;
 * the attempt's process dies or freezes: its lease expires -> ``reap.lua``;
+* the attempt lives but is stuck (no output nor heartbeat for its stall
+  timeout) or overran its hard timeout -> ``reap.lua``, forced, and RQ's
+  stop command for its work-horse;
 * a lane whose promotion never happened -> ``promote.lua``.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from rq.command import send_stop_job_command
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from . import keys
-from .dispatch import queue_name
+from .dispatch import RQ_TIMEOUT_GRACE_S, queue_name
 from .runner import backoff_ms
 from .store import TaskStore
+
+log = logging.getLogger("jobsvc.reconcile")
 
 # A dispatch younger than this is left alone: its RQ enqueue may be under way.
 ORPHAN_GRACE_S = 10.0
@@ -38,6 +46,7 @@ ENDED = ("completed", "failed", "canceled", "skipped")
 class Report:
     republished: list[str] = field(default_factory=list)
     reaped: list[str] = field(default_factory=list)
+    stalled: list[str] = field(default_factory=list)
     promoted: list[str] = field(default_factory=list)
 
 
@@ -54,62 +63,124 @@ def rq_job_alive(store: TaskStore, task_id: str, pool: str, priority: str) -> bo
     return status in ("scheduled", "deferred")
 
 
-def _orphaned(store: TaskStore, state: dict, now_us: int) -> bool:
+def _orphaned(store: TaskStore, state: dict, now_us: int, grace_s: float) -> bool:
     if state.get("status") != "queued":
         return False
     if state.get("dueAt") and int(state["dueAt"]) > now_us:
         return False
-    if now_us - int(state.get("dispatchedAt") or 0) < ORPHAN_GRACE_S * 1_000_000:
+    if now_us - int(state.get("dispatchedAt") or 0) < grace_s * 1_000_000:
         return False
     pool, priority = store.client.hmget(keys.task(state["active"]), "pool", "priority")
     return not rq_job_alive(store, state["active"], pool, priority)
 
 
-def reconcile_lane(store: TaskStore, deployment: str, report: Report, now_us: int) -> None:
+def _error(reason: str, message: str) -> dict:
+    return {"reason": reason, "type": reason, "message": message, "traceback": None}
+
+
+def _overdue(store: TaskStore, state: dict, now_us: int) -> tuple[str, str] | None:
+    """(reason, message) if a live attempt is stalled or past its hard timeout."""
+    started = int(state.get("startedAt") or now_us)
+    if now_us - started > (int(state["timeoutS"]) + RQ_TIMEOUT_GRACE_S) * 1_000_000:
+        limit = state["timeoutS"]
+        return "timeout", f"still running {RQ_TIMEOUT_GRACE_S}s past its {limit}s timeout"
+    stall_s = int(state.get("stallS") or 0) or store.settings.stall_s
+    active = max(started, int(state.get("lastOutputAt") or 0), int(state.get("lastBeatAt") or 0))
+    if now_us - active > stall_s * 1_000_000:
+        return "stalled", f"no output nor heartbeat for {stall_s:.0f}s"
+    return None
+
+
+def _reap(store: TaskStore, state: dict, reason: str, message: str, force: bool) -> bool:
+    code = store.reap(state["active"], state["deployment"], state["token"], reason=reason,
+                      error=_error(reason, message), force=force,
+                      backoff_ms=backoff_ms(store.settings.backoff_s, 0))
+    if force and code in ("retry", "ended"):
+        stop_rq_job(store, state["active"])
+    return code in ("retry", "ended")
+
+
+def stop_rq_job(store: TaskStore, task_id: str) -> None:
+    """Asks the worker running the task's RQ job to kill its work-horse.
+
+    A forking worker kills the horse; a simple worker cannot, but its runner
+    finds its token fenced off at the next heartbeat and stops the handler.
+    """
+    try:
+        send_stop_job_command(store.dispatcher.connection, task_id, serializer=JSONSerializer)
+    except Exception as exc:  # noqa: BLE001  (the job may be gone or not started by RQ)
+        log.info("task %s: no RQ job to stop (%s)", task_id, exc)
+
+
+def reconcile_lane(store: TaskStore, deployment: str, report: Report, now_us: int,
+                   orphan_grace_s: float = ORPHAN_GRACE_S) -> None:
     state = store.lane_state(deployment)
-    task_id = state["active"]
-    if task_id is None:
+    if state["active"] is None:
         if store.promote(deployment):
             report.promoted.append(deployment)
     elif state.get("status") == "running" and not state["leased"]:
-        error = {"reason": "worker_lost", "type": "WorkerLost",
-                 "message": "the process running this attempt stopped renewing its lease",
-                 "traceback": None}
-        code = store.reap(task_id, deployment, state["token"], reason="worker_lost",
-                          error=error, backoff_ms=backoff_ms(store.settings.backoff_s, 0))
-        if code in ("retry", "ended"):
-            report.reaped.append(task_id)
-    elif _orphaned(store, state, now_us):
-        if store.republish(task_id, deployment, state.get("dispatchedAt")):
-            report.republished.append(task_id)
+        if _reap(store, state, "worker_lost",
+                 "the process running this attempt stopped renewing its lease", force=False):
+            report.reaped.append(state["active"])
+    elif state.get("status") == "running":
+        overdue = _overdue(store, state, now_us)
+        if overdue and _reap(store, state, *overdue, force=True):
+            report.stalled.append(state["active"])
+    elif _orphaned(store, state, now_us, orphan_grace_s):
+        if store.republish(state["active"], deployment, state.get("dispatchedAt")):
+            report.republished.append(state["active"])
 
 
-def reconcile_all(store: TaskStore) -> Report:
+def reconcile_all(store: TaskStore, orphan_grace_s: float = ORPHAN_GRACE_S) -> Report:
     """One pass over every busy lane."""
     report = Report()
     now_us = store.redis_now_us()
     for deployment in store.busy_deployments():
-        reconcile_lane(store, deployment, report, now_us)
+        reconcile_lane(store, deployment, report, now_us, orphan_grace_s)
     store.take_due()
     return report
 
 
-def cleanup_ended(store: TaskStore, days: int) -> int:
-    """Deletes tasks that ended more than ``days`` ago; queued and running ones stay."""
-    cutoff = store.redis_now_us() - days * 86_400 * 1_000_000
-    deleted = 0
+def _ended_before(store: TaskStore, status: str, cutoff: int) -> Iterator[list[tuple]]:
+    """Batches of (id, completedAt, cooldownUntil, staleAt) of ended tasks, oldest first."""
+    index, low = keys.by_status(status), "-inf"
+    while batch := store.client.zrangebyscore(index, low, "+inf", start=0, num=CLEANUP_BATCH,
+                                              withscores=True):
+        with store.client.pipeline(transaction=False) as pipe:
+            for task_id, _ in batch:
+                pipe.hmget(keys.task(task_id), "completedAt", "cooldownUntil", "staleAt")
+            rows = pipe.execute()
+        yield [(tid, *row) for (tid, _), row in zip(batch, rows)
+               if row[0] is not None and int(row[0]) < cutoff]
+        low = f"({int(batch[-1][1])}"
+
+
+def cleanup_ended(store: TaskStore, days: float, grace_s: float = 0.0) -> tuple[int, int]:
+    """Retention: returns (flagged, deleted).
+
+    A task that ended more than ``days`` ago (and is past any cooldown) is
+    first flagged ``staleAt``; one flagged at least ``grace_s`` ago is
+    deleted with its history, streams, log and index entries.  The daily
+    job runs with a grace of one period, so a task is flagged one day and
+    deleted the next; ``jobsvc cleanup`` deletes at once (grace 0).
+    Queued and running tasks are never touched (delete_task.lua refuses).
+    """
+    now = store.redis_now_us()
+    cutoff = now - int(days * 86_400 * 1_000_000)
+    flagged = deleted = 0
     for status in ENDED:
-        index, low = keys.by_status(status), "-inf"
-        while batch := store.client.zrangebyscore(index, low, "+inf", start=0,
-                                                  num=CLEANUP_BATCH, withscores=True):
-            with store.client.pipeline(transaction=False) as pipe:
-                for task_id, _ in batch:
-                    pipe.hget(keys.task(task_id), "completedAt")
-                ended_at = pipe.execute()
-            old = [tid for (tid, _), at in zip(batch, ended_at) if int(at or 0) < cutoff]
-            deleted += sum(store.delete(tid) for tid in old)
-            low = f"({int(batch[-1][1])}"
-    return deleted
+        for batch in _ended_before(store, status, cutoff):
+            stale_at: dict[str, int] = {}
+            for task_id, _, cooldown_until, stale in batch:
+                if stale is not None:
+                    stale_at[task_id] = int(stale)
+                elif int(cooldown_until or 0) <= now:
+                    store.client.hset(keys.task(task_id), "staleAt", now)
+                    stale_at[task_id] = now
+                    flagged += 1
+            limit = now - grace_s * 1_000_000
+            deleted += sum(store.delete(tid) for tid, at in stale_at.items() if at <= limit)
+    return flagged, deleted
 
 
 def redis_warnings(client) -> list[str]:

@@ -34,6 +34,9 @@ class TaskType:
     cooldown: int = 0
     preflight: tuple[Preflight, ...] = field(default_factory=tuple)
     validate: Validator | None = None
+    # Seconds without output or ctx.heartbeat() before a run counts as stalled;
+    # None takes JOBSVC_STALL_S.
+    stall_timeout: int | None = None
 
 
 _TYPES: dict[str, TaskType] = {}
@@ -49,6 +52,7 @@ def task(
     cooldown: int = 0,
     preflight: Preflight | list[Preflight] | tuple[Preflight, ...] = (),
     validate: Validator | None = None,
+    stall_timeout: int | None = None,
 ) -> Callable[[Handler], Handler]:
     """Registers ``handler(ctx, payload)`` as the task type ``name``."""
 
@@ -56,7 +60,8 @@ def task(
 
     def register(handler: Handler) -> Handler:
         _TYPES[name] = TaskType(
-            name, handler, pool, timeout, retries, backoff, cooldown, checks, validate
+            name, handler, pool, timeout, retries, backoff, cooldown, checks, validate,
+            stall_timeout,
         )
         return handler
 

@@ -27,7 +27,9 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import registry
+import redis
+
+from . import faults, registry
 from .connection import client, resolve_url
 from .settings import Settings
 from .store import TaskStore
@@ -36,6 +38,9 @@ log = logging.getLogger("jobsvc.runner")
 
 # Seconds a stopped handler gets to clean up before the attempt ends anyway.
 STOP_GRACE_S = 2.0
+# How long an attempt keeps trying to record its end through a Redis outage.
+# Past it the attempt is given up: its lease expires and it is run again.
+FINISH_RETRY_S = 120.0
 # Largest retry backoff, in seconds, however many attempts came before.
 MAX_BACKOFF_S = 300.0
 
@@ -77,6 +82,10 @@ class Context:
         data = json.dumps({"percent": percent, "message": message})
         self._store.output(self.task_id, self._token, "progress", [data])
 
+    def heartbeat(self) -> None:
+        """Proof of progress without output: keeps a quiet task from counting as stalled."""
+        self._store.output(self.task_id, self._token, "beat", ["{}"])
+
     def step(self, name: str, **data: Any) -> None:
         """Marks the start of a named step of a multi-step task."""
         self._store.output(self.task_id, self._token, "step", [json.dumps({"name": name, **data})])
@@ -107,6 +116,21 @@ def error_info(reason: str, exc: BaseException | None, started: float, attempt: 
         "durationS": round(time.monotonic() - started, 3),
     }
     return info
+
+
+def retry_redis(call: Any, deadline_s: float = FINISH_RETRY_S) -> Any:
+    """Retries a token-fenced write through a Redis outage (it is safe to repeat)."""
+    deadline = time.monotonic() + deadline_s
+    delay = 0.1
+    while True:
+        try:
+            return call()
+        except redis.RedisError:
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning("Redis unavailable; retrying in %.1fs", delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
 
 class HandlerThread(threading.Thread):
@@ -162,7 +186,9 @@ class Attempt:
         outcome = self._supervise(thread)
         if outcome == "lost":
             log.warning("task %s: lease lost; a newer attempt owns it", self.task_id)
+            thread.interrupt(TaskStop)
             return
+        faults.point("before_finish")
         if outcome == "timeout":
             thread.interrupt(TaskTimeout)
             self._finish("failed", reason="timeout",
@@ -185,7 +211,11 @@ class Attempt:
                 return "done"
             if time.monotonic() >= deadline:
                 return "timeout"
-            beat = self.store.heartbeat(self.deployment, self.task_id, self.token)
+            try:
+                beat = self.store.heartbeat(self.deployment, self.task_id, self.token)
+            except redis.RedisError as exc:  # a blip: the lease outlives a few misses
+                log.warning("task %s: heartbeat failed (%s); retrying", self.task_id, exc)
+                continue
             if beat != "ok":
                 return beat
 
@@ -194,9 +224,9 @@ class Attempt:
         error = error_info(reason, exc, self.started, self.ctx.attempt) if exc else None
         base = self.task_type.backoff if self.task_type and self.task_type.backoff else None
         delay = backoff_ms(base or self.store.settings.backoff_s, self.retry_count)
-        reply = self.store.finish(self.task_id, self.deployment, self.token, outcome=outcome,
-                                  result=result, error=error, reason=reason,
-                                  backoff_ms=delay, retryable=retryable)
+        reply = retry_redis(lambda: self.store.finish(
+            self.task_id, self.deployment, self.token, outcome=outcome, result=result,
+            error=error, reason=reason, backoff_ms=delay, retryable=retryable))
         log.info("task %s attempt %d: %s (%s)", self.task_id, self.ctx.attempt, outcome,
                  reply.code)
 
@@ -242,4 +272,5 @@ def run_task(task_id: str) -> None:
     if claim.code != "ok":
         log.info("task %s not claimed (%s); another dispatch has it", task_id, claim.code)
         return
+    faults.point("after_claim")
     Attempt(store, task_id, deployment, claim.values).run()

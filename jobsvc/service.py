@@ -40,7 +40,7 @@ class Service:
     def submit_body(self, deployment: str, body: Any) -> tuple[dict, bool]:
         """A submission as the HTTP API receives it -> (task JSON, deduplicated)."""
         sub = parse_submission(deployment, body)
-        self._preflight(sub)
+        self.preflight(sub)
         task_id, deduplicated = self.store.submit(sub)
         return self.store.get(task_id), deduplicated
 
@@ -59,7 +59,9 @@ class Service:
         task, _ = self.submit_body(deployment, {k: v for k, v in body.items() if v is not None})
         return Task(task)
 
-    def _preflight(self, sub: Submission) -> None:
+    @staticmethod
+    def preflight(sub: Submission) -> None:
+        """Runs the type's preflight checks; PreflightFailed (422) names the first that fails."""
         task_type = registry.get(sub.type)
         for check in task_type.preflight if task_type else ():
             reason = check(sub.payload)
@@ -101,7 +103,10 @@ class Service:
         return self.store.summaries(names), next_cursor
 
     def stats(self) -> dict:
+        from . import drain
+
         stats = self.store.counts()
+        stats["draining"] = drain.draining(self.store)
         stats["workers"] = [
             {"name": w.name, "state": str(w.get_state()), "queues": w.queue_names(),
              "currentJobId": w.get_current_job_id()}

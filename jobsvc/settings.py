@@ -33,6 +33,12 @@ DEFAULT_EVENTS_TTL_S = 3600
 DEFAULT_CANCEL_WAIT_S = 10.0
 # Seconds between keep-alives on an idle live stream (SSE comment, WebSocket check).
 DEFAULT_KEEPALIVE_S = 15.0
+# A running task with no output nor ctx.heartbeat() this long is stalled (per type overrides).
+DEFAULT_STALL_S = 600.0
+# How long a worker told to stop (SIGTERM) lets its current task run before stopping it.
+DEFAULT_SHUTDOWN_S = 60.0
+# Period of the reconcile pass, in seconds (orphans, lost attempts, stalls).
+DEFAULT_RECONCILE_S = 10.0
 # Worker pool served when none is named.
 DEFAULT_POOL = "standard"
 
@@ -84,6 +90,39 @@ def _read_allowlist(raw: str) -> dict[str, list[str]]:
     return data
 
 
+def _read_recurring(env: Mapping[str, str]) -> tuple[dict, ...]:
+    """``JOBSVC_RECURRING`` (a JSON list), plus the list in ``JOBSVC_RECURRING_FILE``.
+
+    Each entry: ``{"name", "cron", "deployment", "type", ...submit fields}``.
+    """
+    import json
+    import re
+
+    entries: list = []
+    sources = [("JOBSVC_RECURRING", env.get("JOBSVC_RECURRING", ""))]
+    if env.get("JOBSVC_RECURRING_FILE"):
+        try:
+            sources.append((env["JOBSVC_RECURRING_FILE"],
+                            Path(env["JOBSVC_RECURRING_FILE"]).read_text()))
+        except OSError as exc:
+            raise ConfigError(f"JOBSVC_RECURRING_FILE: {exc}") from None
+    for where, raw in sources:
+        try:
+            data = json.loads(raw) if raw.strip() else []
+        except ValueError as exc:
+            raise ConfigError(f"{where} is not JSON: {exc}") from None
+        if not isinstance(data, list) or not all(isinstance(d, dict) for d in data):
+            raise ConfigError(f"{where} must be a JSON list of objects")
+        entries += data
+    names = [d.get("name") for d in entries]
+    for d in entries:
+        if not isinstance(d.get("name"), str) or not re.match(r"^[A-Za-z0-9._-]{1,64}$", d["name"]):
+            raise ConfigError(f"recurring task name {d.get('name')!r} must match [A-Za-z0-9._-]")
+        if names.count(d["name"]) > 1:
+            raise ConfigError(f"recurring task name {d['name']!r} is used twice")
+    return tuple(entries)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything a jobsvc process is configured with."""
@@ -101,7 +140,11 @@ class Settings:
     events_ttl_s: int = DEFAULT_EVENTS_TTL_S
     cancel_wait_s: float = DEFAULT_CANCEL_WAIT_S
     keepalive_s: float = DEFAULT_KEEPALIVE_S
+    stall_s: float = DEFAULT_STALL_S
+    shutdown_s: float = DEFAULT_SHUTDOWN_S
+    reconcile_s: float = DEFAULT_RECONCILE_S
     shell_allowlist: dict[str, list[str]] = field(default_factory=dict)
+    recurring: tuple[dict, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -122,7 +165,11 @@ class Settings:
             events_ttl_s=int(_read_float(env, "JOBSVC_EVENTS_TTL_S", DEFAULT_EVENTS_TTL_S)),
             cancel_wait_s=_read_float(env, "JOBSVC_CANCEL_WAIT_S", DEFAULT_CANCEL_WAIT_S),
             keepalive_s=_read_float(env, "JOBSVC_KEEPALIVE_S", DEFAULT_KEEPALIVE_S),
+            stall_s=_read_float(env, "JOBSVC_STALL_S", DEFAULT_STALL_S),
+            shutdown_s=_read_float(env, "JOBSVC_SHUTDOWN_S", DEFAULT_SHUTDOWN_S),
+            reconcile_s=_read_float(env, "JOBSVC_RECONCILE_S", DEFAULT_RECONCILE_S),
             shell_allowlist=_read_allowlist(env.get("JOBSVC_SHELL_ALLOWLIST", "")),
+            recurring=_read_recurring(env),
         )
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

@@ -14,7 +14,7 @@ from typing import Any
 
 from redis import Redis
 
-from . import keys
+from . import faults, keys
 from .dispatch import Dispatcher
 from .errors import Conflict, NotFound
 from .model import render_summary, render_task
@@ -37,6 +37,10 @@ class TaskStore:
 
     def _run(self, name: str, keys_: list[str], args: list[Any]) -> Reply:
         reply = parse_reply(self.scripts(name, keys_, args))
+        if reply.dispatch:
+            # A crash here leaves a promoted task without an RQ job: the
+            # reconciler's orphan repair (reconcile.reconcile_lane) republishes it.
+            faults.point("after_promote")
         self.dispatcher.publish(reply.dispatch)
         return reply
 
@@ -51,7 +55,8 @@ class TaskStore:
                 [keys.task(task_id), keys.lane(sub.deployment), keys.dedupe(sub.identity or "-")],
                 [task_id, sub.deployment, sub.type, sub.priority, sub.pool,
                  json.dumps(sub.payload), json.dumps(sub.metadata), sub.dedupe_key or "",
-                 sub.identity or "", sub.cooldown_s, sub.max_retries, sub.timeout_s],
+                 sub.identity or "", sub.cooldown_s, sub.max_retries, sub.timeout_s,
+                 sub.stall_s],
             )
             if reply.code != "id_taken":
                 return reply.values[0], reply.code == "deduplicated"
@@ -241,6 +246,8 @@ class TaskStore:
 
     def take_due(self, limit: int = 100) -> int:
         dispatch = dispatch_list(self.scripts("take_due", [keys.DUE], [limit]))
+        if dispatch:
+            faults.point("after_promote")
         self.dispatcher.publish(dispatch)
         return len(dispatch)
 
@@ -254,7 +261,8 @@ class TaskStore:
         active = self.client.hget(keys.lane(deployment), "active")
         state: dict[str, Any] = {"deployment": deployment, "active": active}
         if active:
-            fields = ("status", "token", "dispatchedAt", "dueAt", "timeoutS", "startedAt")
+            fields = ("status", "token", "dispatchedAt", "dueAt", "timeoutS", "startedAt",
+                      "lastOutputAt", "lastBeatAt", "stallS")
             state.update(zip(fields, self.client.hmget(keys.task(active), *fields)))
             state["leased"] = bool(self.client.exists(keys.lease(deployment)))
         return state

@@ -43,6 +43,8 @@ class Submission:
     timeout_s: int
     metadata: dict
     pool: str
+    # Seconds without output before the run counts as stalled; 0 = the process default.
+    stall_s: int = 0
 
 
 def deployment(name: Any) -> str:
@@ -180,4 +182,5 @@ def parse_submission(deployment_name: Any, body: Any) -> Submission:
         timeout_s=_integer(body, "timeoutS", task_type.timeout, 1, MAX_TIMEOUT_S),
         metadata=metadata,
         pool=task_type.pool,
+        stall_s=task_type.stall_timeout or 0,
     )

@@ -9,11 +9,14 @@ ticker thread that hands tasks whose retry backoff is over back to RQ
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import subprocess
 import sys
 import threading
+import time
 
+import redis
 from rq import SimpleWorker, Worker
 from rq.serializers import JSONSerializer
 
@@ -27,7 +30,40 @@ log = logging.getLogger("jobsvc.worker")
 
 # How often the ticker looks for retries whose backoff is over, in seconds.
 TICK_S = 0.25
-WORKER_CLASSES = {"fork": Worker, "simple": SimpleWorker}
+# Seconds between attempts to start a worker while Redis does not answer.
+RESTART_S = 1.0
+
+
+class ShutdownDeadline:
+    """Warm shutdown with a deadline.
+
+    The first SIGTERM/SIGINT lets the current task finish (RQ's warm
+    shutdown); if it has not ended ``shutdown_s`` later, the worker signals
+    itself again, which is RQ's cold shutdown: the work-horse is killed, the
+    attempt's lease expires and the task is retried on another worker.
+    """
+
+    shutdown_s: float = 60.0
+    _deadline: threading.Timer | None = None
+
+    def request_stop(self, signum, frame):  # type: ignore[no-untyped-def]
+        if self._deadline is None:
+            self._deadline = threading.Timer(self.shutdown_s, os.kill,
+                                             (os.getpid(), signal.SIGTERM))
+            self._deadline.daemon = True
+            self._deadline.start()
+        return super().request_stop(signum, frame)  # type: ignore[misc]
+
+
+class JobsvcWorker(ShutdownDeadline, Worker):
+    pass
+
+
+class JobsvcSimpleWorker(ShutdownDeadline, SimpleWorker):
+    pass
+
+
+WORKER_CLASSES = {"fork": JobsvcWorker, "simple": JobsvcSimpleWorker}
 
 
 def _store(settings: Settings) -> TaskStore:
@@ -65,15 +101,20 @@ def run_worker(pool: str, *, burst: bool = False, worker_class: str = "fork",
     registry.load(settings)
     store = _store(settings)
     runner.use_store(store)
-    worker = WORKER_CLASSES[worker_class](
-        pool_queue_names(pool), connection=store.dispatcher.connection,
-        serializer=JSONSerializer,
-    )
     ticker = DueTicker(settings)
     ticker.start()
     try:
         while True:
-            worker.work(burst=burst, logging_level="WARNING", with_scheduler=False)
+            worker = WORKER_CLASSES[worker_class](
+                pool_queue_names(pool), connection=store.dispatcher.connection,
+                serializer=JSONSerializer)
+            worker.shutdown_s = settings.shutdown_s
+            try:
+                worker.work(burst=burst, logging_level="WARNING", with_scheduler=False)
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                log.warning("worker: Redis unavailable (%s); starting again", exc)
+                time.sleep(RESTART_S)
+                continue
             if not burst or not ticker.pending():
                 break
             ticker.stopped.wait(TICK_S)

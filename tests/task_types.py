@@ -37,3 +37,29 @@ def _needs_flag(payload):
 @task("guarded", preflight=_needs_flag)
 def guarded(ctx, payload):
     return "ran"
+
+
+@task("silent", stall_timeout=1)
+def silent(ctx, payload):
+    """Prints nothing and never ends on its own: only stall detection stops it."""
+    ctx.sleep(3600)
+
+
+@task("beating", stall_timeout=1)
+def beating(ctx, payload):
+    """Quiet but alive: heartbeats keep it from counting as stalled."""
+    for _ in range(int(payload.get("beats", 10))):
+        ctx.heartbeat()
+        ctx.sleep(0.2)
+    return "done"
+
+
+@task("numbered", retries=1)
+def numbered(ctx, payload):
+    """Logs `attempt:i` lines until the file named in the payload exists."""
+    i = 0
+    while not os.path.exists(payload["path"]):
+        ctx.log(f"{ctx.attempt}:{i}")
+        i += 1
+        time.sleep(0.05)
+    return {"lines": i}

@@ -11,7 +11,7 @@ from jobsvc.settings import Settings
 PROBE = """
 return { K.task('T'), K.history('T'), K.events('T'), K.log('T'), K.lane('D'),
   K.lane_queue('D'), K.lease('D'), K.by_status('S'), K.by_deployment('D'), K.dedupe('I'),
-  K.seq, K.deployments, K.busy, K.due, K.cooldown, K.counts, K.dashboard, K.all }
+  K.seq, K.deployments, K.busy, K.due, K.cooldown, K.counts, K.dashboard, K.all, K.drain }
 """
 
 
@@ -23,5 +23,5 @@ def test_lua_key_table_mirrors_keys_module(redis_url):
         keys.task("T"), keys.history("T"), keys.events("T"), keys.log("T"), keys.lane("D"),
         keys.lane_queue("D"), keys.lease("D"), keys.by_status("S"), keys.by_deployment("D"),
         keys.dedupe("I"), keys.SEQ, keys.DEPLOYMENTS, keys.BUSY, keys.DUE, keys.COOLDOWN,
-        keys.COUNTS, keys.DASHBOARD, keys.ALL_TASKS,
+        keys.COUNTS, keys.DASHBOARD, keys.ALL_TASKS, keys.DRAIN,
     ]

@@ -5,26 +5,19 @@ from __future__ import annotations
 import os
 import signal
 
-import pytest
-
-from jobsvc import reconcile
 from jobsvc.reconcile import reconcile_all
 from tests.helpers import wait_ended, wait_until
 
 
-@pytest.fixture
-def no_grace(monkeypatch):
-    monkeypatch.setattr(reconcile, "ORPHAN_GRACE_S", 0.0)
-
-
-def test_dispatch_lost_after_promote_is_republished(svc, make_worker, no_grace, monkeypatch):
+def test_dispatch_lost_after_promote_is_republished(svc, make_worker, monkeypatch):
     with monkeypatch.context() as crash:  # the process dies right after the Lua step
         crash.setattr(svc.store.dispatcher, "publish", lambda dispatch: None)
         t = svc.submit("prod-eu", "noop")
     assert svc.store.client.exists(f"rq:job:{t.id}") == 0
-    report = reconcile_all(svc.store)
+    report = reconcile_all(svc.store, orphan_grace_s=0)
     assert report.republished == [t.id]
-    assert reconcile_all(svc.store).republished == []  # still queued in RQ: nothing twice
+    # Now queued in RQ: a second pass changes nothing.
+    assert reconcile_all(svc.store, orphan_grace_s=0).republished == []
     make_worker()
     assert wait_ended(svc, t.id)["status"] == "completed"
 

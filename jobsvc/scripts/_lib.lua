@@ -21,6 +21,7 @@ local K = {
   counts = PREFIX .. 'counts',
   dashboard = PREFIX .. 'dashboard',
   all = PREFIX .. 'idx:all',
+  drain = PREFIX .. 'drain',
 }
 function K.task(id) return PREFIX .. 't:' .. id end
 function K.history(id) return PREFIX .. 't:' .. id .. ':h' end
@@ -123,7 +124,8 @@ local function dispatch_info(id, now)
   return { id, f[1], f[2], f[3] }
 end
 
--- If the lane is idle and not paused, its head becomes the active task.
+-- If the lane is idle, not paused and the service is not draining, its head
+-- becomes the active task.
 -- Returns the dispatch info of the promoted task, or an empty table.
 local function promote(d, now)
   local lkey = K.lane(d)
@@ -134,7 +136,7 @@ local function promote(d, now)
     redis.call('SREM', K.busy, d)
     return {}
   end
-  if l[2] == '1' then return {} end
+  if l[2] == '1' or redis.call('EXISTS', K.drain) == 1 then return {} end
   local id = head[1]
   redis.call('ZREM', K.lane_queue(d), id)
   redis.call('HSET', lkey, 'active', id)

@@ -7,9 +7,11 @@
 --
 -- KEYS[1] task hash   KEYS[2] lane hash   KEYS[3] lease key
 -- ARGV 1 id  2 worker name  3 lease in ms
+-- While the service drains nothing starts: {'draining'} (the task stays the
+-- lane's active one; `jobsvc drain --resume` hands it to RQ again).
 -- Returns {'ok', token, attempt, type, payload JSON, timeoutS, retryCount}
 -- (attempt counts every start of the task, manual retries included)
---       | {'missing'} | {'not_active'} | {'not_queued', status} | {'not_due'}
+--       | {'missing'} | {'not_active'} | {'not_queued', status} | {'not_due'} | {'draining'}
 local tkey, lkey, lease = KEYS[1], KEYS[2], KEYS[3]
 local id = ARGV[1]
 local now = now_us()
@@ -19,6 +21,7 @@ if not f[1] then return { 'missing' } end
 if f[1] ~= 'queued' then return { 'not_queued', f[1] } end
 if field(lkey, 'active') ~= id then return { 'not_active' } end
 if f[3] and tonumber(f[3]) > now then return { 'not_due' } end
+if redis.call('EXISTS', K.drain) == 1 then return { 'draining' } end
 
 local token = redis.call('HINCRBY', lkey, 'fence', 1)
 local attempt = redis.call('HINCRBY', tkey, 'attempts', 1)

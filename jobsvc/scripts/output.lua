@@ -4,7 +4,7 @@
 -- paused or superseded attempt that wakes up cannot write over a newer one.
 --
 -- KEYS[1] task hash   KEYS[2] log string
--- ARGV 1 id  2 token  3 kind ('log' | 'progress' | 'step')
+-- ARGV 1 id  2 token  3 kind ('log' | 'progress' | 'step' | 'beat')
 --      4.. for 'log': the lines; otherwise one JSON object (the event data)
 -- Returns 1 if written, 0 if refused.
 local tkey, lkey = KEYS[1], KEYS[2]
@@ -22,6 +22,8 @@ if kind == 'log' then
     emit(id, 'log', { line = line }, now)
   end
   redis.call('HSET', tkey, 'lastOutputAt', int(now))
+elseif kind == 'beat' then
+  redis.call('HSET', tkey, 'lastBeatAt', int(now))
 elseif kind == 'progress' then
   redis.call('HSET', tkey, 'progress', ARGV[4], 'lastOutputAt', int(now))
   emit(id, 'progress', cjson.decode(ARGV[4]), now)

@@ -14,7 +14,7 @@ local d = f[2]
 local now = now_us()
 local seq = redis.call('INCR', K.seq)
 redis.call('HDEL', tkey, 'completedAt', 'cooldownUntil', 'result', 'error', 'progress',
-  'startedAt', 'dueAt', 'cancelRequested', 'token')
+  'startedAt', 'dueAt', 'cancelRequested', 'token', 'staleAt')
 redis.call('ZREM', K.cooldown, id)
 if f[4] then
   local dkey = K.dedupe(f[4])

@@ -4,7 +4,7 @@
 -- KEYS[1] task hash      KEYS[2] lane hash      KEYS[3] dedupe key (ARGV[9] = '' if none)
 -- ARGV  1 id  2 deployment  3 type  4 priority  5 pool  6 payload JSON
 --       7 metadata JSON  8 dedupeKey as given ('' if none)  9 identity hash ('' if none)
---       10 cooldownS  11 maxRetries  12 timeoutS
+--       10 cooldownS  11 maxRetries  12 timeoutS  13 stallS (0: the process default)
 -- Returns {'deduplicated', earlier_id}
 --       | {'id_taken'}                        (the random id exists: caller picks another)
 --       | {'created', id [, '@dispatch', id, pool, priority, timeoutS]}
@@ -23,7 +23,7 @@ if redis.call('EXISTS', tkey) == 1 then return { 'id_taken' } end
 local seq = redis.call('INCR', K.seq)
 redis.call('HSET', tkey, 'id', id, 'deployment', d, 'type', ARGV[3], 'priority', ARGV[4],
   'pool', ARGV[5], 'payload', ARGV[6], 'metadata', ARGV[7], 'seq', seq,
-  'cooldownS', ARGV[10], 'maxRetries', ARGV[11], 'timeoutS', ARGV[12],
+  'cooldownS', ARGV[10], 'maxRetries', ARGV[11], 'timeoutS', ARGV[12], 'stallS', ARGV[13],
   'retryCount', 0, 'createdAt', int(now))
 if identity ~= '' then
   redis.call('HSET', tkey, 'dedupeKey', ARGV[8], 'identity', identity)

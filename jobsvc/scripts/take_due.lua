@@ -6,6 +6,7 @@
 -- ARGV 1 how many at most
 -- Returns a flat list of dispatch infos: id, pool, priority, timeoutS, ...
 local due = KEYS[1]
+if redis.call('EXISTS', K.drain) == 1 then return {} end
 local now = now_us()
 local ids = redis.call('ZRANGEBYSCORE', due, '-inf', int(now), 'LIMIT', 0, ARGV[1])
 local out = {}

@@ -1,0 +1,51 @@
+"""Graceful drain: nothing new starts, running tasks end, lanes keep accepting.
+
+``jobsvc drain`` sets one flag in Redis that promotion, claims and retry
+dispatch all check inside their Lua scripts, so every worker and web process
+on every machine obeys it at once.  ``jobsvc drain --resume`` lifts it and
+hands every lane's waiting head back to RQ.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from . import keys
+from .reconcile import Report, reconcile_all
+from .store import TaskStore
+
+# How often a waiting drain counts the running tasks, in seconds.
+POLL_S = 0.5
+
+
+def start(store: TaskStore) -> None:
+    store.client.set(keys.DRAIN, "1")
+
+
+def draining(store: TaskStore) -> bool:
+    return bool(store.client.exists(keys.DRAIN))
+
+
+def running_ids(store: TaskStore) -> list[str]:
+    return store.client.zrange(keys.by_status("running"), 0, -1)
+
+
+def wait(store: TaskStore, timeout: float, report: Callable[[int], None]) -> list[str]:
+    """Waits until no task runs or ``timeout`` passes; returns those still running."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        still = running_ids(store)
+        if len(still) != last:
+            report(len(still))
+            last = len(still)
+        if not still or time.monotonic() >= deadline:
+            return still
+        time.sleep(POLL_S)
+
+
+def resume(store: TaskStore) -> Report:
+    """Lifts the drain; tasks refused while it held are handed to RQ again at once."""
+    store.client.delete(keys.DRAIN)
+    return reconcile_all(store, orphan_grace_s=0.0)

@@ -1,0 +1,46 @@
+"""Retention: ended tasks flagged, then deleted with everything that points at them."""
+
+from __future__ import annotations
+
+import redis
+
+from jobsvc.reconcile import cleanup_ended
+from tests.helpers import wait_ended
+
+
+def test_cleanup_deletes_ended_tasks_and_their_keys_only(svc, make_worker, redis_url):
+    done = svc.submit("prod-eu", "echo", {"lines": ["x"]}, dedupe_key="d")
+    make_worker()
+    wait_ended(svc, done.id)
+    svc.pause("prod-eu")
+    waiting = svc.submit("prod-eu", "noop")
+    raw = redis.Redis.from_url(redis_url, decode_responses=True)
+    assert raw.exists(f"jobsvc:t:{done.id}:log", f"jobsvc:t:{done.id}:ev") == 2
+
+    assert cleanup_ended(svc.store, days=0) == (1, 1)
+
+    left = raw.keys(f"jobsvc:t:{done.id}*")
+    assert left == [] and raw.zscore("jobsvc:idx:all", done.id) is None
+    assert raw.keys("jobsvc:dedupe:*") == []
+    assert "echo" not in svc.stats()["byType"]  # counters let go of it too
+    assert svc.deployment("prod-eu")["lastTask"] is None  # no summary points at a hole
+    assert svc.get(waiting.id).status == "queued"
+    assert svc.submit("prod-eu", "echo", {"lines": ["x"]}, dedupe_key="d").id != done.id
+
+
+def test_cleanup_flags_first_and_deletes_after_the_grace(svc, make_worker):
+    t = svc.submit("prod-eu", "noop", cooldown=0)
+    make_worker()
+    wait_ended(svc, t.id)
+    assert cleanup_ended(svc.store, days=0, grace_s=3600) == (1, 0)
+    assert svc.get(t.id).status == "completed"
+    assert cleanup_ended(svc.store, days=0, grace_s=0) == (0, 1)
+
+
+def test_cleanup_spares_tasks_in_cooldown_and_recent_ones(svc, make_worker):
+    cooling = svc.submit("prod-eu", "noop", dedupe_key="c", cooldown=3600)
+    make_worker()
+    wait_ended(svc, cooling.id)
+    assert cleanup_ended(svc.store, days=0) == (0, 0)
+    assert cleanup_ended(svc.store, days=1) == (0, 0)
+    assert svc.submit("prod-eu", "noop", dedupe_key="c").id == cooling.id
