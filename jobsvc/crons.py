@@ -14,6 +14,7 @@ import logging
 import time
 from datetime import datetime, timezone
 
+import redis
 from rq.job import Job
 from rq.serializers import JSONSerializer
 from rq_scheduler import Scheduler
@@ -30,6 +31,8 @@ log = logging.getLogger("jobsvc.scheduler")
 
 # How often rq-scheduler looks for due jobs, in seconds.
 POLL_S = 1
+# Seconds between attempts to start the scheduler while Redis does not answer.
+RESTART_S = 1.0
 # Period of the retention pass, in seconds, and the age of tasks it flags and deletes.
 CLEANUP_EVERY_S = 24 * 3600
 CLEANUP_DAYS = 30
@@ -132,10 +135,17 @@ def run_scheduler(burst: bool = False, settings: Settings | None = None) -> None
     settings = settings or Settings.from_env()
     registry.load(settings)
     check_recurring(settings)
-    scheduler = Scheduler(queue_name=MAINTENANCE_QUEUE,
-                          connection=client(resolve_url(settings), decode=False),
-                          interval=POLL_S, job_class=JSONJob)
-    register(scheduler, settings)
-    log.info("scheduler: reconcile every %ss, %d recurring task(s)", settings.reconcile_s,
-             len(settings.recurring))
-    scheduler.run(burst=burst)
+    connection = client(resolve_url(settings), decode=False)
+    while True:
+        # rq-scheduler gives up on a Redis error; a restarted Redis must not stop the crons.
+        try:
+            scheduler = Scheduler(queue_name=MAINTENANCE_QUEUE, connection=connection,
+                                  interval=POLL_S, job_class=JSONJob)
+            register(scheduler, settings)
+            log.info("scheduler: reconcile every %ss, %d recurring task(s)",
+                     settings.reconcile_s, len(settings.recurring))
+            scheduler.run(burst=burst)
+            return
+        except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as exc:
+            log.warning("scheduler: Redis unavailable (%s); starting again", exc)
+            time.sleep(RESTART_S)

@@ -1,0 +1,1 @@
+"""Benchmarks of jobsvc against raw RQ on one Redis: see bench/README.md."""

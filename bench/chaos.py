@@ -1,0 +1,319 @@
+"""Chaos test: submit under faults, then check the contract's invariants from history.
+
+    python bench/chaos.py            # 5,000 tasks over 100 deployments
+    python bench/chaos.py --short    # the CI version (about 2 minutes)
+
+Several submitter processes send tasks with random deployments, priorities
+and dedupe keys, recording every accepted answer.  Meanwhile: 3 forking
+workers, one of them killed (-9) and restarted every few seconds, a random
+work-horse killed, a worker frozen (SIGSTOP) past its lease and thawed, and
+Redis (AOF, appendfsync always) killed and restarted twice; the real
+scheduler process runs the reconcilers.  When the faults stop, every
+accepted task must end within the deadline.  Then the checker reads each
+task's history and prints: accepted, completed, retried, failed by reason,
+lost, overlaps, order violations, duplicate identities.  Exit 0 only if
+lost, overlaps, order violations and duplicates are all 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+import redis
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from jobsvc.redis_server import RedisServer  # noqa: E402
+from jobsvc.service import Service  # noqa: E402
+from jobsvc.settings import Settings  # noqa: E402
+
+PRIORITIES = ("critical", "high", "medium", "low")
+ENDED = ("completed", "failed", "canceled", "skipped")
+
+
+@dataclass
+class Plan:
+    tasks: int = 5000
+    deployments: int = 100
+    submitters: int = 4
+    workers: int = 3
+    fault_every_s: float = 2.0
+    redis_restarts: int = 2
+    settle_s: float = 180.0  # every task must end this long after the faults stop
+    seed: int = 1
+
+
+SHORT = Plan(tasks=1000, deployments=30, submitters=2, fault_every_s=1.5, settle_s=120.0)
+
+ENV = {
+    "JOBSVC_LEASE_S": "3",
+    "JOBSVC_RECONCILE_S": "2",
+    "JOBSVC_BACKOFF_S": "0.2",
+    "JOBSVC_SHUTDOWN_S": "5",
+}
+
+
+# -- submitters ------------------------------------------------------------------
+
+
+def submitter(url: str, plan: Plan, index: int, count: int, out: str) -> None:
+    """Submits ``count`` tasks, appending every accepted answer to ``out``."""
+    rng = random.Random(plan.seed * 1000 + index)
+    svc = Service(url, Settings.from_env({**ENV, "JOBSVC_REDIS_URL": url}))
+    with open(out, "a") as log:
+        for n in range(count):
+            lane = f"dep-{rng.randrange(plan.deployments)}"
+            key = f"k{rng.randrange(20)}" if rng.random() < 0.3 else None
+            body = {"type": "sleep", "payload": {"seconds": rng.choice((0.05, 0.1, 0.2))},
+                    "priority": rng.choice(PRIORITIES), "maxRetries": 5}
+            if key:
+                body["dedupeKey"] = key
+            while True:
+                try:
+                    task, dedup = svc.submit_body(lane, body)
+                    break
+                except redis.RedisError:  # Redis is being restarted: the client retries
+                    time.sleep(0.2)
+            log.write(json.dumps({"id": task["id"], "deduplicated": dedup, "n": n}) + "\n")
+            log.flush()
+
+
+# -- processes and faults -----------------------------------------------------------
+
+
+class Cluster:
+    def __init__(self, plan: Plan, workdir: Path):
+        self.plan, self.workdir = plan, workdir
+        self.redis = RedisServer(workdir / "redis", appendonly=True, appendfsync="always")
+        self.env = {**os.environ, **ENV, "TZ": "UTC"}
+        self.workers: list[subprocess.Popen] = []
+        self.scheduler: subprocess.Popen | None = None
+        self.faults: Counter = Counter()
+
+    def start(self) -> None:
+        self.redis.start()
+        self.env["JOBSVC_REDIS_URL"] = self.redis.url
+        self.scheduler = self._spawn([sys.executable, "scheduler.py"])
+        self.workers = [self._worker() for _ in range(self.plan.workers)]
+
+    def _spawn(self, argv: list[str]) -> subprocess.Popen:
+        return subprocess.Popen(argv, cwd=ROOT, env=self.env, start_new_session=True,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def _worker(self) -> subprocess.Popen:
+        return self._spawn([sys.executable, "-m", "jobsvc", "worker", "--worker-class", "fork"])
+
+    def horses(self) -> list[psutil.Process]:
+        return [h for worker in self.workers for h in _children(worker.pid)]
+
+    def busy_worker(self, rng: random.Random) -> int:
+        """A worker with a running work-horse if there is one, so the fault hits a task."""
+        busy = [i for i, w in enumerate(self.workers) if _children(w.pid)]
+        return rng.choice(busy) if busy else rng.randrange(len(self.workers))
+
+    def kill_worker(self, rng: random.Random) -> None:
+        """kill -9 of a worker (its horse, in a group of its own, runs on), then a new one."""
+        i = self.busy_worker(rng)
+        _killpg(self.workers[i].pid, signal.SIGKILL)
+        self.workers[i].wait()
+        self.workers[i] = self._worker()
+        self.faults["worker killed"] += 1
+
+    def kill_horse(self, rng: random.Random) -> None:
+        horses = self.horses()
+        if horses:
+            _killpg(rng.choice(horses).pid, signal.SIGKILL)
+            self.faults["work-horse killed"] += 1
+
+    def freeze_worker(self, rng: random.Random) -> None:
+        """SIGSTOP a worker and its horse past the lease, then SIGCONT them."""
+        worker = self.workers[self.busy_worker(rng)]
+        groups = [worker.pid] + [h.pid for h in _children(worker.pid)]
+        for pid in groups:
+            _killpg(pid, signal.SIGSTOP)
+        time.sleep(float(ENV["JOBSVC_LEASE_S"]) + 2)  # the fault itself: frozen past the lease
+        for pid in groups:
+            _killpg(pid, signal.SIGCONT)
+        self.faults["worker frozen past its lease"] += 1
+
+    def restart_redis(self) -> None:
+        self.redis.kill()
+        self.redis.start()
+        self.faults["redis killed and restarted"] += 1
+
+    def stop(self) -> None:
+        for proc in [*self.workers, self.scheduler]:
+            if proc is not None and proc.poll() is None:
+                _killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        for horse in self.horses():
+            _killpg(horse.pid, signal.SIGKILL)
+        self.redis.kill()
+
+
+def _children(pid: int) -> list[psutil.Process]:
+    try:
+        return psutil.Process(pid).children()
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _killpg(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def inject_faults(cluster: Cluster, submitters: list, plan: Plan) -> None:
+    """Faults every few seconds while submitters run; Redis restarts spread over the run."""
+    rng = random.Random(plan.seed)
+    actions = (cluster.kill_worker, cluster.kill_horse, cluster.freeze_worker)
+    tick = 0
+    restarts_at = {3 + 4 * i for i in range(plan.redis_restarts)}
+    while any(p.is_alive() for p in submitters) or tick < 4 + 4 * plan.redis_restarts:
+        time.sleep(plan.fault_every_s)
+        tick += 1
+        if tick in restarts_at:
+            cluster.restart_redis()
+        else:
+            rng.choice(actions)(rng)
+
+
+# -- the checker ------------------------------------------------------------------------
+
+
+def attempts(task: dict) -> list[tuple[str, str]]:
+    """(start, end) of each attempt; ISO times of Redis' one clock sort as text."""
+    spans, start = [], None
+    for entry in task["history"]:
+        if entry["status"] == "running":
+            start = entry["at"]
+        elif start is not None:
+            spans.append((start, entry["at"]))
+            start = None
+    return spans
+
+
+def check(svc: Service, accepted: list[str]) -> dict:
+    """Invariants 1-4 of the contract, from the tasks' own histories."""
+    ids = sorted(set(accepted))
+    tasks = {i: t for i, t in zip(ids, svc.store.get_many(ids))}
+    raw = svc.store.client
+    seq = {i: int(raw.hget(f"jobsvc:t:{i}", "seq") or 0) for i in ids}
+    identity = {i: raw.hget(f"jobsvc:t:{i}", "identity") for i in ids}
+    ended = [t for t in tasks.values() if t and t["status"] in ENDED]
+    counts: dict = {
+        "accepted answers": len(accepted), "accepted tasks": len(ids),
+        "completed": sum(t["status"] == "completed" for t in ended),
+        "retried": sum(t["retryCount"] > 0 for t in ended),
+        "lost": len(ids) - len(ended),
+    }
+    for t in ended:
+        if t["status"] == "failed":
+            counts[f"failed ({t['error']['reason']})"] = counts.get(
+                f"failed ({t['error']['reason']})", 0) + 1
+    by_lane = defaultdict(list)
+    for t in ended:
+        by_lane[t["deployment"]].append(t)
+    overlaps = order = 0
+    for lane in by_lane.values():
+        spans = sorted(s for t in lane for s in attempts(t))
+        overlaps += sum(1 for a, b in zip(spans, spans[1:]) if b[0] < a[1])
+        for prio in PRIORITIES:
+            same = sorted((t for t in lane if t["priority"] == prio and attempts(t)),
+                          key=lambda t: seq[t["id"]])
+            starts = [attempts(t)[0][0] for t in same]
+            order += sum(1 for a, b in zip(starts, starts[1:]) if b < a)
+    windows = defaultdict(list)
+    for t in ended:
+        if identity[t["id"]]:
+            windows[identity[t["id"]]].append(t)
+    duplicates = 0
+    for group in windows.values():
+        group.sort(key=lambda t: seq[t["id"]])
+        duplicates += sum(1 for a, b in zip(group, group[1:])
+                          if b["createdAt"] < a["completedAt"])
+    counts.update({"overlaps": overlaps, "order violations": order,
+                   "duplicate identities": duplicates})
+    return counts
+
+
+# -- the run ------------------------------------------------------------------------------
+
+
+def run(plan: Plan, workdir: Path | None = None) -> dict:
+    workdir = Path(workdir or tempfile.mkdtemp(prefix="jobsvc-chaos-"))
+    cluster = Cluster(plan, workdir)
+    answers = workdir / "accepted.jsonl"
+    try:
+        cluster.start()
+        ctx = multiprocessing.get_context("spawn")
+        share = plan.tasks // plan.submitters
+        procs = [ctx.Process(target=submitter,
+                             args=(cluster.redis.url, plan, i, share, str(answers)))
+                 for i in range(plan.submitters)]
+        started = time.monotonic()
+        for p in procs:
+            p.start()
+        inject_faults(cluster, procs, plan)
+        for p in procs:
+            p.join()
+        faults_stopped = time.monotonic()
+        accepted = [json.loads(line)["id"] for line in answers.read_text().splitlines()]
+        svc = Service(cluster.redis.url, Settings.from_env({**ENV}))
+        deadline = faults_stopped + plan.settle_s
+        while time.monotonic() < deadline:
+            still = [t for t in svc.store.get_many(sorted(set(accepted)))
+                     if t is None or t["status"] not in ENDED]
+            if not still:
+                break
+            time.sleep(1.0)
+        result = check(svc, accepted)
+        result["faults"] = dict(cluster.faults)
+        result["processes alive at the end"] = {
+            "workers": sum(w.poll() is None for w in cluster.workers),
+            "scheduler": cluster.scheduler is not None and cluster.scheduler.poll() is None}
+        result["seconds under faults"] = round(faults_stopped - started, 1)
+        result["seconds to settle"] = round(time.monotonic() - faults_stopped, 1)
+        return result
+    finally:
+        cluster.stop()
+
+
+def passed(result: dict) -> bool:
+    return all(result[k] == 0 for k in ("lost", "overlaps", "order violations",
+                                        "duplicate identities"))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--short", action="store_true", help="the CI version")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    plan = SHORT if args.short else Plan()
+    plan.seed = args.seed
+    result = run(plan)
+    for name, value in result.items():
+        print(f"{name:>30}: {value}")
+    ok = passed(result)
+    print("PASS" if ok else "FAIL")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
