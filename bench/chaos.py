@@ -27,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,12 +37,10 @@ import redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.invariants import ENDED, PRIORITIES, check, passed  # noqa: E402
 from jobsvc.redis_server import RedisServer  # noqa: E402
 from jobsvc.service import Service  # noqa: E402
 from jobsvc.settings import Settings  # noqa: E402
-
-PRIORITIES = ("critical", "high", "medium", "low")
-ENDED = ("completed", "failed", "canceled", "skipped")
 
 
 @dataclass
@@ -194,65 +192,6 @@ def inject_faults(cluster: Cluster, submitters: list, plan: Plan) -> None:
             rng.choice(actions)(rng)
 
 
-# -- the checker ------------------------------------------------------------------------
-
-
-def attempts(task: dict) -> list[tuple[str, str]]:
-    """(start, end) of each attempt; ISO times of Redis' one clock sort as text."""
-    spans, start = [], None
-    for entry in task["history"]:
-        if entry["status"] == "running":
-            start = entry["at"]
-        elif start is not None:
-            spans.append((start, entry["at"]))
-            start = None
-    return spans
-
-
-def check(svc: Service, accepted: list[str]) -> dict:
-    """Invariants 1-4 of the contract, from the tasks' own histories."""
-    ids = sorted(set(accepted))
-    tasks = {i: t for i, t in zip(ids, svc.store.get_many(ids))}
-    raw = svc.store.client
-    seq = {i: int(raw.hget(f"jobsvc:t:{i}", "seq") or 0) for i in ids}
-    identity = {i: raw.hget(f"jobsvc:t:{i}", "identity") for i in ids}
-    ended = [t for t in tasks.values() if t and t["status"] in ENDED]
-    counts: dict = {
-        "accepted answers": len(accepted), "accepted tasks": len(ids),
-        "completed": sum(t["status"] == "completed" for t in ended),
-        "retried": sum(t["retryCount"] > 0 for t in ended),
-        "lost": len(ids) - len(ended),
-    }
-    for t in ended:
-        if t["status"] == "failed":
-            counts[f"failed ({t['error']['reason']})"] = counts.get(
-                f"failed ({t['error']['reason']})", 0) + 1
-    by_lane = defaultdict(list)
-    for t in ended:
-        by_lane[t["deployment"]].append(t)
-    overlaps = order = 0
-    for lane in by_lane.values():
-        spans = sorted(s for t in lane for s in attempts(t))
-        overlaps += sum(1 for a, b in zip(spans, spans[1:]) if b[0] < a[1])
-        for prio in PRIORITIES:
-            same = sorted((t for t in lane if t["priority"] == prio and attempts(t)),
-                          key=lambda t: seq[t["id"]])
-            starts = [attempts(t)[0][0] for t in same]
-            order += sum(1 for a, b in zip(starts, starts[1:]) if b < a)
-    windows = defaultdict(list)
-    for t in ended:
-        if identity[t["id"]]:
-            windows[identity[t["id"]]].append(t)
-    duplicates = 0
-    for group in windows.values():
-        group.sort(key=lambda t: seq[t["id"]])
-        duplicates += sum(1 for a, b in zip(group, group[1:])
-                          if b["createdAt"] < a["completedAt"])
-    counts.update({"overlaps": overlaps, "order violations": order,
-                   "duplicate identities": duplicates})
-    return counts
-
-
 # -- the run ------------------------------------------------------------------------------
 
 
@@ -293,11 +232,6 @@ def run(plan: Plan, workdir: Path | None = None) -> dict:
         return result
     finally:
         cluster.stop()
-
-
-def passed(result: dict) -> bool:
-    return all(result[k] == 0 for k in ("lost", "overlaps", "order violations",
-                                        "duplicate identities"))
 
 
 def main() -> int:

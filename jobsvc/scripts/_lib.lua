@@ -195,6 +195,20 @@ local function end_task(id, d, status, reason, now)
   return nxt
 end
 
+-- An attempt failed and retries remain: back to queued, still the lane's
+-- active task, due after the backoff (jobsvc:due; a worker's ticker hands it
+-- to RQ then).  Returns the due time.
+local function retry_later(id, d, reason, backoff_ms, now)
+  local due = int(now + tonumber(backoff_ms) * 1000)
+  redis.call('HINCRBY', K.task(id), 'retryCount', 1)
+  redis.call('HSET', K.task(id), 'dueAt', due)
+  redis.call('ZADD', K.due, due, id)
+  set_status(id, 'queued', now, 'retry: ' .. reason)
+  emit_status(id, 'queued', 'retry: ' .. reason, now)
+  publish(d)
+  return due
+end
+
 -- Flattens {code, ...} plus an optional dispatch table into one reply.
 local function reply(code, dispatch, ...)
   local out = { code }

@@ -20,14 +20,7 @@ if redis.call('GET', lease) == ARGV[2] then redis.call('DEL', lease) end
 
 if ARGV[5] ~= '' then redis.call('HSET', tkey, 'error', ARGV[5]) end
 if outcome == 'failed' and ARGV[8] == '1' and tonumber(f[4]) < tonumber(f[5]) then
-  local due = now + tonumber(ARGV[7]) * 1000
-  redis.call('HINCRBY', tkey, 'retryCount', 1)
-  redis.call('HSET', tkey, 'dueAt', int(due))
-  redis.call('ZADD', K.due, int(due), id)
-  set_status(id, 'queued', now, 'retry: ' .. reason)
-  emit_status(id, 'queued', 'retry: ' .. reason, now)
-  publish(d)
-  return { 'retry', int(due) }
+  return { 'retry', retry_later(id, d, reason, ARGV[7], now) }
 end
 
 if outcome == 'completed' then

@@ -23,14 +23,7 @@ redis.call('HSET', tkey, 'token', redis.call('HINCRBY', lkey, 'fence', 1), 'erro
 redis.call('HDEL', tkey, 'cancelRequested')
 
 if tonumber(f[4]) < tonumber(f[5]) then
-  local due = now + tonumber(ARGV[5]) * 1000
-  redis.call('HINCRBY', tkey, 'retryCount', 1)
-  redis.call('HSET', tkey, 'dueAt', int(due))
-  redis.call('ZADD', K.due, int(due), id)
-  set_status(id, 'queued', now, 'retry: ' .. reason)
-  emit_status(id, 'queued', 'retry: ' .. reason, now)
-  publish(d)
-  return { 'retry', int(due) }
+  return { 'retry', retry_later(id, d, reason, ARGV[5], now) }
 end
 local dispatch = end_task(id, d, 'failed', reason, now)
 return reply('ended', dispatch, 'failed')

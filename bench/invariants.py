@@ -1,0 +1,101 @@
+"""The contract's invariants 1-4, checked from the tasks' own histories.
+
+Used by the chaos test (bench/chaos.py) and the concurrency test
+(tests/test_concurrency.py): given the ids a set of submitters was answered
+with, count what was lost, any two attempts of one lane that overlap, any
+start out of acceptance order within a lane and priority, and any dedupe
+identity that held two tasks at once.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from jobsvc import keys
+from jobsvc.service import Service
+
+PRIORITIES = ("critical", "high", "medium", "low")
+ENDED = ("completed", "failed", "canceled", "skipped")
+
+
+def attempts(task: dict) -> list[tuple[str, str]]:
+    """(start, end) of each attempt; ISO times of Redis' one clock sort as text."""
+    spans, start = [], None
+    for entry in task["history"]:
+        if entry["status"] == "running":
+            start = entry["at"]
+        elif start is not None:
+            spans.append((start, entry["at"]))
+            start = None
+    return spans
+
+
+def _overlaps_and_order(lane: list[dict], seq: dict[str, int]) -> tuple[int, int]:
+    spans = sorted(s for t in lane for s in attempts(t))
+    overlaps = sum(1 for a, b in zip(spans, spans[1:]) if b[0] < a[1])
+    order = 0
+    for prio in PRIORITIES:
+        same = sorted((t for t in lane if t["priority"] == prio and attempts(t)),
+                      key=lambda t: seq[t["id"]])
+        starts = [attempts(t)[0][0] for t in same]
+        order += sum(1 for a, b in zip(starts, starts[1:]) if b < a)
+    return overlaps, order
+
+
+def _duplicates(ended: list[dict], seq: dict[str, int], identity: dict[str, str | None]) -> int:
+    windows = defaultdict(list)
+    for t in ended:
+        if identity[t["id"]]:
+            windows[identity[t["id"]]].append(t)
+    duplicates = 0
+    for group in windows.values():
+        group.sort(key=lambda t: seq[t["id"]])
+        duplicates += sum(1 for a, b in zip(group, group[1:]) if b["createdAt"] < a["completedAt"])
+    return duplicates
+
+
+def check(svc: Service, accepted: list[str]) -> dict:
+    ids = sorted(set(accepted))
+    raw = svc.store.client
+    with raw.pipeline(transaction=False) as pipe:
+        for task_id in ids:
+            pipe.hmget(keys.task(task_id), "seq", "identity")
+        rows = pipe.execute()
+    seq = {i: int(row[0] or 0) for i, row in zip(ids, rows)}
+    identity = {i: row[1] for i, row in zip(ids, rows)}
+    ended = [t for t in svc.store.get_many(ids) if t and t["status"] in ENDED]
+    counts: dict = {
+        "accepted answers": len(accepted), "accepted tasks": len(ids),
+        "completed": sum(t["status"] == "completed" for t in ended),
+        "retried": sum(t["retryCount"] > 0 for t in ended),
+        "lost": len(ids) - len(ended),
+    }
+    for t in ended:
+        if t["status"] == "failed":
+            name = f"failed ({t['error']['reason']})"
+            counts[name] = counts.get(name, 0) + 1
+    by_lane = defaultdict(list)
+    for t in ended:
+        by_lane[t["deployment"]].append(t)
+    overlaps = order = 0
+    for lane in by_lane.values():
+        o, v = _overlaps_and_order(lane, seq)
+        overlaps, order = overlaps + o, order + v
+    counts.update({"overlaps": overlaps, "order violations": order,
+                   "duplicate identities": _duplicates(ended, seq, identity),
+                   "identities reused": _reused(ended, identity)})
+    return counts
+
+
+def _reused(ended: list[dict], identity: dict[str, str | None]) -> int:
+    """How many dedupe identities held more than one task over time (the test's own check)."""
+    seen: dict[str, int] = defaultdict(int)
+    for t in ended:
+        if identity[t["id"]]:
+            seen[identity[t["id"]]] += 1
+    return sum(1 for n in seen.values() if n > 1)
+
+
+def passed(counts: dict) -> bool:
+    return all(counts[k] == 0 for k in ("lost", "overlaps", "order violations",
+                                        "duplicate identities"))
