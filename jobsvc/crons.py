@@ -5,7 +5,7 @@ removed by another instance, so a periodic job may fire twice.  Each job
 therefore takes its slot with ``SET NX`` on (name, fire slot) before doing
 anything: a double fire runs once.  Registration uses fixed job ids, so
 restarting the scheduler, or running two, never doubles the jobs.  Jobs are
-JSON-serialized (``JSONJob``) like every other RQ job of jobsvc.
+JSON-serialized (``dispatch.TaskJob``) like every other RQ job of jobsvc.
 """
 
 from __future__ import annotations
@@ -15,13 +15,11 @@ import time
 from datetime import datetime, timezone
 
 import redis
-from rq.job import Job
-from rq.serializers import JSONSerializer
 from rq_scheduler import Scheduler
 
 from . import keys, registry
 from .connection import client, resolve_url
-from .dispatch import MAINTENANCE_QUEUE
+from .dispatch import MAINTENANCE_QUEUE, TaskJob
 from .errors import ConfigError, JobsvcError
 from .reconcile import cleanup_ended, reconcile_all
 from .runner import process_store
@@ -38,13 +36,6 @@ CLEANUP_EVERY_S = 24 * 3600
 CLEANUP_DAYS = 30
 # Job ids of recurring tasks start with this; others on the scheduler are left alone.
 RECURRING_PREFIX = "jobsvc-recurring-"
-
-
-class JSONJob(Job):
-    """An RQ job that is JSON-serialized even when its creator names no serializer."""
-
-    def __init__(self, id=None, connection=None, serializer=None):  # noqa: A002
-        super().__init__(id, connection=connection, serializer=serializer or JSONSerializer)
 
 
 def take_slot(name: str, every_s: float) -> bool:
@@ -83,8 +74,8 @@ def submit_recurring(definition: dict) -> dict:
     body = recurring_body(definition)
     sub = parse_submission(definition["deployment"], body)
     Service.preflight(sub)
-    task_id, deduplicated = store.submit(sub)
-    return {"task": task_id, "deduplicated": deduplicated}
+    task, deduplicated = store.submit(sub)
+    return {"task": task["id"], "deduplicated": deduplicated}
 
 
 def recurring_body(definition: dict) -> dict:
@@ -140,7 +131,7 @@ def run_scheduler(burst: bool = False, settings: Settings | None = None) -> None
         # rq-scheduler gives up on a Redis error; a restarted Redis must not stop the crons.
         try:
             scheduler = Scheduler(queue_name=MAINTENANCE_QUEUE, connection=connection,
-                                  interval=POLL_S, job_class=JSONJob)
+                                  interval=POLL_S, job_class=TaskJob)
             register(scheduler, settings)
             log.info("scheduler: reconcile every %ss, %d recurring task(s)",
                      settings.reconcile_s, len(settings.recurring))

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 
 from redis import Redis
 from rq import Queue
+from rq.job import Job
 from rq.serializers import JSONSerializer
 
 # The RQ job function: a dotted path, so RQ never pickles a callable.
@@ -34,6 +35,27 @@ def pool_queue_names(pool: str) -> list[str]:
     return [MAINTENANCE_QUEUE] + [queue_name(pool, p) for p in PRIORITIES]
 
 
+class TaskJob(Job):
+    """The RQ job class of jobsvc: JSON even when its creator names no serializer
+    (rq-scheduler does not), and deleted in one step once done.
+
+    A task's result lives in the task store, so every dispatch says
+    ``result_ttl=0``; RQ then deletes the finished job with reads of its
+    status and registries first.  A jobsvc job has no dependents, group or
+    rate limit, so deleting its hash is all there is to it, inside the
+    pipeline RQ already runs.
+    """
+
+    def __init__(self, id=None, connection=None, serializer=None):  # noqa: A002
+        super().__init__(id, connection=connection, serializer=serializer or JSONSerializer)
+
+    def cleanup(self, ttl=None, pipeline=None, remove_from_queue=True):  # type: ignore[no-untyped-def]
+        if ttl == 0:
+            (pipeline if pipeline is not None else self.connection).delete(self.key)
+            return
+        super().cleanup(ttl, pipeline=pipeline, remove_from_queue=remove_from_queue)
+
+
 class Dispatcher:
     """Enqueues RQ jobs for dispatch infos returned by the Lua scripts."""
 
@@ -43,7 +65,8 @@ class Dispatcher:
 
     def queue(self, name: str) -> Queue:
         if name not in self._queues:
-            self._queues[name] = Queue(name, connection=self.connection, serializer=JSONSerializer)
+            self._queues[name] = Queue(name, connection=self.connection, job_class=TaskJob,
+                                       serializer=JSONSerializer)
         return self._queues[name]
 
     def publish(self, dispatch: Iterable[tuple[str, str, str, int]]) -> None:

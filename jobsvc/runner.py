@@ -166,8 +166,8 @@ class HandlerThread(threading.Thread):
 class Attempt:
     """One claimed attempt: supervise the handler, then finish."""
 
-    def __init__(self, store: TaskStore, task_id: str, deployment: str, claim: list[str]):
-        token, attempt, type_name, payload, timeout_s, retry_count = claim
+    def __init__(self, store: TaskStore, task_id: str, claim: list[str]):
+        token, attempt, type_name, payload, timeout_s, retry_count, deployment = claim
         self.store, self.task_id, self.deployment, self.token = store, task_id, deployment, token
         self.retry_count = int(retry_count)
         self.type_name = type_name
@@ -264,13 +264,9 @@ def worker_name() -> str:
 def run_task(task_id: str) -> None:
     """RQ job function: its only argument is the task id."""
     store = process_store()
-    deployment = store.deployment_of(task_id)
-    if deployment is None:
-        log.warning("task %s no longer exists; nothing to run", task_id)
-        return
-    claim = store.claim(task_id, deployment, worker_name())
+    claim = store.claim(task_id, worker_name())
     if claim.code != "ok":
         log.info("task %s not claimed (%s); another dispatch has it", task_id, claim.code)
         return
     faults.point("after_claim")
-    Attempt(store, task_id, deployment, claim.values).run()
+    Attempt(store, task_id, claim.values).run()

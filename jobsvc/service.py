@@ -41,8 +41,7 @@ class Service:
         """A submission as the HTTP API receives it -> (task JSON, deduplicated)."""
         sub = parse_submission(deployment, body)
         self.preflight(sub)
-        task_id, deduplicated = self.store.submit(sub)
-        return self.store.get(task_id), deduplicated
+        return self.store.submit(sub)
 
     def submit(
         self, deployment: str, type: str, payload: dict | None = None, *,

@@ -28,7 +28,9 @@ DEFAULT_LOG_MAX_BYTES = 8 * 1024 * 1024
 # Cap on one task's live event stream, in entries.
 DEFAULT_EVENTS_MAXLEN = 20_000
 # How long an ended task's event stream is kept for late viewers, in seconds.
-DEFAULT_EVENTS_TTL_S = 3600
+# A stream costs at least 4 KB; after it expires the output stays at /log and
+# a late viewer gets the final status from the history.
+DEFAULT_EVENTS_TTL_S = 300
 # How long `POST /tasks/{id}/cancel` waits for a running task to stop, in seconds.
 DEFAULT_CANCEL_WAIT_S = 10.0
 # Seconds between keep-alives on an idle live stream (SSE comment, WebSocket check).

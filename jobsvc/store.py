@@ -28,6 +28,21 @@ LIST_SCAN_BUDGET = 2000
 LIST_BATCH = 200
 
 
+def accepted_task(task_id: str, sub: Submission, created_at: str, position: str) -> dict:
+    """The Task JSON of a task just accepted, as get_tasks.lua would read it back."""
+    fields = {
+        "id": task_id, "deployment": sub.deployment, "type": sub.type, "status": "queued",
+        "priority": sub.priority, "payload": json.dumps(sub.payload),
+        "metadata": json.dumps(sub.metadata), "cooldownS": str(sub.cooldown_s),
+        "maxRetries": str(sub.max_retries), "timeoutS": str(sub.timeout_s),
+        "retryCount": "0", "createdAt": created_at,
+    }
+    if sub.identity:
+        fields["dedupeKey"] = sub.dedupe_key or ""
+    history = [json.dumps({"status": "queued", "at": created_at})]
+    return render_task(fields, history, int(position))
+
+
 class TaskStore:
     def __init__(self, client: Redis, rq_client: Redis, settings: Settings):
         self.client = client
@@ -46,8 +61,12 @@ class TaskStore:
 
     # -- accepting and reading -------------------------------------------------
 
-    def submit(self, sub: Submission) -> tuple[str, bool]:
-        """Returns (task id, deduplicated)."""
+    def submit(self, sub: Submission) -> tuple[dict, bool]:
+        """Returns (task JSON, deduplicated).
+
+        A new task is rendered from the submission and the script's reply (its
+        creation time and lane position), without reading it back.
+        """
         while True:
             task_id = secrets.token_hex(8)
             reply = self._run(
@@ -58,8 +77,10 @@ class TaskStore:
                  sub.identity or "", sub.cooldown_s, sub.max_retries, sub.timeout_s,
                  sub.stall_s],
             )
-            if reply.code != "id_taken":
-                return reply.values[0], reply.code == "deduplicated"
+            if reply.code == "deduplicated":
+                return self.get(reply.values[0]), True
+            if reply.code == "created":
+                return accepted_task(task_id, sub, *reply.values[1:]), False
 
     def get_many(self, task_ids: list[str]) -> list[dict | None]:
         if not task_ids:
@@ -221,11 +242,10 @@ class TaskStore:
 
     # -- attempts (called by the runner in the process running the handler) ------
 
-    def claim(self, task_id: str, deployment: str, worker: str) -> Reply:
+    def claim(self, task_id: str, worker: str) -> Reply:
         lease_ms = int(self.settings.lease_s * 1000)
-        return parse_reply(self.scripts(
-            "claim", [keys.task(task_id), keys.lane(deployment), keys.lease(deployment)],
-            [task_id, worker, lease_ms]))
+        return parse_reply(self.scripts("claim", [keys.task(task_id)],
+                                        [task_id, worker, lease_ms]))
 
     def heartbeat(self, deployment: str, task_id: str, token: str) -> str:
         lease_ms = int(self.settings.lease_s * 1000)
@@ -250,9 +270,6 @@ class TaskStore:
             faults.point("after_promote")
         self.dispatcher.publish(dispatch)
         return len(dispatch)
-
-    def deployment_of(self, task_id: str) -> str | None:
-        return self.client.hget(keys.task(task_id), "deployment")
 
     # -- repairs (called by the reconcilers) -----------------------------------------
 

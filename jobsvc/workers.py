@@ -22,7 +22,7 @@ from rq.serializers import JSONSerializer
 
 from . import keys, registry, runner
 from .connection import client, resolve_url
-from .dispatch import pool_queue_names
+from .dispatch import TaskJob, pool_queue_names
 from .settings import Settings
 from .store import TaskStore
 
@@ -107,7 +107,7 @@ def run_worker(pool: str, *, burst: bool = False, worker_class: str = "fork",
         while True:
             worker = WORKER_CLASSES[worker_class](
                 pool_queue_names(pool), connection=store.dispatcher.connection,
-                serializer=JSONSerializer)
+                job_class=TaskJob, serializer=JSONSerializer)
             worker.shutdown_s = settings.shutdown_s
             try:
                 worker.work(burst=burst, logging_level="WARNING", with_scheduler=False)

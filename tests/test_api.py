@@ -317,3 +317,20 @@ def test_redis_down_answers_503_json(env: dict[str, str]) -> None:
         assert_error(api.get("/stats"), 503, "redis_unavailable")
         r = api.post("/deployments/prod-eu/tasks", json={"type": "noop"})
         assert_error(r, 503, "redis_unavailable")
+
+
+def test_submit_answer_equals_what_a_read_returns(web_server, svc):
+    """The 201 body is rendered without reading the task back: it must match a read."""
+    import requests
+
+    for body in ({"type": "noop"},
+                 {"type": "sleep", "payload": {"seconds": 1}, "priority": "low",
+                  "dedupeKey": "k", "cooldownS": 5, "maxRetries": 2, "timeoutS": 30,
+                  "metadata": {"who": "me"}},
+                 {"type": "noop", "keyFields": {"ref": "v1"}}):
+        r = requests.post(f"{web_server}/api/v1/deployments/prod-eu/tasks", json=body,
+                          timeout=10)
+        assert r.status_code == 201
+        task = r.json()["task"]
+        assert task == requests.get(f"{web_server}/api/v1/tasks/{task['id']}",
+                                    timeout=10).json()["task"]

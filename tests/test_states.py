@@ -10,7 +10,7 @@ from jobsvc.states import TRANSITIONS, Status, allowed
 
 def claimed(svc, **kw):
     t = svc.submit("lane", kw.pop("type_", "noop"), **kw)
-    return t, svc.store.claim(t.id, "lane", "test").values[0]
+    return t, svc.store.claim(t.id, "test").values[0]
 
 
 def test_every_row_names_a_script():
@@ -38,7 +38,7 @@ def test_ended_tasks_do_not_move_except_by_requeue(svc):
     for action in (svc.cancel, svc.skip, svc.retry):
         with pytest.raises(Conflict):
             action(t.id)
-    assert svc.store.claim(t.id, "lane", "test").code == "not_queued"
+    assert svc.store.claim(t.id, "test").code == "not_queued"
     assert not allowed(Status.COMPLETED, Status.QUEUED)
 
 
@@ -52,6 +52,6 @@ def test_failed_and_canceled_requeue(svc):
 
 def test_a_second_claim_of_the_same_dispatch_is_refused(svc):
     t, _ = claimed(svc)
-    assert svc.store.claim(t.id, "lane", "other").code == "not_queued"
+    assert svc.store.claim(t.id, "other").code == "not_queued"
     waiting = svc.submit("lane", "noop")
-    assert svc.store.claim(waiting.id, "lane", "other").code == "not_active"
+    assert svc.store.claim(waiting.id, "other").code == "not_active"

@@ -5,20 +5,22 @@
 -- is refused.  The lane's fence counter gives the attempt its token; every
 -- later write of the attempt must carry it.
 --
--- KEYS[1] task hash   KEYS[2] lane hash   KEYS[3] lease key
+-- KEYS[1] task hash (its lane's hash and lease key are derived from the
+--         task's deployment: the RQ job carries the task id only)
 -- ARGV 1 id  2 worker name  3 lease in ms
 -- While the service drains nothing starts: {'draining'} (the task stays the
 -- lane's active one; `jobsvc drain --resume` hands it to RQ again).
--- Returns {'ok', token, attempt, type, payload JSON, timeoutS, retryCount}
+-- Returns {'ok', token, attempt, type, payload JSON, timeoutS, retryCount, deployment}
 -- (attempt counts every start of the task, manual retries included)
 --       | {'missing'} | {'not_active'} | {'not_queued', status} | {'not_due'} | {'draining'}
-local tkey, lkey, lease = KEYS[1], KEYS[2], KEYS[3]
+local tkey = KEYS[1]
 local id = ARGV[1]
 local now = now_us()
 
 local f = redis.call('HMGET', tkey, 'status', 'deployment', 'dueAt')
 if not f[1] then return { 'missing' } end
 if f[1] ~= 'queued' then return { 'not_queued', f[1] } end
+local lkey, lease = K.lane(f[2]), K.lease(f[2])
 if field(lkey, 'active') ~= id then return { 'not_active' } end
 if f[3] and tonumber(f[3]) > now then return { 'not_due' } end
 if redis.call('EXISTS', K.drain) == 1 then return { 'draining' } end
@@ -34,4 +36,4 @@ emit_status(id, 'running', nil, now)
 publish(f[2])
 
 local t = redis.call('HMGET', tkey, 'type', 'payload', 'timeoutS', 'retryCount')
-return { 'ok', token, attempt, t[1], t[2], t[3], t[4] }
+return { 'ok', token, attempt, t[1], t[2], t[3], t[4], f[2] }

@@ -7,7 +7,9 @@
 --       10 cooldownS  11 maxRetries  12 timeoutS  13 stallS (0: the process default)
 -- Returns {'deduplicated', earlier_id}
 --       | {'id_taken'}                        (the random id exists: caller picks another)
---       | {'created', id [, '@dispatch', id, pool, priority, timeoutS]}
+--       | {'created', id, createdAt, position [, '@dispatch', id, pool, priority, timeoutS]}
+-- (the caller renders the new task from what it sent plus these two values,
+-- so accepting a task takes one round trip, not a second read)
 local tkey, dkey = KEYS[1], KEYS[3]
 local id, d, identity = ARGV[1], ARGV[2], ARGV[9]
 local now = now_us()
@@ -40,4 +42,6 @@ redis.call('ZREMRANGEBYSCORE', K.cooldown, '-inf', int(now))
 
 local dispatch = promote(d, now)
 publish(d)
-return reply('created', dispatch, id)
+local position = 0
+if #dispatch == 0 then position = redis.call('ZRANK', K.lane_queue(d), id) + 1 end
+return reply('created', dispatch, id, int(now), position)
