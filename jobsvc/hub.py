@@ -12,6 +12,13 @@ the last entry it had read from that stream when the subscription was
 added (under the same lock as delivery).  Everything after the join id
 arrives through the buffer; everything up to it the viewer reads itself
 (``catch_up``), at its own pace.
+
+Hot path: a subscription may instead be *attached* to a sink (a WebSocket
+viewer's socket).  Then the hub renders each round's entries of a stream
+once, with the ``render`` it was given, and writes the bytes to every
+attached sink without blocking: no thread wakes up per viewer and line.
+After a read that returned entries the hub waits ``COALESCE_S`` so one
+round carries the lines of many streams.
 """
 
 from __future__ import annotations
@@ -19,7 +26,9 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import redis
 from redis import Redis
@@ -32,8 +41,17 @@ BLOCK_MS = 100
 BUFFER = 2000
 # Entries one XREAD returns per stream at most.
 READ_COUNT = 500
+# Pause after a read that returned entries: batches lines, costs at most this much latency.
+COALESCE_S = 0.01
 
 Entry = tuple[str, dict[str, str]]
+# Renders entries of one stream as bytes for attached sinks; True if the stream ended.
+Render = Callable[[list[Entry]], tuple[bytes, bool]]
+
+
+class Sink(Protocol):
+    def write(self, data: bytes, ended: bool) -> None:
+        """Takes bytes without blocking (a slow viewer's backlog is its own problem)."""
 
 
 def id_after(a: str, b: str) -> bool:
@@ -50,6 +68,7 @@ class Subscription:
     ready: threading.Event = field(default_factory=threading.Event)
     join_id: str = "0-0"
     overflowed: bool = False
+    sink: Sink | None = None
 
     def deliver(self, entry: Entry) -> None:
         if self.overflowed:
@@ -63,8 +82,9 @@ class Subscription:
 class Hub:
     """The per-process reader thread and its subscriptions."""
 
-    def __init__(self, client: Redis):
+    def __init__(self, client: Redis, render: Render | None = None):
         self.client = client
+        self.render = render
         self._lock = threading.Lock()
         self._subs: dict[str, set[Subscription]] = {}
         self._positions: dict[str, str] = {}
@@ -92,6 +112,23 @@ class Hub:
                 if not subs:
                     del self._subs[sub.key]
                     self._positions.pop(sub.key, None)
+
+    def attach(self, sub: Subscription, sink: Sink, last: str) -> None:
+        """From now on the hub writes ``sub``'s entries after ``last`` straight to ``sink``.
+
+        Entries buffered since the join are written first, under the
+        delivery lock, so nothing is skipped, repeated or reordered.
+        """
+        assert self.render is not None, "a hub that attaches sinks needs a render function"
+        with self._lock:
+            pending = []
+            while not sub.entries.empty():
+                entry = sub.entries.get_nowait()
+                if id_after(entry[0], last):
+                    pending.append(entry)
+            if pending:
+                sink.write(*self.render(pending))
+            sub.sink = sink
 
     def viewer_count(self) -> int:
         with self._lock:
@@ -128,9 +165,11 @@ class Hub:
                 if not streams:
                     self._stopped.wait(BLOCK_MS / 1000)
                     continue
-                for key, entries in self.client.xread(streams, count=READ_COUNT,
-                                                      block=BLOCK_MS) or []:
+                reply = self.client.xread(streams, count=READ_COUNT, block=BLOCK_MS)
+                for key, entries in reply or []:
                     self._deliver(key, entries)
+                if reply:
+                    self._stopped.wait(COALESCE_S)
             except redis.RedisError:
                 log.exception("hub: reading streams failed; retrying")
                 self._stopped.wait(1.0)
@@ -140,9 +179,15 @@ class Hub:
             if key not in self._positions:
                 return
             self._positions[key] = entries[-1][0]
+            rendered: tuple[bytes, bool] | None = None
             for sub in self._subs.get(key, ()):
-                for entry in entries:
-                    sub.deliver(entry)
+                if sub.sink is None:
+                    for entry in entries:
+                        sub.deliver(entry)
+                    continue
+                if rendered is None:
+                    rendered = self.render(entries)  # type: ignore[misc]
+                sub.sink.write(*rendered)
 
 
 def catch_up(client: Redis, key: str, since: str, until: str, page: int = 500):

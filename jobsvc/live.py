@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import queue
 from collections.abc import Iterator
+from typing import Any
 
 from redis import Redis
 
@@ -75,16 +76,36 @@ def _ended_without_stream(store: TaskStore, task_id: str, since: str) -> Iterato
     yield {"id": "0-1", "type": "status", "at": final["at"], "data": data}
 
 
-def task_events(hub: Hub, client: Redis, store: TaskStore, task_id: str, since: str = "0",
-                keepalive: float = KEEPALIVE_S) -> Iterator[dict | None]:
-    """The task's events after ``since``, then live ones, until its terminal status."""
+def expired_stream(client: Redis, store: TaskStore, task_id: str, since: str
+                   ) -> list[dict] | None:
+    """For an ended task whose stream has expired, all there is to send; else None."""
     status = client.hget(keys.task(task_id), "status")
     if status is None:
         raise NotFound(f"no task {task_id!r}", code="task_not_found")
-    key = keys.events(task_id)
-    if Status(status).ended and not client.exists(key):
-        yield from _ended_without_stream(store, task_id, since)
+    if Status(status).ended and not client.exists(keys.events(task_id)):
+        return list(_ended_without_stream(store, task_id, since))
+    return None
+
+
+def render_frames(entries: list, frame: Any) -> tuple[bytes, bool]:
+    """Entries as wire frames (``frame(text) -> bytes``), up to a terminal status event."""
+    out = bytearray()
+    for entry in entries:
+        event = task_event(*entry)
+        out += frame(json.dumps(event))
+        if is_terminal(event):
+            return bytes(out), True
+    return bytes(out), False
+
+
+def task_events(hub: Hub, client: Redis, store: TaskStore, task_id: str, since: str = "0",
+                keepalive: float = KEEPALIVE_S) -> Iterator[dict | None]:
+    """The task's events after ``since``, then live ones, until its terminal status."""
+    final = expired_stream(client, store, task_id, since)
+    if final is not None:
+        yield from final
         return
+    key = keys.events(task_id)
     sub = hub.subscribe(key)
     try:
         last = since if since not in ("0", "") else "0-0"

@@ -28,12 +28,15 @@ POLL_S = 0.05
 
 
 class Service:
-    def __init__(self, url: str, settings: Settings | None = None):
+    def __init__(self, url: str, settings: Settings | None = None, *,
+                 pool_size: int | None = None, name: str | None = None):
+        """``pool_size`` bounds each of the two connection pools (callers wait for a free one)."""
         self.settings = settings or Settings.from_env()
         registry.load(self.settings)
         self.url = url
-        self.rq_client = client(url, decode=False)
-        self.store = TaskStore(client(url), self.rq_client, self.settings)
+        self.rq_client = client(url, decode=False, max_connections=pool_size, name=name)
+        self.store = TaskStore(client(url, max_connections=pool_size, name=name),
+                               self.rq_client, self.settings)
 
     # -- submitting --------------------------------------------------------------
 

@@ -8,6 +8,7 @@ app whose Redis is down still starts and answers 503 until Redis is back.
 
 from __future__ import annotations
 
+import os
 import threading
 
 from flask import Flask, current_app
@@ -18,6 +19,9 @@ from ..connection import resolve_url
 from ..service import Service
 from ..settings import Settings
 
+# Redis connections per pool of a web process's Service: requests beyond it wait
+# for a free one, so a burst of viewers connecting cannot open hundreds.
+WEB_POOL = 16
 # Where the app keeps its Service (``app.extensions``), and the lock that builds it once.
 EXTENSION = "jobsvc"
 _BUILD_LOCK = "jobsvc.build_lock"
@@ -35,7 +39,7 @@ class NameConverter(BaseConverter):
 
 
 def create_app(settings: Settings | None = None) -> Flask:
-    from . import auth, dashboard, deployments, errors, inputs, live, system, tasks
+    from . import auth, dashboard, deployments, errors, inputs, live, system, tasks, websocket
 
     app = Flask(__name__)
     settings = settings or Settings.from_env()
@@ -55,7 +59,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         app.register_blueprint(module.bp)
     # Keeps idle WebSockets alive through proxies and notices dead peers.
     app.config["SOCK_SERVER_OPTIONS"] = {"ping_interval": 25}
-    live.sock.init_app(app)
+    websocket.sock.init_app(app)
     return app
 
 
@@ -73,6 +77,7 @@ def get_service() -> Service:
             svc = app.extensions.get(EXTENSION)
             if svc is None:
                 settings = get_settings()
-                svc = Service(resolve_url(settings), settings)
+                svc = Service(resolve_url(settings), settings, pool_size=WEB_POOL,
+                              name=f"jobsvc-web-{os.getpid()}")
                 app.extensions[EXTENSION] = svc
     return svc
