@@ -30,6 +30,8 @@ log = logging.getLogger("jobsvc.worker")
 
 # How often the ticker looks for retries whose backoff is over, in seconds.
 TICK_S = 0.25
+# A burst worker exits after this many seconds with nothing to do.
+BURST_IDLE_S = 1
 # Seconds between attempts to start a worker while Redis does not answer.
 RESTART_S = 1.0
 
@@ -110,7 +112,10 @@ def run_worker(pool: str, *, burst: bool = False, worker_class: str = "fork",
                 job_class=TaskJob, serializer=JSONSerializer)
             worker.shutdown_s = settings.shutdown_s
             try:
-                worker.work(burst=burst, logging_level="WARNING", with_scheduler=False)
+                # Burst as "exit after BURST_IDLE_S idle": RQ's own burst mode polls each of
+                # the pool's five queues with an LPOP per job; this blocks on all at once.
+                worker.work(max_idle_time=BURST_IDLE_S if burst else None,
+                            logging_level="WARNING", with_scheduler=False)
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 log.warning("worker: Redis unavailable (%s); starting again", exc)
                 time.sleep(RESTART_S)
