@@ -24,7 +24,6 @@ from bench.harness import ROOT, worker_env
 from jobsvc import keys
 from jobsvc.service import Service
 from jobsvc.settings import Settings
-from jobsvc.validation import parse_submission
 
 # How long one latency sample may take to start and to end, in seconds.
 SAMPLE_TIMEOUT_S = 30
@@ -72,11 +71,6 @@ class JobsvcSide:
     def preload(self, n: int) -> None:
         for i in range(n):
             self.submit_one(i)
-
-    def submit_no_readback(self, i: int) -> str:
-        """Diagnostic: what ``Service.submit`` costs without reading the new task back."""
-        sub = parse_submission(f"dep-{i % self.deployments}", {"type": "noop", "payload": {}})
-        return self.svc.store.submit(sub)[0]["id"]
 
     def worker_argv(self, burst: bool) -> list[str]:
         flag = ["--burst"] if burst else []

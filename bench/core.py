@@ -1,0 +1,393 @@
+"""jobsvc against raw RQ 3 on one Redis, in one run: four ratios, ours/RQ.
+
+    cd /work/main && python -m bench.core [--quick]
+
+(a) submit rate, (b) end-to-end throughput with two SimpleWorker processes,
+(c) enqueue-to-start latency on idle workers, (d) Redis memory per queued
+task.  Every phase starts on a flushed Redis with zeroed command counters.
+(a) and (b) run ``--repeat`` times per system, alternating RQ and jobsvc,
+and the best rate of each counts; (c) keeps both systems' idle workers up
+and alternates their samples; (d) measures RQ, then jobsvc.  See
+bench/README.md and docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a file: make `bench` and `jobsvc` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import redis
+import rq
+
+from bench import rtt
+from bench.harness import (
+    LAUNCHER,
+    ROOT,
+    BenchRedis,
+    Workers,
+    children_cpu_seconds,
+    percentile,
+    wait_for,
+    worker_env,
+)
+from bench.systems import JobsvcSide, RQSide, Side, jobsvc_cli_works
+
+# Targets of the four ratios (ours/RQ), and of jobsvc's bytes per queued task.
+SUBMIT_MIN_RATIO = 0.8
+E2E_MIN_RATIO = 0.7
+LATENCY_P99_MAX_RATIO = 1.5
+MEMORY_MAX_BYTES = 1536
+# Submits before each timed submit loop (then the Redis is flushed again).
+WARMUP_SUBMITS = 200
+# Latency samples taken and thrown away while idle workers settle.
+WARMUP_SAMPLES = 10
+# Slowest acceptable end-to-end rate before a phase is declared stuck, tasks/s.
+E2E_FLOOR_RATE = 20
+
+
+@dataclass(frozen=True)
+class Sizes:
+    submit: int = 5000
+    e2e: int = 4000
+    latency: int = 300
+    memory: int = 10_000
+    deployments: int = 1000
+    workers: int = 2
+    latency_workers: int = 1
+    # Runs of (a) and (b) per system, alternating; the best rate of each counts.
+    repeat: int = 2
+
+
+QUICK = Sizes(submit=1000, e2e=1000, latency=100, memory=2000, deployments=250, repeat=1)
+
+
+class PhaseFailed(Exception):
+    pass
+
+
+# -- phases -------------------------------------------------------------------------
+
+
+def phase_submit(db: BenchRedis, side: Side, n: int) -> dict:
+    db.reset()
+    for i in range(WARMUP_SUBMITS):  # loads scripts, fills caches
+        side.submit_one(i)
+    db.reset()
+    trips = rtt.count()
+    elapsed = _timed_loop(side.submit_one, n)
+    trips = rtt.count() - trips
+    calls = db.command_calls()
+    return {"rate": n / elapsed, "elapsed": elapsed, "calls": calls,
+            "cmds": sum(calls.values()) / n, "rtt": trips / n}
+
+
+def _timed_loop(submit: Callable[[int], object], n: int) -> float:
+    start = time.perf_counter()
+    for i in range(n):
+        submit(i)
+    return time.perf_counter() - start
+
+
+def phase_e2e(db: BenchRedis, side: Side, n: int, workers: int, log_dir: Path, *,
+              burst: bool = True, launcher: tuple[str, ...] = LAUNCHER) -> dict:
+    """Preload n tasks, start the workers, time until all n are done.
+
+    Burst workers exit by themselves; others are stopped (warm) once all are done.
+    """
+    db.reset()
+    empty = db.used_memory()
+    side.preload(n)
+    db.client.config_resetstat()
+    side.harness_zcards = 0
+    env = worker_env(db.url)
+    cpu_workers, cpu_redis = children_cpu_seconds(), db.cpu_seconds()
+    with Workers(log_dir, launcher) as procs:
+        start = time.perf_counter()
+        for _ in range(workers):
+            procs.start(f"{side.name}-e2e", side.worker_argv(burst=burst), env)
+        done = _wait_all_done(side, procs, n, timeout=max(60.0, n / E2E_FLOOR_RATE), burst=burst)
+        elapsed = time.perf_counter() - start
+        if not burst:
+            procs.stop()
+        if not procs.wait(timeout=30):
+            raise PhaseFailed(f"{side.name}: workers did not exit\n{procs.logs_tail()}")
+        trips = procs.round_trips()
+    cpu_workers, cpu_redis = children_cpu_seconds() - cpu_workers, db.cpu_seconds() - cpu_redis
+    calls = db.command_calls()
+    calls["zcard"] -= side.harness_zcards
+    return {"rate": n / elapsed, "elapsed": elapsed, "calls": +calls, "done": done,
+            "cmds": sum(calls.values()) / n, "rtt": None if trips is None else trips / n,
+            "retained": (db.used_memory() - empty) / n,
+            "cpu_workers_ms": cpu_workers * 1000 / n, "cpu_redis_ms": cpu_redis * 1000 / n}
+
+
+def _wait_all_done(side: Side, procs: Workers, n: int, timeout: float, burst: bool) -> int:
+    deadline = time.monotonic() + timeout
+    while True:
+        done, failed = side.progress()
+        if done >= n:
+            return done
+        if failed or procs.failed() or time.monotonic() > deadline:
+            raise PhaseFailed(f"{side.name}: {done}/{n} done, {failed} failed, worker exit "
+                              f"codes {procs.failed()}\n{procs.logs_tail()}")
+        if burst and all(p.poll() is not None for p in procs.procs):
+            # Burst workers all gone: give stragglers' writes a moment, then judge.
+            if not wait_for(lambda: side.progress()[0] >= n, timeout=2):
+                raise PhaseFailed(f"{side.name}: workers exited with {done}/{n} done\n"
+                                  f"{procs.logs_tail()}")
+        time.sleep(0.02)
+
+
+def phase_latency(db: BenchRedis, sides: list[Side], samples: int, workers: int,
+                  log_dir: Path) -> dict[str, dict]:
+    """Both systems' idle workers at once; samples alternate, so both see the same machine."""
+    db.reset()
+    seconds: dict[str, list[float]] = {side.name: [] for side in sides}
+    with Workers(log_dir) as procs:
+        for side in sides:
+            for _ in range(workers):
+                procs.start(f"{side.name}-latency", side.worker_argv(burst=False),
+                            worker_env(db.url))
+        for side in sides:
+            for i in range(WARMUP_SAMPLES):
+                side.latency_sample(i)
+        for i in range(samples):
+            for side in sides if i % 2 == 0 else sides[::-1]:
+                seconds[side.name].append(side.latency_sample(i))
+    out = {}
+    for name, values in seconds.items():
+        ms = [v * 1000 for v in values]
+        out[name] = {"p50": percentile(ms, 50), "p99": percentile(ms, 99), "max": max(ms)}
+    return out
+
+
+def phase_memory(db: BenchRedis, side: Side, n: int) -> dict:
+    db.reset()
+    before = db.used_memory()
+    side.preload(n)
+    after = db.used_memory()
+    return {"per_task": (after - before) / n, "by_key": db.memory_by_key_kind()}
+
+
+# -- the run ----------------------------------------------------------------------
+
+
+def run(db: BenchRedis, sizes: Sizes, log_dir: Path, use_cli: bool) -> dict[str, dict]:
+    sides: list[Side] = [RQSide(db.url), JobsvcSide(db.url, sizes.deployments, use_cli)]
+    results: dict[str, dict] = {side.name: {} for side in sides}
+    per_side = [
+        ("submit", lambda s: phase_submit(db, s, sizes.submit)),
+        ("e2e", lambda s: phase_e2e(db, s, sizes.e2e, sizes.workers, log_dir)),
+    ]
+    for name, phase in per_side:
+        trials: dict[str, list[dict]] = {side.name: [] for side in sides}
+        for _ in range(sizes.repeat):  # alternating, so both meet the same machine
+            for side in sides:
+                with _step(name, side.name):
+                    trials[side.name].append(phase(side))
+        for side in sides:
+            best = max(trials[side.name], key=lambda t: t["rate"])
+            results[side.name][name] = {**best, "trials": [t["rate"] for t in trials[side.name]]}
+    with _step("latency", "both, interleaved"):
+        both = phase_latency(db, sides, sizes.latency, sizes.latency_workers, log_dir)
+    for side in sides:
+        results[side.name]["latency"] = both[side.name]
+    for side in sides:
+        with _step("memory", side.name):
+            results[side.name]["memory"] = phase_memory(db, side, sizes.memory)
+    return results
+
+
+@contextmanager
+def _step(phase: str, who: str) -> Iterator[None]:
+    print(f"  {phase:8} {who:18} ...", end="", flush=True)
+    start = time.perf_counter()
+    yield
+    print(f" {time.perf_counter() - start:5.1f}s", flush=True)
+
+
+# -- the report -----------------------------------------------------------------
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def main_rows(res: dict[str, dict], sizes: Sizes) -> list[tuple[str, ...]]:
+    ours, theirs = res["jobsvc"], res["RQ"]
+    submit = ours["submit"]["rate"] / theirs["submit"]["rate"]
+    e2e = ours["e2e"]["rate"] / theirs["e2e"]["rate"]
+    p50 = ours["latency"]["p50"] / theirs["latency"]["p50"]
+    p99 = ours["latency"]["p99"] / theirs["latency"]["p99"]
+    mem_ours, mem_rq = ours["memory"]["per_task"], theirs["memory"]["per_task"]
+    return [
+        ("(a) submit rate, tasks/s", f"{ours['submit']['rate']:.0f}",
+         f"{theirs['submit']['rate']:.0f}", f"{submit:.2f}", f">= {SUBMIT_MIN_RATIO}",
+         verdict(submit >= SUBMIT_MIN_RATIO)),
+        (f"(b) end-to-end, tasks/s ({sizes.workers} workers)", f"{ours['e2e']['rate']:.0f}",
+         f"{theirs['e2e']['rate']:.0f}", f"{e2e:.2f}", f">= {E2E_MIN_RATIO}",
+         verdict(e2e >= E2E_MIN_RATIO)),
+        ("(c) enqueue->start p50, ms", f"{ours['latency']['p50']:.2f}",
+         f"{theirs['latency']['p50']:.2f}", f"{p50:.2f}", "(info)", ""),
+        ("(c) enqueue->start p99, ms", f"{ours['latency']['p99']:.2f}",
+         f"{theirs['latency']['p99']:.2f}", f"{p99:.2f}", f"<= {LATENCY_P99_MAX_RATIO}",
+         verdict(p99 <= LATENCY_P99_MAX_RATIO)),
+        ("(d) Redis memory per queued task, B", f"{mem_ours:.0f}", f"{mem_rq:.0f}",
+         f"{mem_ours / mem_rq:.2f}", f"jobsvc <= {MEMORY_MAX_BYTES} B",
+         verdict(mem_ours <= MEMORY_MAX_BYTES)),
+    ]
+
+
+def cost_rows(res: dict[str, dict]) -> list[tuple[str, ...]]:
+    def row(label: str, ours: float | None, theirs: float | None, digits: int = 1
+            ) -> tuple[str, ...]:
+        fmt = lambda v: "n/a" if v is None else f"{v:.{digits}f}"  # noqa: E731
+        ratio = "" if ours is None or theirs is None else f"{ours / theirs:.2f}"
+        return (label, fmt(ours), fmt(theirs), ratio)
+
+    ours, theirs = res["jobsvc"], res["RQ"]
+    rows = []
+    for phase, label in (("submit", "(a) submit"), ("e2e", "(b) run, workers only")):
+        rows.append(row(f"{label}: Redis commands/task", ours[phase]["cmds"],
+                        theirs[phase]["cmds"]))
+        rows.append(row(f"{label}: round trips/task", ours[phase]["rtt"], theirs[phase]["rtt"]))
+    rows.append(row("(b) CPU ms/task, worker processes", ours["e2e"]["cpu_workers_ms"],
+                    theirs["e2e"]["cpu_workers_ms"], 2))
+    rows.append(row("(b) CPU ms/task, redis-server", ours["e2e"]["cpu_redis_ms"],
+                    theirs["e2e"]["cpu_redis_ms"], 2))
+    rows.append(row("(b) Redis memory kept per completed task, B", ours["e2e"]["retained"],
+                    theirs["e2e"]["retained"], 0))
+    rows.append(row("(c) enqueue->start max, ms", ours["latency"]["max"],
+                    theirs["latency"]["max"], 2))
+    return rows
+
+
+def table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> str:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    line = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w)  # noqa: E731
+                               for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+    return "\n".join([line(header), "  ".join("-" * w for w in widths),
+                      *(line(r) for r in rows)])
+
+
+def top_commands(calls: Counter[str], n: int, limit: int = 12) -> str:
+    return ", ".join(f"{name} {count / n:.2f}" for name, count in calls.most_common(limit))
+
+
+def top_keys(by_key: Counter[str], n: int, limit: int = 10) -> str:
+    return "\n".join(f"      {size / n:7.0f} B/task  {kind}"
+                     for kind, size in by_key.most_common(limit))
+
+
+def report(res: dict[str, dict], sizes: Sizes) -> str:
+    parts = ["", "Per-task Redis cost (server INFO commandstats incl. commands run inside Lua; "
+             "client round trips counted in redis-py):",
+             table(("cost", "jobsvc", "raw RQ", "ours/RQ"), cost_rows(res)), ""]
+    for phase, label in (("submit", "(a)"), ("e2e", "(b)")):
+        runs = "; ".join(f"{side} " + ", ".join(f"{r:.0f}" for r in res[side][phase]["trials"])
+                         for side in ("jobsvc", "RQ"))
+        parts.append(f"  {label} tasks/s of each run (best counts): {runs}")
+    for side in ("jobsvc", "RQ"):
+        parts.append(f"  {side} commands/task, (a) submit: "
+                     f"{top_commands(res[side]['submit']['calls'], sizes.submit)}")
+        parts.append(f"  {side} commands/task, (b) run:    "
+                     f"{top_commands(res[side]['e2e']['calls'], sizes.e2e)}")
+    for side in ("jobsvc", "RQ"):
+        parts.append(f"  {side} memory by key kind (MEMORY USAGE), {sizes.memory} queued:")
+        parts.append(top_keys(res[side]["memory"]["by_key"], sizes.memory))
+    parts += ["", "Summary (ratio = jobsvc / raw RQ):",
+              table(("metric", "jobsvc", "raw RQ", "ratio", "target", "result"),
+                    main_rows(res, sizes))]
+    return "\n".join(parts)
+
+
+def describe(db: BenchRedis, sizes: Sizes, use_cli: bool) -> str:
+    info = db.client.info("server")
+    launcher = "python -m jobsvc worker" if use_cli else \
+        "bench.jobsvc_worker (jobsvc CLI not importable; same run_worker)"
+    return (f"jobsvc vs raw RQ {rq.__version__} | Python {platform.python_version()} | "
+            f"redis-py {redis.__version__} | redis-server {info['redis_version']} "
+            f"(no AOF) | {os.cpu_count()} cores\n"
+            f"N: submit {sizes.submit}, e2e {sizes.e2e}, latency {sizes.latency} samples, "
+            f"memory {sizes.memory}; {sizes.deployments} deployments; e2e workers "
+            f"{sizes.workers}, latency workers {sizes.latency_workers}; SimpleWorker both sides\n"
+            f"jobsvc: {jobsvc_revision()}; workers: {launcher}\n"
+            f"load average at start: {load_average()}")
+
+
+def load_average() -> str:
+    """Other processes share the 2 cores; the load average says how much."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def jobsvc_revision() -> str:
+    """HEAD's short hash, and whether jobsvc/ differs from it (read-only git calls)."""
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    head = git("rev-parse", "--short", "HEAD") or "unknown commit"
+    dirty = git("status", "--porcelain", "--", "jobsvc")
+    return f"{head}{' + uncommitted changes in jobsvc/' if dirty else ''}"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.core", description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true", help="smaller N (a smoke run, ~40 s)")
+    for name in ("submit", "e2e", "latency", "memory", "deployments", "workers",
+                 "latency-workers", "repeat"):
+        p.add_argument(f"--{name}", type=int, default=None, help=f"override N for {name}")
+    p.add_argument("--keep", action="store_true", help="keep the temp dir (Redis, worker logs)")
+    return p.parse_args(argv)
+
+
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)  # unwinds through every finally: workers, Redis
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    sizes = QUICK if args.quick else Sizes()
+    overrides = {k: v for k, v in vars(args).items()
+                 if k in Sizes.__dataclass_fields__ and v is not None}
+    sizes = replace(sizes, **overrides)
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    rtt.install()
+    tmp = Path(tempfile.mkdtemp(prefix="jobsvc-bench-"))
+    db = BenchRedis(tmp / "redis").start()
+    ok = False
+    try:
+        use_cli = jobsvc_cli_works()
+        print(describe(db, sizes, use_cli), flush=True)
+        results = run(db, sizes, tmp, use_cli)
+        print(report(results, sizes))
+        print(f"load average at end: {load_average()}")
+        ok = True
+    except PhaseFailed as exc:
+        print(f"\nphase failed: {exc}", file=sys.stderr)
+    finally:
+        db.stop()
+        if ok and not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            print(f"(logs kept in {tmp})", file=sys.stderr)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

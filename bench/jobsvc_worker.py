@@ -1,0 +1,22 @@
+"""Fallback worker entry point for when ``python -m jobsvc`` cannot be imported.
+
+``jobsvc worker --count 1`` calls ``jobsvc.workers.run_worker`` in its own
+process, so this runs exactly the same worker without the click layer.
+
+    python -m bench.jobsvc_worker POOL [--burst]
+"""
+
+from __future__ import annotations
+
+import sys
+
+from jobsvc.workers import run_worker
+
+
+def main() -> None:
+    pool, *flags = sys.argv[1:]
+    run_worker(pool, burst="--burst" in flags, worker_class="simple")
+
+
+if __name__ == "__main__":
+    main()
