@@ -51,11 +51,14 @@ class Plan:
     workers: int = 3
     fault_every_s: float = 2.0
     redis_restarts: int = 2
-    settle_s: float = 180.0  # every task must end this long after the faults stop
+    settle_s: float = 300.0  # every task must end this long after the faults stop
+    seconds: tuple[float, ...] = (0.01, 0.02, 0.05)  # how long one task sleeps
     seed: int = 1
 
 
-SHORT = Plan(tasks=1000, deployments=30, submitters=2, fault_every_s=1.5, settle_s=120.0)
+# Longer tasks: with fewer of them, faults still find tasks running.
+SHORT = Plan(tasks=1000, deployments=30, submitters=2, fault_every_s=1.5, settle_s=120.0,
+             seconds=(0.05, 0.1, 0.2))
 
 ENV = {
     "JOBSVC_LEASE_S": "3",
@@ -76,7 +79,7 @@ def submitter(url: str, plan: Plan, index: int, count: int, out: str) -> None:
         for n in range(count):
             lane = f"dep-{rng.randrange(plan.deployments)}"
             key = f"k{rng.randrange(20)}" if rng.random() < 0.3 else None
-            body = {"type": "sleep", "payload": {"seconds": rng.choice((0.05, 0.1, 0.2))},
+            body = {"type": "sleep", "payload": {"seconds": rng.choice(plan.seconds)},
                     "priority": rng.choice(PRIORITIES), "maxRetries": 5}
             if key:
                 body["dedupeKey"] = key

@@ -63,12 +63,15 @@ def check(svc: Service, accepted: list[str]) -> dict:
         rows = pipe.execute()
     seq = {i: int(row[0] or 0) for i, row in zip(ids, rows)}
     identity = {i: row[1] for i, row in zip(ids, rows)}
-    ended = [t for t in svc.store.get_many(ids) if t and t["status"] in ENDED]
+    tasks = svc.store.get_many(ids)
+    ended = [t for t in tasks if t and t["status"] in ENDED]
     counts: dict = {
         "accepted answers": len(accepted), "accepted tasks": len(ids),
         "completed": sum(t["status"] == "completed" for t in ended),
         "retried": sum(t["retryCount"] > 0 for t in ended),
+        # Invariant 1: every accepted task exists and has ended (by the deadline).
         "lost": len(ids) - len(ended),
+        "of which without a record": sum(t is None for t in tasks),
     }
     for t in ended:
         if t["status"] == "failed":

@@ -105,26 +105,39 @@ def task_events(hub: Hub, client: Redis, store: TaskStore, task_id: str, since: 
     if final is not None:
         yield from final
         return
-    key = keys.events(task_id)
-    sub = hub.subscribe(key)
-    try:
-        last = since if since not in ("0", "") else "0-0"
-        for entry in catch_up(client, key, last, sub.join_id):
-            event = task_event(*entry)
-            last = entry[0]
-            yield event
-            if is_terminal(event):
-                return
-        for entry in _live(sub, last, keepalive):
-            if entry is None:
-                yield None
-                continue
-            event = task_event(*entry)
-            yield event
-            if is_terminal(event):
-                return
-    finally:
-        hub.unsubscribe(sub)
+    for entry in follow(hub, client, keys.events(task_id), since, keepalive):
+        if entry is None:
+            yield None
+            continue
+        event = task_event(*entry)
+        yield event
+        if is_terminal(event):
+            return
+
+
+def follow(hub: Hub, client: Redis, key: str, since: str, keepalive: float
+           ) -> Iterator[tuple[str, dict] | None]:
+    """A stream's entries after ``since``: caught up from Redis, then live from the hub.
+
+    A viewer that falls so far behind that its buffer overflows is not
+    dropped: it lets go of its subscription and catches up from Redis again,
+    from the last entry it got, at its own pace.
+    """
+    last = since if since not in ("0", "") else "0-0"
+    while True:
+        sub = hub.subscribe(key)
+        try:
+            for entry in catch_up(client, key, last, sub.join_id):
+                last = entry[0]
+                yield entry
+            for item in _live(sub, last, keepalive):
+                if item is not None:
+                    last = item[0]
+                yield item
+        except ViewerTooSlow:
+            continue
+        finally:
+            hub.unsubscribe(sub)
 
 
 def _snapshot(store: TaskStore) -> tuple[list[dict], dict[str, str]]:
@@ -143,22 +156,28 @@ def _snapshot(store: TaskStore) -> tuple[list[dict], dict[str, str]]:
 
 def dashboard_events(hub: Hub, store: TaskStore, keepalive: float = KEEPALIVE_S
                      ) -> Iterator[dict | None]:
-    """A snapshot of every deployment, then one message per lane change."""
-    sub = hub.subscribe(keys.DASHBOARD)
-    try:
-        summaries, seen = _snapshot(store)
-        yield {"type": "snapshot", "deployments": summaries}
-        for entry in _live(sub, sub.join_id, keepalive):
-            if entry is None:
-                yield None
-                continue
-            entry_id, fields = entry
-            name = fields["deployment"]
-            if name in seen and not id_after(entry_id, seen[name]):
-                continue  # the snapshot already shows this change
-            yield {"type": "deployment", "deployment": render_summary(fields["summary"])}
-    finally:
-        hub.unsubscribe(sub)
+    """A snapshot of every deployment, then one message per lane change.
+
+    A viewer whose buffer overflows gets a fresh snapshot rather than a gap.
+    """
+    while True:
+        sub = hub.subscribe(keys.DASHBOARD)
+        try:
+            summaries, seen = _snapshot(store)
+            yield {"type": "snapshot", "deployments": summaries}
+            for entry in _live(sub, sub.join_id, keepalive):
+                if entry is None:
+                    yield None
+                    continue
+                entry_id, fields = entry
+                name = fields["deployment"]
+                if name in seen and not id_after(entry_id, seen[name]):
+                    continue  # the snapshot already shows this change
+                yield {"type": "deployment", "deployment": render_summary(fields["summary"])}
+        except ViewerTooSlow:
+            continue
+        finally:
+            hub.unsubscribe(sub)
 
 
 def follow_task(client: Redis, store: TaskStore, task_id: str, since: str = "0",

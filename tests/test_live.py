@@ -211,3 +211,18 @@ def test_python_api_and_tail_follow_a_task(svc, make_worker, env):
                           env={**os.environ, **env}, capture_output=True, text=True,
                           timeout=60)
     assert tail.returncode == 1 and "-- failed" in tail.stderr
+
+
+def test_sse_viewer_that_falls_behind_catches_up_without_gap(live, svc, make_worker,
+                                                             monkeypatch):
+    import jobsvc.hub
+
+    monkeypatch.setattr(jobsvc.hub, "BUFFER", 5)  # every burst of lines overflows it
+    host, _ = live
+    t = svc.submit("prod-eu", "echo", {"lines": [f"line-{i}" for i in range(LINES)]})
+    with requests.get(f"http://{host}/api/v1/tasks/{t.id}/events", stream=True,
+                      timeout=60) as r:
+        make_worker()  # the lines arrive live, far faster than this viewer reads them
+        messages = [m for _, m in sse_messages(r)]
+    assert log_lines(messages) == [f"line-{i}" for i in range(LINES)]
+    assert len({m["id"] for m in messages}) == len(messages)
