@@ -41,6 +41,8 @@ def _table(title: str, counts: dict[str, Any]) -> list[str]:
 
 def status_text(stats: dict) -> str:
     lines = ["tasks by status: " + "  ".join(f"{k}={v}" for k, v in stats["byStatus"].items())]
+    if stats.get("draining"):
+        lines.insert(0, "DRAINING: nothing new starts (`jobsvc drain --resume` lifts it)")
     lines += _table("by type", stats["byType"])
     lines += _table("by priority", stats["byPriority"])
     lines.append(f"in cooldown: {stats['inCooldown']}")

@@ -75,3 +75,12 @@ def test_sigterm_past_the_shutdown_deadline_stops_the_task_for_a_retry(svc, make
     gate.touch()
     make_worker()
     assert wait_ended(svc, t.id)["retryCount"] == 1
+
+
+def test_status_says_when_the_service_drains(svc, env):
+    from jobsvc import drain
+
+    drain.start(svc.store)
+    assert jobsvc(env, "status").stdout.startswith("DRAINING")
+    drain.resume(svc.store)
+    assert not jobsvc(env, "status").stdout.startswith("DRAINING")
