@@ -1,7 +1,7 @@
 """Task states, priorities and the transition table the Lua scripts enforce.
 
-Each row of ``TRANSITIONS`` is carried out by exactly one script (named in
-the table); ``tests/test_states.py`` drives every row against Redis.
+Each row of ``TRANSITIONS`` names the scripts that carry it out;
+``tests/test_states.py`` drives the rows against Redis.
 """
 
 from __future__ import annotations
@@ -39,18 +39,20 @@ class Priority(str, Enum):
 
 _RANK = {Priority.CRITICAL: 0, Priority.HIGH: 1, Priority.MEDIUM: 2, Priority.LOW: 3}
 
-# (from, to) -> the script that performs it.
-TRANSITIONS: dict[tuple[Status, Status], str] = {
-    (Status.QUEUED, Status.RUNNING): "claim",
-    (Status.RUNNING, Status.COMPLETED): "finish",
-    (Status.RUNNING, Status.FAILED): "finish",
-    (Status.RUNNING, Status.CANCELED): "finish",
-    # An attempt failed and retries remain: back to queued, still the lane's active task.
-    (Status.RUNNING, Status.QUEUED): "finish",
-    (Status.QUEUED, Status.CANCELED): "cancel",
-    (Status.QUEUED, Status.SKIPPED): "skip",
-    (Status.FAILED, Status.QUEUED): "requeue",
-    (Status.CANCELED, Status.QUEUED): "requeue",
+# (from, to) -> the scripts that perform it.
+TRANSITIONS: dict[tuple[Status, Status], tuple[str, ...]] = {
+    (Status.QUEUED, Status.RUNNING): ("claim",),
+    (Status.RUNNING, Status.COMPLETED): ("finish",),
+    # An attempt ends in failure (finish), or is lost, stalled or overdue (reap).
+    (Status.RUNNING, Status.FAILED): ("finish", "reap"),
+    # Acknowledged by the attempt (finish), or at once when its lease is gone (cancel).
+    (Status.RUNNING, Status.CANCELED): ("finish", "cancel"),
+    # An attempt failed or was lost and retries remain: back to queued, still active.
+    (Status.RUNNING, Status.QUEUED): ("finish", "reap"),
+    (Status.QUEUED, Status.CANCELED): ("cancel",),
+    (Status.QUEUED, Status.SKIPPED): ("skip",),
+    (Status.FAILED, Status.QUEUED): ("requeue",),
+    (Status.CANCELED, Status.QUEUED): ("requeue",),
 }
 
 
