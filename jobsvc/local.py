@@ -3,7 +3,8 @@
 ``up`` is everything for local use in one command: a Redis it owns (unless
 ``JOBSVC_REDIS_URL`` names one) with AOF persistence in the data dir, then
 the web server, the workers and the scheduler as child processes.  Ctrl-C
-stops the children first (workers finish their current task), Redis last.
+stops the children first (workers finish their current task; a second
+Ctrl-C stops them at once), Redis last.
 """
 
 from __future__ import annotations
@@ -96,6 +97,10 @@ def run_up(port: int, workers: int) -> int:
 
     def on_signal(signum: int, _frame: object) -> None:
         nonlocal stopping
+        if stopping:  # a second Ctrl-C: stop now, running tasks are retried later
+            for child in children:
+                if child.poll() is None:
+                    child.kill()
         stopping = True
 
     signal.signal(signal.SIGINT, on_signal)
@@ -108,7 +113,8 @@ def run_up(port: int, workers: int) -> int:
         failed = [c for c in children if c.poll() not in (None, 0)]
         return 1 if failed and not stopping else 0
     finally:
-        print("jobsvc: stopping...", file=sys.stderr, flush=True)
+        print("jobsvc: stopping; workers finish their current task "
+              "(Ctrl-C again to stop at once)", file=sys.stderr, flush=True)
         _stop(children)
         if server is not None:
             server.stop()
