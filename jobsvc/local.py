@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -24,6 +25,8 @@ from .settings import Settings
 
 # How long children get to stop after Ctrl-C before they are killed, in seconds.
 STOP_TIMEOUT_S = 30.0
+# After a second Ctrl-C: how long workers get to kill their work-horses, in seconds.
+FORCE_GRACE_S = 5.0
 EXAMPLE = """\
 jobsvc is up: {url}
   API:        {url}/api/v1/deployments
@@ -71,20 +74,31 @@ def _children(port: int, workers: int, env: dict[str, str]) -> list[subprocess.P
         me + ["worker", "--count", str(workers)],
         me + ["scheduler"],
     ]
-    return [subprocess.Popen(cmd, env=env) for cmd in commands]
+    # Each in a process group of its own: stopping one reaches all its processes.
+    return [subprocess.Popen(cmd, env=env, start_new_session=True) for cmd in commands]
 
 
-def _stop(children: list[subprocess.Popen]) -> None:
-    for child in children:
-        if child.poll() is None:
-            child.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + STOP_TIMEOUT_S
-    for child in children:
+def _signal_group(child: subprocess.Popen, signum: int) -> None:
+    if child.poll() is None:
         try:
-            child.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
+            os.killpg(child.pid, signum)
+        except ProcessLookupError:
+            pass
+
+
+def _stop(children: list[subprocess.Popen], forced: threading.Event) -> None:
+    """SIGTERM (warm: workers finish their task); SIGKILL for what is left at the deadline."""
+    for child in children:
+        _signal_group(child, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    while any(c.poll() is None for c in children) and time.monotonic() < deadline:
+        if forced.is_set():
+            deadline = min(deadline, time.monotonic() + FORCE_GRACE_S)
+            forced.clear()
+        time.sleep(0.1)
+    for child in children:
+        _signal_group(child, signal.SIGKILL)
+        child.wait()
 
 
 def run_up(port: int, workers: int) -> int:
@@ -93,14 +107,16 @@ def run_up(port: int, workers: int) -> int:
     server = None if settings.redis_url else _own_redis(settings)
     url = settings.redis_url or server.url  # type: ignore[union-attr]
     children: list[subprocess.Popen] = []
-    stopping = False
+    stopping, forced = False, threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:
         nonlocal stopping
-        if stopping:  # a second Ctrl-C: stop now, running tasks are retried later
+        if stopping:
+            # A second Ctrl-C: a second SIGTERM is RQ's cold shutdown, which kills
+            # each worker's work-horse too; running tasks are retried later.
             for child in children:
-                if child.poll() is None:
-                    child.kill()
+                _signal_group(child, signal.SIGTERM)
+            forced.set()
         stopping = True
 
     signal.signal(signal.SIGINT, on_signal)
@@ -115,7 +131,7 @@ def run_up(port: int, workers: int) -> int:
     finally:
         print("jobsvc: stopping; workers finish their current task "
               "(Ctrl-C again to stop at once)", file=sys.stderr, flush=True)
-        _stop(children)
+        _stop(children, forced)
         if server is not None:
             server.stop()
             Path(url_file(settings.data_dir)).unlink(missing_ok=True)
