@@ -39,7 +39,8 @@ def test_tasks_survive_a_redis_crash_and_none_stays_stuck(aof_redis, env, make_w
            for i in range(30)]
     make_worker(JOBSVC_REDIS_URL=aof_redis.url)
     make_worker(JOBSVC_REDIS_URL=aof_redis.url)
-    wait_until(lambda: svc.stats()["byStatus"]["completed"] >= 5, what="some tasks to complete")
+    wait_until(lambda: svc.stats()["byStatus"]["completed"] >= 5, timeout=60,
+               what="some tasks to complete")
     aof_redis.kill()
     aof_redis.start()  # same port, same data dir: the AOF is replayed
     wait_until(lambda: answering(svc), what="Redis to answer again")
