@@ -47,8 +47,11 @@ class ShutdownDeadline:
 
     shutdown_s: float = 60.0
     _deadline: threading.Timer | None = None
+    # True once told to stop: RQ's work() also returns after errors it swallows.
+    signalled: bool = False
 
     def request_stop(self, signum, frame):  # type: ignore[no-untyped-def]
+        self.signalled = True
         if self._deadline is None:
             self._deadline = threading.Timer(self.shutdown_s, os.kill,
                                              (os.getpid(), signal.SIGTERM))
@@ -120,9 +123,17 @@ def run_worker(pool: str, *, burst: bool = False, worker_class: str = "fork",
                 log.warning("worker: Redis unavailable (%s); starting again", exc)
                 time.sleep(RESTART_S)
                 continue
-            if not burst or not ticker.pending():
+            if worker.signalled:
                 break
-            ticker.stopped.wait(TICK_S)
+            if burst:
+                if not ticker.pending():
+                    break
+                ticker.stopped.wait(TICK_S)
+                continue
+            # RQ's work() returns after an error it logged (a Redis restart, say):
+            # only a stop signal ends a worker.
+            log.warning("worker: RQ's loop ended without a stop request; starting again")
+            time.sleep(RESTART_S)
     finally:
         ticker.stopped.set()
 
