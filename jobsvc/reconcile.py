@@ -70,8 +70,7 @@ def _orphaned(store: TaskStore, state: dict, now_us: int, grace_s: float) -> boo
         return False
     if now_us - int(state.get("dispatchedAt") or 0) < grace_s * 1_000_000:
         return False
-    pool, priority = store.client.hmget(keys.task(state["active"]), "pool", "priority")
-    return not rq_job_alive(store, state["active"], pool, priority)
+    return not rq_job_alive(store, state["active"], state["pool"], state["priority"])
 
 
 def _error(reason: str, message: str) -> dict:

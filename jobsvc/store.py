@@ -279,7 +279,7 @@ class TaskStore:
         state: dict[str, Any] = {"deployment": deployment, "active": active}
         if active:
             fields = ("status", "token", "dispatchedAt", "dueAt", "timeoutS", "startedAt",
-                      "lastOutputAt", "lastBeatAt", "stallS")
+                      "lastOutputAt", "lastBeatAt", "stallS", "pool", "priority")
             state.update(zip(fields, self.client.hmget(keys.task(active), *fields)))
             state["leased"] = bool(self.client.exists(keys.lease(deployment)))
         return state

@@ -41,8 +41,6 @@ def relay_ws(ws, messages: Iterator[dict | None]) -> None:
                 continue
             ws.send(json.dumps(message))
         ws.close(CLOSE_NORMAL, "end of stream")
-    except live.ViewerTooSlow as exc:
-        ws.close(CLOSE_TOO_SLOW, str(exc)[:120])
     except JobsvcError as exc:
         ws.close(CLOSE_NOT_FOUND if exc.status == 404 else 1011, exc.message[:120])
     except GONE:
