@@ -25,6 +25,9 @@ DEFAULT_MAX_RETRIES = 0
 DEFAULT_BACKOFF_S = 1.0
 # Cap on one task's stored output (the /log endpoint), in bytes.
 DEFAULT_LOG_MAX_BYTES = 8 * 1024 * 1024
+# Cap on one output line (ctx.log, a shell child's line), in bytes; a longer one is cut
+# and marked, so no single line can overshoot the log cap or an event's size.
+LOG_LINE_MAX_BYTES = 64 * 1024
 # Cap on one task's live event stream, in entries.
 DEFAULT_EVENTS_MAXLEN = 20_000
 # How long an ended task's event stream is kept for late viewers, in seconds.
