@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import ConfigError
+from .sandbox import Command, parse_allowlist
 
 # Largest request body the API reads; the contract's default.
 DEFAULT_MAX_BODY = 256 * 1024
@@ -76,25 +77,6 @@ def _read_float(env: Mapping[str, str], var: str, default: float) -> float:
     return value
 
 
-def _read_allowlist(raw: str) -> dict[str, list[str]]:
-    """``JOBSVC_SHELL_ALLOWLIST``: JSON object of command name -> argv template."""
-    import json
-
-    if not raw:
-        return {}
-    try:
-        data = json.loads(raw)
-    except ValueError as exc:
-        raise ConfigError(f"JOBSVC_SHELL_ALLOWLIST is not JSON: {exc}") from None
-    ok = isinstance(data, dict) and all(
-        isinstance(argv, list) and argv and all(isinstance(a, str) for a in argv)
-        for argv in data.values()
-    )
-    if not ok:
-        raise ConfigError("JOBSVC_SHELL_ALLOWLIST must map names to non-empty lists of strings")
-    return data
-
-
 def _read_recurring(env: Mapping[str, str]) -> tuple[dict, ...]:
     """``JOBSVC_RECURRING`` (a JSON list), plus the list in ``JOBSVC_RECURRING_FILE``.
 
@@ -148,7 +130,7 @@ class Settings:
     stall_s: float = DEFAULT_STALL_S
     shutdown_s: float = DEFAULT_SHUTDOWN_S
     reconcile_s: float = DEFAULT_RECONCILE_S
-    shell_allowlist: dict[str, list[str]] = field(default_factory=dict)
+    shell_allowlist: dict[str, Command] = field(default_factory=dict)
     recurring: tuple[dict, ...] = ()
 
     @classmethod
@@ -173,7 +155,7 @@ class Settings:
             stall_s=_read_float(env, "JOBSVC_STALL_S", DEFAULT_STALL_S),
             shutdown_s=_read_float(env, "JOBSVC_SHUTDOWN_S", DEFAULT_SHUTDOWN_S),
             reconcile_s=_read_float(env, "JOBSVC_RECONCILE_S", DEFAULT_RECONCILE_S),
-            shell_allowlist=_read_allowlist(env.get("JOBSVC_SHELL_ALLOWLIST", "")),
+            shell_allowlist=parse_allowlist(env.get("JOBSVC_SHELL_ALLOWLIST", "")),
             recurring=_read_recurring(env),
         )
         values.update(overrides)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from jobsvc.builtins import shell_argv
-from jobsvc.errors import ConfigError
+from jobsvc.errors import ConfigError, InvalidInput
 from jobsvc.model import iso
 from jobsvc.runner import MAX_BACKOFF_S, backoff_ms
+from jobsvc.sandbox import build_argv, parse_allowlist
 from jobsvc.settings import Settings
 
 
@@ -28,13 +30,25 @@ def test_backoff_grows_and_stays_capped():
 
 
 def test_shell_placeholders_fill_whole_arguments_only():
-    allow = {"deploy": ["deploy.sh", "--ref", "{ref}"]}
-    assert shell_argv(allow, {"command": "deploy", "args": {"ref": "v1; rm -rf /"}}) == [
+    allow = parse_allowlist('{"deploy": ["deploy.sh", "--ref", "{ref}"]}')
+    assert build_argv(allow, {"command": "deploy", "args": {"ref": "v1; rm -rf /"}}) == [
         "deploy.sh", "--ref", "v1; rm -rf /"]
-    with pytest.raises(ValueError, match="args.ref"):
-        shell_argv(allow, {"command": "deploy"})
-    with pytest.raises(ValueError, match="allowlist"):
-        shell_argv(allow, {"command": "rm"})
+    with pytest.raises(InvalidInput, match="args.ref"):
+        build_argv(allow, {"command": "deploy"})
+    with pytest.raises(InvalidInput, match="allowlist"):
+        build_argv(allow, {"command": "rm"})
+
+
+@pytest.mark.parametrize("raw,message", [
+    ('{"x": []}', "non-empty list"),
+    ('{"x": ["{prog}", "a"]}', "argv[0]"),
+    ('{"x": {"argv": ["echo", "{a}"], "args": {"b": "[a-z]+"}}}', "x.args.b: no such placeholder"),
+    ('{"x": {"argv": ["echo"], "env": {}}}', "expected a list, or an object"),
+    ('{"x": {"argv": ["echo", "{a}"], "args": {"a": 1}}}', "must be a string"),
+])
+def test_shell_allowlist_mistakes_are_config_errors(raw, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        Settings.from_env({"JOBSVC_SHELL_ALLOWLIST": raw})
 
 
 def test_iso_times_are_utc_with_z():
