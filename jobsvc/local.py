@@ -1,7 +1,8 @@
 """`jobsvc up` and `jobsvc web`: running the service's processes.
 
 ``up`` is everything for local use in one command: a Redis it owns (unless
-``JOBSVC_REDIS_URL`` names one) with AOF persistence in the data dir, then
+``JOBSVC_REDIS_URL`` names one) on loopback, with a generated password and
+AOF persistence in the data dir, then
 the web server, the workers and the scheduler as child processes.  Ctrl-C
 stops the children first (workers finish their current task; a second
 Ctrl-C stops them at once), Redis last.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -18,11 +20,13 @@ import threading
 import time
 from pathlib import Path
 
-from .connection import ping, url_file
+from .connection import ping, redacted, url_file, write_url_file
 from .errors import ConfigError
 from .redis_server import RedisServer
 from .settings import Settings
 
+# Random bytes of the password of `jobsvc up`'s own Redis.
+PASSWORD_BYTES = 32
 # How long children get to stop after Ctrl-C before they are killed, in seconds.
 STOP_TIMEOUT_S = 30.0
 # After a second Ctrl-C: how long workers get to kill their work-horses, in seconds.
@@ -59,11 +63,18 @@ def run_web(host: str, port: int, threads: int) -> None:
 
 
 def _own_redis(settings: Settings) -> RedisServer:
+    """A Redis on loopback with a fresh random password, its URL left for other commands.
+
+    Whoever reaches this Redis runs code as this user (RQ imports any dotted
+    function name a job names), so loopback alone is not enough: other local
+    users must not get in either.
+    """
     marker = url_file(settings.data_dir)
     if marker.exists() and ping(marker.read_text().strip()):
         raise ConfigError(f"jobsvc up is already running for data dir {settings.data_dir}")
-    server = RedisServer(settings.data_dir / "redis", appendonly=True).start()
-    marker.write_text(server.url + "\n")
+    server = RedisServer(settings.data_dir / "redis", appendonly=True,
+                         password=secrets.token_urlsafe(PASSWORD_BYTES)).start()
+    write_url_file(settings.data_dir, server.url)
     return server
 
 
@@ -123,7 +134,7 @@ def run_up(port: int, workers: int) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     try:
         children = _children(port, workers, {**os.environ, "JOBSVC_REDIS_URL": url})
-        print(EXAMPLE.format(url=f"http://127.0.0.1:{port}", redis=url), flush=True)
+        print(EXAMPLE.format(url=f"http://127.0.0.1:{port}", redis=redacted(url)), flush=True)
         while not stopping and all(c.poll() is None for c in children):
             time.sleep(0.2)
         failed = [c for c in children if c.poll() not in (None, 0)]

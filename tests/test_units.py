@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from jobsvc.connection import redacted
 from jobsvc.errors import ConfigError, InvalidInput
 from jobsvc.model import iso
 from jobsvc.runner import MAX_BACKOFF_S, backoff_ms
@@ -49,6 +50,18 @@ def test_shell_placeholders_fill_whole_arguments_only():
 def test_shell_allowlist_mistakes_are_config_errors(raw, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
         Settings.from_env({"JOBSVC_SHELL_ALLOWLIST": raw})
+
+
+@pytest.mark.parametrize("url,shown", [
+    ("redis://:pw@127.0.0.1:6379/0", "redis://:***@127.0.0.1:6379/0"),
+    ("rediss://admin:p@ss@db.example:6380/1", "rediss://admin:***@db.example:6380/1"),
+    ("redis://bare-secret@host/0", "redis://***@host/0"),
+    ("unix:///run/redis.sock?db=0&password=pw", "unix:///run/redis.sock?db=0&password=***"),
+    ("redis+sentinel://:pw@s1:26379,s2:26379/mymaster", "redis+sentinel://:***@s1:26379,s2:26379/mymaster"),
+    ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
+])
+def test_redis_urls_are_shown_without_their_password(url, shown):
+    assert redacted(url) == shown
 
 
 def test_iso_times_are_utc_with_z():
