@@ -27,9 +27,8 @@ from .settings import Settings
 
 # Random bytes of the password of `jobsvc up`'s own Redis.
 PASSWORD_BYTES = 32
-# How long children get to stop after Ctrl-C before they are killed, in seconds.
-STOP_TIMEOUT_S = 30.0
-# After a second Ctrl-C: how long workers get to kill their work-horses, in seconds.
+# How long workers get to kill their work-horses once they stop at once (their own
+# shutdown deadline, or a second Ctrl-C), in seconds.
 FORCE_GRACE_S = 5.0
 EXAMPLE = """\
 jobsvc is up: {url}
@@ -97,11 +96,21 @@ def _signal_group(child: subprocess.Popen, signum: int) -> None:
             pass
 
 
-def _stop(children: list[subprocess.Popen], forced: threading.Event) -> None:
+def stop_timeout_s(settings: Settings) -> float:
+    """How long Ctrl-C waits for the children before killing them.
+
+    A worker lets its task run for ``JOBSVC_SHUTDOWN_S`` and then stops it
+    itself; `up` waits that long and the grace of the stop, so it never
+    kills a task the worker would still have let finish.
+    """
+    return settings.shutdown_s + FORCE_GRACE_S
+
+
+def _stop(children: list[subprocess.Popen], forced: threading.Event, timeout_s: float) -> None:
     """SIGTERM (warm: workers finish their task); SIGKILL for what is left at the deadline."""
     for child in children:
         _signal_group(child, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_TIMEOUT_S
+    deadline = time.monotonic() + timeout_s
     while any(c.poll() is None for c in children) and time.monotonic() < deadline:
         if forced.is_set():
             deadline = min(deadline, time.monotonic() + FORCE_GRACE_S)
@@ -140,9 +149,10 @@ def run_up(port: int, workers: int) -> int:
         failed = [c for c in children if c.poll() not in (None, 0)]
         return 1 if failed and not stopping else 0
     finally:
-        print("jobsvc: stopping; workers finish their current task "
-              "(Ctrl-C again to stop at once)", file=sys.stderr, flush=True)
-        _stop(children, forced)
+        print(f"jobsvc: stopping; workers finish their current task within "
+              f"{settings.shutdown_s:g}s (Ctrl-C again to stop at once)",
+              file=sys.stderr, flush=True)
+        _stop(children, forced, stop_timeout_s(settings))
         if server is not None:
             server.stop()
             Path(url_file(settings.data_dir)).unlink(missing_ok=True)
