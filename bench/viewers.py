@@ -246,7 +246,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--deflate", action="store_true",
                         help="viewers offer permessage-deflate, as browsers do")
     parser.add_argument("--whatif", action="store_true",
-                        help="serve with bench.viewer_whatif (hub writes frames; not jobsvc as is)")
+                        help="serve with bench.viewer_whatif (the hub's pause from "
+                             "JOBSVC_WHATIF_COALESCE_MS; not jobsvc as is)")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir and its logs")
     args = parser.parse_args(argv)
     if args.quick:

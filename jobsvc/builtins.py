@@ -1,25 +1,25 @@
 """The built-in task types: noop, sleep, echo, fail and shell.
 
-``shell`` runs only commands named in ``JOBSVC_SHELL_ALLOWLIST`` (name ->
-argv template).  Placeholders ``{name}`` in the template are filled, whole
-argument by whole argument, from the payload's ``args``; nothing a client
-sends is ever parsed by a shell.
+``shell`` runs only commands named in ``JOBSVC_SHELL_ALLOWLIST``, in the
+sandbox that ``sandbox`` describes: whole-argument placeholders filled from
+the payload's ``args`` (never parsed by a shell, never an option), a
+minimal environment, a fresh working directory, lines of bounded length.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
+import tempfile
 from typing import Any
 
+from . import sandbox
 from .registry import task
-from .settings import Settings
+from .settings import LOG_LINE_MAX_BYTES, Settings
 
-PLACEHOLDER = re.compile(r"^\{([A-Za-z_][A-Za-z0-9_]*)\}$")
-# name -> argv template, from the process settings (see configure).
-_ALLOWLIST: dict[str, list[str]] = {}
+# name -> allowlisted command, from the process settings (see configure).
+_ALLOWLIST: dict[str, sandbox.Command] = {}
 
 
 def configure(settings: Settings) -> None:
@@ -81,51 +81,37 @@ def fail(ctx: Any, payload: dict) -> dict:
     return {"succeededOnAttempt": ctx.attempt}
 
 
-def shell_argv(allowlist: dict[str, list[str]], payload: dict) -> list[str]:
-    """The argv to run, or ValueError saying why the payload does not fit."""
-    name = payload.get("command")
-    if not isinstance(name, str) or name not in allowlist:
-        raise ValueError(f"command must be one of the allowlist: {sorted(allowlist)}")
-    args = payload.get("args", {})
-    if not isinstance(args, dict) or not all(isinstance(v, str) for v in args.values()):
-        raise ValueError("args must be an object of strings")
-    argv = []
-    for part in allowlist[name]:
-        match = PLACEHOLDER.match(part)
-        if match is None:
-            argv.append(part)
-        elif match.group(1) in args:
-            argv.append(args[match.group(1)])
-        else:
-            raise ValueError(f"args.{match.group(1)} is required by command {name!r}")
-    return argv
-
-
 def _check_shell(payload: dict) -> str | None:
-    try:
-        shell_argv(_ALLOWLIST, payload)
-    except ValueError as exc:
-        return str(exc)
+    sandbox.build_argv(_ALLOWLIST, payload)  # InvalidInput names the field at fault
     return None
 
 
 @task("shell", validate=_check_shell)
 def shell(ctx: Any, payload: dict) -> dict:
-    argv = shell_argv(_ALLOWLIST, payload)
-    proc = subprocess.Popen(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        text=True, errors="replace", bufsize=1, start_new_session=True,
-    )
-    ctx.on_stop(lambda: _kill_group(proc))
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        ctx.log(line)
-    code = proc.wait()
+    """Runs an allowlisted command in a directory of its own, removed when it ends."""
+    argv = sandbox.build_argv(_ALLOWLIST, payload)
+    with tempfile.TemporaryDirectory(prefix=sandbox.WORKDIR_PREFIX,
+                                     ignore_cleanup_errors=True) as workdir:
+        code = _run(ctx, argv, workdir)
     if ctx.stopping.is_set():
         raise TaskFailed("stopped")
     if code != 0:
         raise TaskFailed(f"{argv[0]} exited with status {code}")
     return {"exitCode": code}
+
+
+def _run(ctx: Any, argv: list[str], workdir: str) -> int:
+    """Streams the child's output to the task's log line by line; returns its exit status."""
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        cwd=workdir, env=sandbox.child_env(workdir), start_new_session=True,
+    )
+    ctx.on_stop(lambda: _kill_group(proc))
+    assert proc.stdout is not None
+    with proc.stdout:
+        for line in sandbox.read_lines(proc.stdout, LOG_LINE_MAX_BYTES):
+            ctx.log(line.decode("utf-8", "replace"))  # ctx.log cuts and marks a long line
+    return proc.wait()
 
 
 def _kill_group(proc: subprocess.Popen) -> None:

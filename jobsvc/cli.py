@@ -14,9 +14,11 @@ from functools import wraps
 from typing import Any
 
 import click
+import redis
 
 from . import output
-from .errors import JobsvcError
+from .connection import redacted
+from .errors import JobsvcError, Unavailable
 from .service import Service, connect
 from .settings import DEFAULT_POOL
 
@@ -29,7 +31,11 @@ def service_command(func: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(func)
     def wrapper(redis_url: str | None, **kwargs: Any) -> None:
         try:
-            func(connect(redis_url), **kwargs)
+            svc = connect(redis_url)
+            try:
+                func(svc, **kwargs)
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                raise Unavailable(f"cannot use Redis at {redacted(svc.url)}: {exc}") from None
         except JobsvcError as exc:
             raise click.ClickException(exc.message) from None
 
@@ -248,7 +254,7 @@ def check(svc: Service) -> None:
     warnings = redis_warnings(svc.store.client)
     for line in warnings:
         click.echo(f"warning: {line}")
-    click.echo(f"ok: {svc.url}" if not warnings else f"{len(warnings)} warning(s)")
+    click.echo(f"ok: {redacted(svc.url)}" if not warnings else f"{len(warnings)} warning(s)")
 
 
 def main() -> None:

@@ -1,19 +1,26 @@
-"""Finding the Redis to use and opening clients to it.
+"""Finding the Redis to use, opening clients to it, and showing its URL safely.
 
 With ``JOBSVC_REDIS_URL`` set, that Redis.  Without it, the one that
-``jobsvc up`` runs for the same ``JOBSVC_DATA_DIR``: it writes its address to
-``<data dir>/redis.url``, so a second terminal finds it with no setup.
+``jobsvc up`` runs for the same ``JOBSVC_DATA_DIR``: it writes its URL, with
+the password it generated, to ``<data dir>/redis.url`` (mode 0600), so a
+second terminal of the same user finds it with no setup.
+
+A URL may carry a password, and whoever reaches the Redis runs code as the
+service's user (RQ imports any dotted function name a job names): every
+URL that is printed goes through ``redacted`` first.
 """
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 
 import redis
 from redis import Redis
 from redis.sentinel import Sentinel
 
-from .errors import Unavailable
+from .errors import ConfigError, Unavailable
 from .settings import Settings
 
 # Seconds to wait for Redis before a request fails with 503 instead of hanging.
@@ -26,6 +33,30 @@ POOL_WAIT_S = 20.0
 
 def url_file(data_dir: Path) -> Path:
     return data_dir / URL_FILE
+
+
+def write_url_file(data_dir: Path, url: str) -> None:
+    """Writes `jobsvc up`'s URL for later commands, readable by this user only (0600)."""
+    fd = os.open(url_file(data_dir), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        os.fchmod(fd, 0o600)  # the file may be left from before, with a wider mode
+        f.write(url + "\n")
+
+
+def redacted(url: str) -> str:
+    """The URL as it may be shown: ``redis://user:***@host:6379/0``.
+
+    The password of the userinfo (everything up to the last ``@``, in case
+    it holds an unescaped one) and a ``password=`` query parameter become
+    ``***``; a userinfo without a colon may be a bare password, so all of it goes.
+    """
+    scheme, sep, rest = url.partition("://")
+    if "@" in rest:
+        userinfo, _, hosts = rest.rpartition("@")
+        user, colon, _ = userinfo.partition(":")
+        rest = f"{user}:***@{hosts}" if colon else f"***@{hosts}"
+    rest = re.sub(r"(?i)([?&]password=)[^&#]*", r"\1***", rest)
+    return f"{scheme}{sep}{rest}"
 
 
 def resolve_url(settings: Settings) -> str:
@@ -70,13 +101,16 @@ def client(url: str, *, decode: bool = True, socket_timeout: float | None = SOCK
     """
     options: dict = dict(decode_responses=decode, socket_connect_timeout=CONNECT_TIMEOUT_S,
                          socket_timeout=socket_timeout, client_name=name)
-    if url.startswith("redis+sentinel://"):
-        return sentinel_client(url, **options)
-    if max_connections is not None:
-        pool = redis.BlockingConnectionPool.from_url(
-            url, max_connections=max_connections, timeout=POOL_WAIT_S, **options)
-        return redis.Redis(connection_pool=pool)
-    return redis.Redis.from_url(url, health_check_interval=30, **options)
+    try:
+        if url.startswith("redis+sentinel://"):
+            return sentinel_client(url, **options)
+        if max_connections is not None:
+            pool = redis.BlockingConnectionPool.from_url(
+                url, max_connections=max_connections, timeout=POOL_WAIT_S, **options)
+            return redis.Redis(connection_pool=pool)
+        return redis.Redis.from_url(url, health_check_interval=30, **options)
+    except ValueError as exc:
+        raise ConfigError(f"invalid Redis URL {redacted(url)}: {exc}") from None
 
 
 def ping(url: str) -> bool:

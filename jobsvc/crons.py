@@ -31,9 +31,12 @@ log = logging.getLogger("jobsvc.scheduler")
 POLL_S = 1
 # Seconds between attempts to start the scheduler while Redis does not answer.
 RESTART_S = 1.0
-# Period of the retention pass, in seconds, and the age of tasks it flags and deletes.
+# Period of the retention pass, in seconds, and the age (days) of ended tasks it flags.
 CLEANUP_EVERY_S = 24 * 3600
 CLEANUP_DAYS = 30
+# How old, in periods, a flag must be before a run deletes its task: the next run
+# comes a period later, and half a period absorbs the scheduler's jitter.
+CLEANUP_GRACE_PERIODS = 0.5
 # Job ids of recurring tasks start with this; others on the scheduler are left alone.
 RECURRING_PREFIX = "jobsvc-recurring-"
 
@@ -53,10 +56,13 @@ def reconcile_job(every_s: float) -> dict:
             "stalled": len(report.stalled), "promoted": len(report.promoted)}
 
 
-def cleanup_job(days: int = CLEANUP_DAYS, every_s: float = CLEANUP_EVERY_S) -> dict:
+def cleanup_job(days: float = CLEANUP_DAYS, every_s: float = CLEANUP_EVERY_S) -> dict:
+    """The retention pass, in two phases: a run flags the tasks that ended ``days``
+    ago, and only a later run deletes them, a period on (`jobsvc cleanup` is at once)."""
     if not take_slot("cleanup", every_s):
         return {"skipped": "already ran in this period"}
-    flagged, deleted = cleanup_ended(process_store(), days)
+    flagged, deleted = cleanup_ended(process_store(), days,
+                                     grace_s=every_s * CLEANUP_GRACE_PERIODS)
     return {"flagged": flagged, "deleted": deleted}
 
 

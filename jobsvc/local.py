@@ -1,7 +1,8 @@
 """`jobsvc up` and `jobsvc web`: running the service's processes.
 
 ``up`` is everything for local use in one command: a Redis it owns (unless
-``JOBSVC_REDIS_URL`` names one) with AOF persistence in the data dir, then
+``JOBSVC_REDIS_URL`` names one) on loopback, with a generated password and
+AOF persistence in the data dir, then
 the web server, the workers and the scheduler as child processes.  Ctrl-C
 stops the children first (workers finish their current task; a second
 Ctrl-C stops them at once), Redis last.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -18,14 +20,15 @@ import threading
 import time
 from pathlib import Path
 
-from .connection import ping, url_file
+from .connection import ping, redacted, url_file, write_url_file
 from .errors import ConfigError
 from .redis_server import RedisServer
 from .settings import Settings
 
-# How long children get to stop after Ctrl-C before they are killed, in seconds.
-STOP_TIMEOUT_S = 30.0
-# After a second Ctrl-C: how long workers get to kill their work-horses, in seconds.
+# Random bytes of the password of `jobsvc up`'s own Redis.
+PASSWORD_BYTES = 32
+# How long workers get to kill their work-horses once they stop at once (their own
+# shutdown deadline, or a second Ctrl-C), in seconds.
 FORCE_GRACE_S = 5.0
 EXAMPLE = """\
 jobsvc is up: {url}
@@ -59,11 +62,18 @@ def run_web(host: str, port: int, threads: int) -> None:
 
 
 def _own_redis(settings: Settings) -> RedisServer:
+    """A Redis on loopback with a fresh random password, its URL left for other commands.
+
+    Whoever reaches this Redis runs code as this user (RQ imports any dotted
+    function name a job names), so loopback alone is not enough: other local
+    users must not get in either.
+    """
     marker = url_file(settings.data_dir)
     if marker.exists() and ping(marker.read_text().strip()):
         raise ConfigError(f"jobsvc up is already running for data dir {settings.data_dir}")
-    server = RedisServer(settings.data_dir / "redis", appendonly=True).start()
-    marker.write_text(server.url + "\n")
+    server = RedisServer(settings.data_dir / "redis", appendonly=True,
+                         password=secrets.token_urlsafe(PASSWORD_BYTES)).start()
+    write_url_file(settings.data_dir, server.url)
     return server
 
 
@@ -86,11 +96,21 @@ def _signal_group(child: subprocess.Popen, signum: int) -> None:
             pass
 
 
-def _stop(children: list[subprocess.Popen], forced: threading.Event) -> None:
+def stop_timeout_s(settings: Settings) -> float:
+    """How long Ctrl-C waits for the children before killing them.
+
+    A worker lets its task run for ``JOBSVC_SHUTDOWN_S`` and then stops it
+    itself; `up` waits that long and the grace of the stop, so it never
+    kills a task the worker would still have let finish.
+    """
+    return settings.shutdown_s + FORCE_GRACE_S
+
+
+def _stop(children: list[subprocess.Popen], forced: threading.Event, timeout_s: float) -> None:
     """SIGTERM (warm: workers finish their task); SIGKILL for what is left at the deadline."""
     for child in children:
         _signal_group(child, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_TIMEOUT_S
+    deadline = time.monotonic() + timeout_s
     while any(c.poll() is None for c in children) and time.monotonic() < deadline:
         if forced.is_set():
             deadline = min(deadline, time.monotonic() + FORCE_GRACE_S)
@@ -123,15 +143,16 @@ def run_up(port: int, workers: int) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     try:
         children = _children(port, workers, {**os.environ, "JOBSVC_REDIS_URL": url})
-        print(EXAMPLE.format(url=f"http://127.0.0.1:{port}", redis=url), flush=True)
+        print(EXAMPLE.format(url=f"http://127.0.0.1:{port}", redis=redacted(url)), flush=True)
         while not stopping and all(c.poll() is None for c in children):
             time.sleep(0.2)
         failed = [c for c in children if c.poll() not in (None, 0)]
         return 1 if failed and not stopping else 0
     finally:
-        print("jobsvc: stopping; workers finish their current task "
-              "(Ctrl-C again to stop at once)", file=sys.stderr, flush=True)
-        _stop(children, forced)
+        print(f"jobsvc: stopping; workers finish their current task within "
+              f"{settings.shutdown_s:g}s (Ctrl-C again to stop at once)",
+              file=sys.stderr, flush=True)
+        _stop(children, forced, stop_timeout_s(settings))
         if server is not None:
             server.stop()
             Path(url_file(settings.data_dir)).unlink(missing_ok=True)

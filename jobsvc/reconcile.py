@@ -160,8 +160,9 @@ def cleanup_ended(store: TaskStore, days: float, grace_s: float = 0.0) -> tuple[
     A task that ended more than ``days`` ago (and is past any cooldown) is
     first flagged ``staleAt``; one flagged at least ``grace_s`` ago is
     deleted with its history, streams, log and index entries.  The daily
-    job runs with a grace of one period, so a task is flagged one day and
-    deleted the next; ``jobsvc cleanup`` deletes at once (grace 0).
+    job (``crons.cleanup_job``) passes a grace of half its period, so a task
+    is flagged by one run and deleted by the next, a day later; ``jobsvc
+    cleanup`` deletes at once (grace 0).
     Queued and running tasks are never touched (delete_task.lua refuses).
     """
     now = store.redis_now_us()

@@ -7,6 +7,7 @@ still gets a real Redis.
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import socket
@@ -20,6 +21,8 @@ from .errors import ConfigError
 
 # How long to wait for a started server to answer PING, in seconds.
 START_TIMEOUT_S = 15.0
+# The config file a server with a password reads it from, in its data dir.
+CONFIG_FILE = "redis.conf"
 
 
 def find_binary() -> str:
@@ -45,23 +48,41 @@ def free_port() -> int:
 
 
 class RedisServer:
-    """One redis-server on 127.0.0.1, its data in ``data_dir``."""
+    """One redis-server on 127.0.0.1, its data in ``data_dir``.
+
+    With a ``password`` it answers nothing before AUTH.  The password goes
+    in a config file of mode 0600 in the data dir (itself 0700), never on
+    the command line, where every local user could read it (``ps``).
+    """
 
     def __init__(self, data_dir: Path, port: int | None = None, *, appendonly: bool = True,
-                 appendfsync: str = "everysec"):
+                 appendfsync: str = "everysec", password: str | None = None):
         self.data_dir = Path(data_dir).resolve()
         self.port = port or free_port()
         self.appendonly = appendonly
         self.appendfsync = appendfsync
+        self.password = password
         self.process: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
+
+    def _config_file(self) -> list[str]:
+        """The config file argument holding the password (none without one)."""
+        if not self.password:
+            return []
+        path = self.data_dir / CONFIG_FILE
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            os.fchmod(fd, 0o600)
+            f.write(f"requirepass {self.password}\n")
+        return [str(path)]
 
     def argv(self) -> list[str]:
         return [
-            find_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
+            find_binary(), *self._config_file(), "--port", str(self.port), "--bind", "127.0.0.1",
             "--dir", str(self.data_dir), "--save", "",
             "--appendonly", "yes" if self.appendonly else "no",
             "--appendfsync", self.appendfsync, "--maxmemory-policy", "noeviction",
@@ -70,6 +91,7 @@ class RedisServer:
 
     def start(self) -> RedisServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.chmod(0o700)  # task data, and the password's config file
         self.process = subprocess.Popen(self.argv(), stdout=subprocess.DEVNULL,
                                         stderr=subprocess.DEVNULL, start_new_session=True)
         self.wait_ready()
@@ -77,7 +99,7 @@ class RedisServer:
 
     def wait_ready(self, timeout: float = START_TIMEOUT_S) -> None:
         deadline = time.monotonic() + timeout
-        probe = redis.Redis(port=self.port, socket_connect_timeout=0.5)
+        probe = redis.Redis(port=self.port, password=self.password, socket_connect_timeout=0.5)
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
                 raise ConfigError(f"redis-server exited at start; see {self.data_dir}/redis.log")

@@ -18,7 +18,8 @@ from .settings import DEFAULT_MAX_RETRIES, DEFAULT_POOL, DEFAULT_TIMEOUT_S, Sett
 Handler = Callable[[Any, dict], Any]
 # A preflight check returns None when all is well, else the reason it failed (422).
 Preflight = Callable[[dict], "str | None"]
-# A payload check returns None when the payload fits the type, else what is wrong (400).
+# A payload check returns None when the payload fits the type, else what is wrong (400);
+# it may instead raise InvalidInput naming the exact field (e.g. ``payload.args.name``).
 Validator = Callable[[dict], "str | None"]
 
 

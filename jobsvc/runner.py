@@ -31,7 +31,7 @@ import redis
 
 from . import faults, registry
 from .connection import client, resolve_url
-from .settings import Settings
+from .settings import LOG_LINE_MAX_BYTES, Settings
 from .store import TaskStore
 
 log = logging.getLogger("jobsvc.runner")
@@ -57,6 +57,20 @@ class TaskTimeout(TaskStop):
     pass
 
 
+def cap_line(line: str, limit: int = LOG_LINE_MAX_BYTES) -> str:
+    """The line, or its first ``limit`` bytes (UTF-8) and a marker saying it was cut.
+
+    One huge line would otherwise pass the log's cap (checked before each
+    append) by its whole size and travel whole to every live viewer.
+    """
+    if len(line) * 4 <= limit:  # cannot be over: no character takes more than 4 bytes
+        return line
+    data = line.encode("utf-8", "replace")
+    if len(data) <= limit:
+        return line
+    return data[:limit].decode("utf-8", "ignore") + f"… [line truncated at {limit} bytes]"
+
+
 @dataclass
 class Context:
     """What a handler gets besides its payload."""
@@ -71,8 +85,8 @@ class Context:
     _on_stop: list = field(default_factory=list)
 
     def log(self, *lines: str) -> None:
-        """Appends output lines; each reaches the task's log and its live viewers."""
-        text = [str(line).rstrip("\n") for line in lines]
+        """Appends output lines; each reaches the task's log and its live viewers, capped."""
+        text = [cap_line(str(line).rstrip("\n")) for line in lines]
         if text and not self._store.output(self.task_id, self._token, "log", text):
             self.stopping.set()
 

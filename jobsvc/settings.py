@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import ConfigError
+from .sandbox import Command, parse_allowlist
 
 # Largest request body the API reads; the contract's default.
 DEFAULT_MAX_BODY = 256 * 1024
@@ -25,6 +26,9 @@ DEFAULT_MAX_RETRIES = 0
 DEFAULT_BACKOFF_S = 1.0
 # Cap on one task's stored output (the /log endpoint), in bytes.
 DEFAULT_LOG_MAX_BYTES = 8 * 1024 * 1024
+# Cap on one output line (ctx.log, a shell child's line), in bytes; a longer one is cut
+# and marked, so no single line can overshoot the log cap or an event's size.
+LOG_LINE_MAX_BYTES = 64 * 1024
 # Cap on one task's live event stream, in entries.
 DEFAULT_EVENTS_MAXLEN = 20_000
 # How long an ended task's event stream is kept for late viewers, in seconds.
@@ -71,25 +75,6 @@ def _read_float(env: Mapping[str, str], var: str, default: float) -> float:
     if value <= 0:
         raise ConfigError(f"{var} must be positive, got {raw!r}")
     return value
-
-
-def _read_allowlist(raw: str) -> dict[str, list[str]]:
-    """``JOBSVC_SHELL_ALLOWLIST``: JSON object of command name -> argv template."""
-    import json
-
-    if not raw:
-        return {}
-    try:
-        data = json.loads(raw)
-    except ValueError as exc:
-        raise ConfigError(f"JOBSVC_SHELL_ALLOWLIST is not JSON: {exc}") from None
-    ok = isinstance(data, dict) and all(
-        isinstance(argv, list) and argv and all(isinstance(a, str) for a in argv)
-        for argv in data.values()
-    )
-    if not ok:
-        raise ConfigError("JOBSVC_SHELL_ALLOWLIST must map names to non-empty lists of strings")
-    return data
 
 
 def _read_recurring(env: Mapping[str, str]) -> tuple[dict, ...]:
@@ -145,7 +130,7 @@ class Settings:
     stall_s: float = DEFAULT_STALL_S
     shutdown_s: float = DEFAULT_SHUTDOWN_S
     reconcile_s: float = DEFAULT_RECONCILE_S
-    shell_allowlist: dict[str, list[str]] = field(default_factory=dict)
+    shell_allowlist: dict[str, Command] = field(default_factory=dict)
     recurring: tuple[dict, ...] = ()
 
     @classmethod
@@ -170,7 +155,7 @@ class Settings:
             stall_s=_read_float(env, "JOBSVC_STALL_S", DEFAULT_STALL_S),
             shutdown_s=_read_float(env, "JOBSVC_SHUTDOWN_S", DEFAULT_SHUTDOWN_S),
             reconcile_s=_read_float(env, "JOBSVC_RECONCILE_S", DEFAULT_RECONCILE_S),
-            shell_allowlist=_read_allowlist(env.get("JOBSVC_SHELL_ALLOWLIST", "")),
+            shell_allowlist=parse_allowlist(env.get("JOBSVC_SHELL_ALLOWLIST", "")),
             recurring=_read_recurring(env),
         )
         values.update(overrides)

@@ -23,7 +23,7 @@ from rq.serializers import JSONSerializer
 from . import keys, registry, runner
 from .connection import client, resolve_url
 from .dispatch import TaskJob, pool_queue_names
-from .settings import Settings
+from .settings import DEFAULT_SHUTDOWN_S, Settings
 from .store import TaskStore
 
 log = logging.getLogger("jobsvc.worker")
@@ -45,7 +45,7 @@ class ShutdownDeadline:
     attempt's lease expires and the task is retried on another worker.
     """
 
-    shutdown_s: float = 60.0
+    shutdown_s: float = DEFAULT_SHUTDOWN_S
     _deadline: threading.Timer | None = None
     # True once told to stop: RQ's work() also returns after errors it swallows.
     signalled: bool = False

@@ -63,3 +63,10 @@ def numbered(ctx, payload):
         i += 1
         time.sleep(0.05)
     return {"lines": i}
+
+
+@task("long_line")
+def long_line(ctx, payload):
+    """One line of ``size`` bytes, then a short one: the first must be cut, the second kept."""
+    ctx.log("y" * int(payload["size"]))
+    ctx.log("after")

@@ -165,7 +165,7 @@ def test_submit_refuses_command_outside_allowlist(svc):
 
     with pytest.raises(InvalidInput) as exc:
         svc.submit("prod-eu", "shell", {"command": "rm"})
-    assert exc.value.field == "payload"
+    assert exc.value.field == "payload.command"
 
 
 def test_preflight_failure_queues_nothing(svc):

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 import redis
 
+from jobsvc import crons
+from jobsvc.errors import NotFound
 from jobsvc.reconcile import cleanup_ended
-from tests.helpers import wait_ended
+from tests.helpers import wait_ended, wait_until
 
 
 def test_cleanup_deletes_ended_tasks_and_their_keys_only(svc, make_worker, redis_url):
@@ -44,3 +47,24 @@ def test_cleanup_spares_tasks_in_cooldown_and_recent_ones(svc, make_worker):
     assert cleanup_ended(svc.store, days=0) == (0, 0)
     assert cleanup_ended(svc.store, days=1) == (0, 0)
     assert svc.submit("prod-eu", "noop", dedupe_key="c").id == cooling.id
+
+
+def test_daily_job_flags_in_one_run_and_deletes_in_a_later_one(svc, make_worker, monkeypatch):
+    """The job the scheduler runs (crons.cleanup_job), with a period of 1 s instead of a day."""
+    monkeypatch.setattr(crons, "process_store", lambda: svc.store)
+    t = svc.submit("prod-eu", "noop", cooldown=0)
+    make_worker()
+    wait_ended(svc, t.id)
+
+    assert crons.cleanup_job(days=0, every_s=1.0) == {"flagged": 1, "deleted": 0}
+    assert svc.get(t.id).status == "completed"
+    later = wait_until(lambda: _deleting_run(crons.cleanup_job(days=0, every_s=1.0)),
+                       timeout=10, what="a later run of the cleanup job to delete")
+    assert later == {"flagged": 0, "deleted": 1}
+    with pytest.raises(NotFound):
+        svc.get(t.id)
+
+
+def _deleting_run(result: dict) -> dict | None:
+    """The result of a run that deleted something; None for a skipped or empty one."""
+    return result if result.get("deleted") else None
