@@ -9,11 +9,11 @@ line of defence, requests from anywhere else are refused here too.
 from __future__ import annotations
 
 import hmac
-import ipaddress
 
 from flask import Flask, g, request
 
 from ..errors import Forbidden, Unauthorized
+from ..loopback import is_loopback_peer
 from ..settings import Settings
 from . import get_settings
 
@@ -33,7 +33,7 @@ def authorize() -> None:
         return
     settings = get_settings()
     if not settings.auth_required:
-        if not is_local(request.remote_addr):
+        if not is_loopback_peer(request.remote_addr):
             raise Forbidden("without API tokens configured, jobsvc serves loopback clients only")
         return
     token = presented_token()
@@ -71,15 +71,3 @@ def scope_of(token: str, settings: Settings) -> tuple[str, str] | None:
                 found = (scope, name)
     return found
 
-
-def is_local(remote_addr: str | None) -> bool:
-    """Loopback, or no address at all (a Unix socket, reachable from this host only)."""
-    if not remote_addr:
-        return True
-    try:
-        address = ipaddress.ip_address(remote_addr.split("%")[0])
-    except ValueError:
-        return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return address.is_loopback
