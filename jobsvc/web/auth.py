@@ -37,7 +37,8 @@ from ..loopback import is_loopback_host_header, is_loopback_peer, split_host
 from ..settings import Settings
 from . import get_settings
 
-# Paths anyone may call: health checks carry no data and must work without a token.
+# Paths anyone may call: health checks carry no data and must work without a token;
+# the dashboard page and its files ("static") hold none either (its script passes on ?token=).
 OPEN_PATHS = frozenset({"/healthz", "/"})
 # Methods that only read: what a read token may do, and what a foreign page may send.
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -57,7 +58,7 @@ def authorize() -> None:
     settings = get_settings()
     if not settings.auth_required:
         check_browser_safe()
-    if request.path in OPEN_PATHS:
+    if request.path in OPEN_PATHS or request.endpoint == "static":
         return
     if not settings.auth_required:
         if not is_loopback_peer(request.remote_addr):
