@@ -63,3 +63,15 @@ def numbered(ctx, payload):
         i += 1
         time.sleep(0.05)
     return {"lines": i}
+
+
+@task("chatty", retries=0)
+def chatty(ctx, payload):
+    """Says what the payload holds: a progress message, a step, log lines, then an error."""
+    ctx.progress(50, payload.get("progress", ""))
+    if payload.get("step"):
+        ctx.step(payload["step"])
+    ctx.log(*payload.get("lines", []))
+    if payload.get("error"):
+        raise RuntimeError(payload["error"])
+    return None
