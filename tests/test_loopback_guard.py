@@ -10,6 +10,7 @@ headers.
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator
 
 import pytest
@@ -218,3 +219,25 @@ def test_with_tokens_host_and_origin_are_not_checked(with_tokens: str, redis_url
     finally:
         ws.close()
     assert task_count(redis_url) == 1
+
+
+def raw_request(base: str, head: str) -> bytes:
+    """Sends ``head`` as it is (no Host added) and returns the answer (HTTP/1.0: until close)."""
+    answer = b""
+    with socket.create_connection(("127.0.0.1", port_of(base)), timeout=10) as conn:
+        conn.sendall(head.encode())
+        while chunk := conn.recv(65536):
+            answer += chunk
+    return answer
+
+
+def test_without_host_a_request_is_not_from_a_browser(base: str) -> None:
+    """Browsers always send Host; an HTTP/1.0 client without one is served, but no page
+    origin matches a request that names no host."""
+    assert raw_request(base, "GET /api/v1/tasks HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.1 200")
+    answer = raw_request(
+        base,
+        "POST /api/v1/deployments/prod-eu/pause HTTP/1.0\r\n"
+        "Origin: http://127.0.0.1\r\nContent-Length: 0\r\n\r\n",
+    )
+    assert answer.startswith(b"HTTP/1.1 403") and b'"cross_origin"' in answer
