@@ -21,6 +21,7 @@ from .connection import redacted
 from .errors import JobsvcError, Unavailable
 from .service import Service, connect
 from .settings import DEFAULT_POOL
+from .terminal import shown
 
 
 def service_command(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -43,7 +44,12 @@ def service_command(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def emit(data: Any, as_json: bool, text: Callable[[Any], str]) -> None:
-    click.echo(json.dumps(data, indent=2) if as_json else text(data))
+    """Prints data as JSON, or as text for a person: neutralised on a terminal, since
+    task fields (an error message) come from task code; exact into a pipe."""
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+    else:
+        click.echo(shown(text(data), sys.stdout.isatty()), color=True)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -50,6 +50,18 @@ class Forbidden(JobsvcError):
     code = "forbidden"
 
 
+class BadHost(Forbidden):
+    """Loopback mode: the request's Host does not name this machine (DNS rebinding)."""
+
+    code = "bad_host"
+
+
+class CrossOrigin(Forbidden):
+    """Loopback mode: a page of another origin tries to change something or open a WebSocket."""
+
+    code = "cross_origin"
+
+
 class NotFound(JobsvcError):
     status = 404
     code = "not_found"

@@ -12,7 +12,6 @@ reachable from the network by mistake.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import sys
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 from gunicorn.util import parse_address
 
 from .errors import JobsvcError
+from .loopback import is_loopback_host
 from .settings import Settings
 
 # Threads per worker process.  Each live viewer (SSE or WebSocket) holds one
@@ -76,13 +76,7 @@ def is_loopback_bind(address: str) -> bool:
         return True
     if isinstance(parsed, int):
         return False
-    host = parsed[0]
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return is_loopback_host(parsed[0])
 
 
 def refusal(binds: list[str], settings: Settings) -> str | None:

@@ -10,7 +10,6 @@ Ctrl-C stops them at once), Redis last.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import secrets
 import signal
@@ -22,6 +21,7 @@ from pathlib import Path
 
 from .connection import ping, redacted, url_file, write_url_file
 from .errors import ConfigError
+from .loopback import is_loopback_host
 from .redis_server import RedisServer
 from .settings import Settings
 
@@ -40,19 +40,10 @@ jobsvc is up: {url}
 Ctrl-C stops everything."""
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def run_web(host: str, port: int, threads: int) -> None:
     """Replaces this process with gunicorn serving the app (threads)."""
     settings = Settings.from_env()
-    if not settings.auth_required and not is_loopback(host):
+    if not settings.auth_required and not is_loopback_host(host):
         raise ConfigError(f"refusing to listen on {host}: no JOBSVC_API_TOKENS configured "
                           "(without tokens jobsvc listens on loopback only)")
     os.environ.update({"JOBSVC_HOST": host, "PORT": str(port),

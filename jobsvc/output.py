@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from .terminal import shown
+
 
 def task_line(task: dict) -> str:
     pos = "" if task.get("position") is None else f" position={task['position']}"
@@ -77,24 +79,28 @@ def print_event(event: dict) -> str | None:
     """Prints one task event for a person; returns the status if it is a status event.
 
     Progress redraws one line in place on a terminal; output lines and
-    status changes are printed on lines of their own.
+    status changes are printed on lines of their own.  What the task wrote is
+    neutralised on a terminal and passed through exactly otherwise
+    (``terminal``); ``color=True`` keeps click from stripping part of it.
     """
     import click
 
     data = event["data"]
     tty = sys.stdout.isatty()
     if event["type"] == "progress":
-        bar = progress_bar(float(data.get("percent", 0)), data.get("message", ""))
-        click.echo(f"\r{bar}" if tty else bar, nl=not tty)
+        message = shown(str(data.get("message", "")), tty, one_line=True)
+        bar = progress_bar(float(data.get("percent", 0)), message)
+        click.echo(f"\r{bar}" if tty else bar, nl=not tty, color=True)
         return None
     if tty:
         click.echo("\r\033[K", nl=False)
     if event["type"] == "log":
-        click.echo(data["line"])
+        click.echo(shown(data["line"], tty), color=True)
     elif event["type"] == "step":
-        click.echo(f"== step: {data.get('name')}")
+        click.echo(f"== step: {shown(str(data.get('name')), tty, one_line=True)}", color=True)
     elif event["type"] == "status":
         reason = f" ({data['reason']})" if data.get("reason") else ""
-        click.echo(f"-- {data['status']}{reason}", err=True)
+        click.echo(f"-- {data['status']}{shown(reason, sys.stderr.isatty(), one_line=True)}",
+                   err=True, color=True)
         return data["status"]
     return None

@@ -70,3 +70,15 @@ def long_line(ctx, payload):
     """One line of ``size`` bytes, then a short one: the first must be cut, the second kept."""
     ctx.log("y" * int(payload["size"]))
     ctx.log("after")
+
+
+@task("chatty", retries=0)
+def chatty(ctx, payload):
+    """Says what the payload holds: a progress message, a step, log lines, then an error."""
+    ctx.progress(50, payload.get("progress", ""))
+    if payload.get("step"):
+        ctx.step(payload["step"])
+    ctx.log(*payload.get("lines", []))
+    if payload.get("error"):
+        raise RuntimeError(payload["error"])
+    return None

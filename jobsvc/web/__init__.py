@@ -39,7 +39,18 @@ class NameConverter(BaseConverter):
 
 
 def create_app(settings: Settings | None = None) -> Flask:
-    from . import auth, dashboard, deployments, errors, inputs, live, system, tasks, websocket
+    from . import (
+        auth,
+        dashboard,
+        deployments,
+        errors,
+        headers,
+        inputs,
+        live,
+        system,
+        tasks,
+        websocket,
+    )
 
     app = Flask(__name__)
     settings = settings or Settings.from_env()
@@ -53,6 +64,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.url_map.converters["name"] = NameConverter
     app.extensions[_BUILD_LOCK] = threading.Lock()
     errors.init_app(app)
+    headers.init_app(app)
     auth.init_app(app)
     inputs.init_app(app)
     for module in (tasks, deployments, system, live, dashboard):

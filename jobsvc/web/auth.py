@@ -1,26 +1,52 @@
-"""Bearer tokens, checked before any view runs.
+"""Who may call: bearer tokens, or loopback mode's guards, checked before any view runs.
 
 Tokens come from the settings: ``api_tokens`` may do everything,
 ``read_tokens`` may only read.  With none configured the server is meant to
 listen on loopback only (``gunicorn_conf`` refuses otherwise); as a second
 line of defence, requests from anywhere else are refused here too.
+
+Loopback mode must also hold against web pages the local user visits, since
+the browser reaches 127.0.0.1 for any page it shows:
+
+- DNS rebinding: a page's own host name is made to resolve to 127.0.0.1, so
+  its scripts can read the API as same-origin.  The request still names the
+  page's host in ``Host``: a Host that is not a loopback name is refused
+  (``bad_host``), on every path.
+- Cross-site requests: any page can post a form (submit, pause, cancel, skip,
+  retry) or open a WebSocket to 127.0.0.1 with no preflight, but the browser
+  sends the page's ``Origin``: a WebSocket handshake, or a request that is
+  not a read, carrying an Origin other than the server's own is refused
+  (``cross_origin``).  Reads stay open: without CORS headers a foreign page
+  cannot see the answer, and a read changes nothing.
+
+Clients that send no Origin (curl, the CLI, Python) are not browsers and
+pass.  With tokens configured neither check applies: a browser never attaches
+a Bearer token by itself, so a foreign page has no credential to use, and a
+server behind a proxy is reached under any host name.
 """
 
 from __future__ import annotations
 
 import hmac
-import ipaddress
+import re
 
 from flask import Flask, g, request
 
-from ..errors import Forbidden, Unauthorized
+from ..errors import BadHost, CrossOrigin, Forbidden, Unauthorized
+from ..loopback import is_loopback_host_header, is_loopback_peer, split_host
 from ..settings import Settings
 from . import get_settings
 
-# Paths anyone may call: health checks carry no data and must work without a token.
+# Paths anyone may call: health checks carry no data and must work without a token;
+# the dashboard page and its files ("static") hold none either (its script passes on ?token=).
 OPEN_PATHS = frozenset({"/healthz", "/"})
+# Methods that only read: what a read token may do, and what a foreign page may send.
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 FULL, READ = "full", "read"
+# Ports an origin leaves out.
+DEFAULT_PORTS = {"http": 80, "https": 443}
+# An ``Origin`` header: scheme "://" host [":" port]; ``null`` and anything else are foreign.
+_ORIGIN = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<authority>[^/?#]*)")
 
 
 def init_app(app: Flask) -> None:
@@ -28,12 +54,14 @@ def init_app(app: Flask) -> None:
 
 
 def authorize() -> None:
-    """Raises Unauthorized or Forbidden unless the request may go on."""
-    if request.path in OPEN_PATHS:
-        return
+    """Raises Unauthorized or Forbidden (or its kinds) unless the request may go on."""
     settings = get_settings()
     if not settings.auth_required:
-        if not is_local(request.remote_addr):
+        check_browser_safe()
+    if request.path in OPEN_PATHS or request.endpoint == "static":
+        return
+    if not settings.auth_required:
+        if not is_loopback_peer(request.remote_addr):
             raise Forbidden("without API tokens configured, jobsvc serves loopback clients only")
         return
     token = presented_token()
@@ -43,6 +71,38 @@ def authorize() -> None:
     scope, g.token_name = found
     if scope == READ and request.method not in READ_METHODS:
         raise Forbidden("this token is read-only")
+
+
+def check_browser_safe() -> None:
+    """Loopback mode: raises BadHost or CrossOrigin for what a foreign page could send."""
+    host = request.headers.get("Host")
+    if host is not None and not is_loopback_host_header(host):
+        raise BadHost(f"Host {host[:100]!r} is not this machine: without API tokens jobsvc "
+                      "answers only requests for localhost or a loopback address")
+    origin = request.headers.get("Origin")
+    if origin is None or (request.method in READ_METHODS and "Upgrade" not in request.headers):
+        return
+    own = None if host is None else origin_parts(request.scheme, host)
+    if own is None or origin_of(origin) != own:
+        raise CrossOrigin(f"a page of another origin ({origin[:100]!r}) may not do this: "
+                          "without API tokens only this server's own pages may")
+
+
+def origin_of(value: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of an ``Origin`` header; None for ``null`` or anything malformed."""
+    match = _ORIGIN.fullmatch(value)
+    return None if match is None else origin_parts(match["scheme"], match["authority"])
+
+
+def origin_parts(scheme: str, authority: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) with the scheme's default port filled in, as origins compare."""
+    scheme = scheme.lower()
+    parsed = split_host(authority)
+    if parsed is None:
+        return None
+    host, port = parsed
+    port = DEFAULT_PORTS.get(scheme) if port is None else port
+    return None if port is None else (scheme, host, port)
 
 
 def presented_token() -> str | None:
@@ -71,15 +131,3 @@ def scope_of(token: str, settings: Settings) -> tuple[str, str] | None:
                 found = (scope, name)
     return found
 
-
-def is_local(remote_addr: str | None) -> bool:
-    """Loopback, or no address at all (a Unix socket, reachable from this host only)."""
-    if not remote_addr:
-        return True
-    try:
-        address = ipaddress.ip_address(remote_addr.split("%")[0])
-    except ValueError:
-        return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return address.is_loopback
