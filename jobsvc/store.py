@@ -224,8 +224,7 @@ class TaskStore:
         by_type: dict[str, dict[str, int]] = {}
         by_priority: dict[str, dict[str, int]] = {}
         for name, value in raw.items():
-            kind, _, rest = name.partition(":")
-            what, _, st = rest.rpartition(":")
+            kind, st, what = keys.parse_count(name)
             if int(value) > 0:
                 target = by_type if kind == "type" else by_priority
                 target.setdefault(what, {})[st] = int(value)
