@@ -242,10 +242,10 @@ def reconcile(svc: Service) -> None:
 @cli.command()
 @service_command
 def check(svc: Service) -> None:
-    """Check the Redis in use: reachable, persistent, no eviction."""
-    from .reconcile import redis_warnings
+    """Check the Redis in use: reachable, persistent, no eviction, today's key layout."""
+    from .reconcile import layout_warnings, redis_warnings
 
-    warnings = redis_warnings(svc.store.client)
+    warnings = redis_warnings(svc.store.client) + layout_warnings(svc.store.client)
     for line in warnings:
         click.echo(f"warning: {line}")
     click.echo(f"ok: {svc.url}" if not warnings else f"{len(warnings)} warning(s)")

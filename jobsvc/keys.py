@@ -105,3 +105,9 @@ def parse_count(field: str) -> tuple[str, str, str]:
     kind, status, name = field.split(":", 2)
     return kind, status, name
 
+
+# The layout before this one put a lane's queue and lease after its name:
+# ``jobsvc:lane:<d>:q`` (ZSET) and ``jobsvc:lane:<d>:lease`` (STRING).  `jobsvc
+# check` looks for them; the type tells them from the hash of today's lane
+# named ``<d>:q``.  (suffix, type) pairs:
+OLD_LANE_KEYS = ((":q", "zset"), (":lease", "string"))

@@ -13,7 +13,9 @@ import subprocess
 import sys
 
 import pytest
+import redis
 
+from jobsvc import keys
 from tests.api_client import Api
 from tests.conftest import ROOT
 from tests.helpers import wait_until
@@ -95,3 +97,25 @@ def test_lanes_named_after_a_running_lanes_keys_run_side_by_side(
     assert api.task(running["id"])["status"] == "running"
     gate.touch()
     wait_until(lambda: api.task(waiting["id"])["status"] == "completed", what="x to move on")
+
+
+# -- data of the old layout ---------------------------------------------------------
+
+
+def test_check_spots_data_of_the_old_key_layout(redis_url, env) -> None:
+    """Before the kind came first, lane ``prod``'s queue and lease were
+    ``jobsvc:lane:prod:q`` / ``:lease`` and counters ``type:<t>:<status>``."""
+    client = redis.Redis.from_url(redis_url)
+    client.hset(keys.lane("app:q"), "paused", "1")  # today's lane ``app:q``: no warning
+    assert "old key layout" not in run_cli(env, "check").stdout
+    client.zadd("jobsvc:lane:prod:q", {"0123456789abcdef": 1})
+    done = run_cli(env, "check")
+    notes = [line for line in done.stdout.splitlines() if "old key layout" in line]
+    assert len(notes) == 1, done.stdout + done.stderr
+    assert "jobsvc:lane:prod:q" in notes[0] and "jobsvc drain" in notes[0], notes
+    client.delete("jobsvc:lane:prod:q")
+    client.set("jobsvc:lane:prod:lease", "7")
+    assert "jobsvc:lane:prod:lease" in run_cli(env, "check").stdout
+    client.delete("jobsvc:lane:prod:lease")
+    client.hset(keys.COUNTS, "type:noop:queued", 1)
+    assert "old key layout" in run_cli(env, "check").stdout
