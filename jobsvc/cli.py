@@ -236,7 +236,11 @@ def reconcile(svc: Service) -> None:
     """Once: re-publish orphaned tasks, reap lost attempts, promote idle lanes."""
     from .reconcile import reconcile_all
 
-    click.echo(output.reconcile_text(reconcile_all(svc.store)))
+    report = reconcile_all(svc.store)
+    click.echo(output.reconcile_text(report))
+    if report.failed:
+        raise click.ClickException(f"{len(report.failed)} lane(s) could not be checked "
+                                   f"(see the log above): {' '.join(report.failed)}")
 
 
 @cli.command()

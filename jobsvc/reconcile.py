@@ -23,6 +23,7 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+import redis
 from rq.command import send_stop_job_command
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
@@ -53,6 +54,8 @@ class Report:
     reaped: list[str] = field(default_factory=list)
     stalled: list[str] = field(default_factory=list)
     promoted: list[str] = field(default_factory=list)
+    # Lanes that could not be checked (their data in Redis is damaged); logged.
+    failed: list[str] = field(default_factory=list)
 
 
 def rq_job_alive(store: TaskStore, task_id: str, pool: str, priority: str) -> bool:
@@ -136,11 +139,23 @@ def reconcile_lane(store: TaskStore, deployment: str, report: Report, now_us: in
 
 
 def reconcile_all(store: TaskStore, orphan_grace_s: float = ORPHAN_GRACE_S) -> Report:
-    """One pass over every busy lane."""
+    """One pass over every busy lane.
+
+    A lane that fails (its data in Redis is damaged, say) is logged and
+    listed in ``report.failed``, and the pass goes on with the others; only
+    losing Redis itself ends the pass.
+    """
     report = Report()
     now_us = store.redis_now_us()
     for deployment in store.busy_deployments():
-        reconcile_lane(store, deployment, report, now_us, orphan_grace_s)
+        try:
+            reconcile_lane(store, deployment, report, now_us, orphan_grace_s)
+        except (redis.ConnectionError, redis.TimeoutError):
+            raise
+        except Exception as exc:  # noqa: BLE001  (one bad lane must not stop the pass)
+            log.warning("reconcile: lane %s skipped: %s: %s", deployment,
+                        type(exc).__name__, exc)
+            report.failed.append(deployment)
     store.take_due()
     return report
 

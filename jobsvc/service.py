@@ -93,8 +93,7 @@ class Service:
 
     def deployment(self, name: str) -> dict:
         """Summary S plus ``queue``: the active task, then those behind it."""
-        valid_deployment(name)
-        summary = self.store.summaries([name])[0]
+        summary = self.store.summary(valid_deployment(name))
         ids = self.store.lane_task_ids(name)
         summary["queue"] = [t for t in self.store.get_many(ids) if t is not None]
         return summary
@@ -134,11 +133,11 @@ class Service:
 
     def pause(self, name: str) -> dict:
         self.store.set_paused(valid_deployment(name), True)
-        return self.store.summaries([name])[0]
+        return self.store.summary(name)
 
     def resume(self, name: str) -> dict:
         self.store.set_paused(valid_deployment(name), False)
-        return self.store.summaries([name])[0]
+        return self.store.summary(name)
 
 
 def connect(url: str | None = None, settings: Settings | None = None) -> Service:

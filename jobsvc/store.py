@@ -9,6 +9,7 @@ through the ``Dispatcher`` in the same call.
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 from typing import Any
 
@@ -16,11 +17,13 @@ from redis import Redis
 
 from . import faults, keys
 from .dispatch import Dispatcher
-from .errors import Conflict, NotFound
+from .errors import Conflict, NotFound, Unreadable
 from .model import render_summary, render_task
 from .scripts import Reply, Scripts, dispatch_list, parse_reply
 from .settings import Settings
 from .validation import Submission
+
+log = logging.getLogger("jobsvc.store")
 
 # How many index entries one listing request reads at most while filtering.
 LIST_SCAN_BUDGET = 2000
@@ -82,22 +85,38 @@ class TaskStore:
             if reply.code == "created":
                 return accepted_task(task_id, sub, *reply.values[1:]), False
 
-    def get_many(self, task_ids: list[str]) -> list[dict | None]:
+    def _read(self, task_ids: list[str]) -> list[dict | None | Unreadable]:
+        """Each task's JSON, None if missing, or the error of one that cannot be read."""
         if not task_ids:
             return []
-        raw = self.scripts("get_tasks", [], task_ids)
-        out: list[dict | None] = []
-        for entry in raw:
+        out: list[dict | None | Unreadable] = []
+        for task_id, entry in zip(task_ids, self.scripts("get_tasks", [], task_ids)):
             if not entry:
                 out.append(None)
-                continue
-            flat, history, position = entry
-            fields = dict(zip(flat[::2], flat[1::2]))
-            out.append(render_task(fields, history, int(position)))
+            elif len(entry) == 1:
+                out.append(Unreadable(f"task {task_id} cannot be read from Redis: {entry[0]}",
+                                      code="task_unreadable"))
+            else:
+                flat, history, position = entry
+                fields = dict(zip(flat[::2], flat[1::2]))
+                out.append(render_task(fields, history, int(position)))
+        return out
+
+    def get_many(self, task_ids: list[str]) -> list[dict | None]:
+        """For listings: a task that cannot be read is logged and comes back as
+        None, like a missing one, so it never stops the others."""
+        out: list[dict | None] = []
+        for task in self._read(task_ids):
+            if isinstance(task, Unreadable):
+                log.warning("%s; left out", task.message)
+                task = None
+            out.append(task)
         return out
 
     def get(self, task_id: str) -> dict:
-        task = self.get_many([task_id])[0]
+        task = self._read([task_id])[0]
+        if isinstance(task, Unreadable):
+            raise task
         if task is None:
             raise NotFound(f"no task {task_id!r}", code="task_not_found")
         return task
@@ -143,10 +162,12 @@ class TaskStore:
         with self.client.pipeline(transaction=False) as pipe:
             for tid in ids:
                 pipe.hmget(keys.task(tid), "deployment", "status", "type")
-            rows = pipe.execute()
+            # A damaged task hash answers an error in its row; the others still count.
+            rows = pipe.execute(raise_on_error=False)
         wanted = (deployment, status, type_)
         return [
-            row[0] is not None and all(w is None or w == v for w, v in zip(wanted, row))
+            isinstance(row, list) and row[0] is not None
+            and all(w is None or w == v for w, v in zip(wanted, row))
             for row in rows
         ]
 
@@ -188,9 +209,28 @@ class TaskStore:
         return self.summaries_at(deployments)[1]
 
     def summaries_at(self, deployments: list[str]) -> tuple[str, list[dict]]:
-        """(id of the dashboard feed's last entry, summaries), read in one atomic step."""
+        """(id of the dashboard feed's last entry, summaries), read in one atomic step.
+
+        A lane that cannot be read is logged and left out: one damaged lane
+        never stops a listing or a dashboard snapshot.
+        """
         last, *raw = self.scripts("summaries", [keys.DASHBOARD], deployments)
-        return last, [render_summary(s) for s in raw]
+        out = []
+        for summary in map(render_summary, raw):
+            if "unreadable" in summary:
+                log.warning("lane %s cannot be read from Redis: %s; left out",
+                            summary["deployment"], summary["unreadable"])
+            else:
+                out.append(summary)
+        return last, out
+
+    def summary(self, deployment: str) -> dict:
+        """One lane's summary S; Unreadable if its data is damaged."""
+        found = self.summaries([deployment])
+        if not found:
+            raise Unreadable(f"lane {deployment!r} cannot be read from Redis (its data is "
+                             "damaged; the server log has the details)", code="lane_unreadable")
+        return found[0]
 
     def lane_task_ids(self, deployment: str) -> list[str]:
         """The active task, then the waiting ones in lane order."""

@@ -8,12 +8,15 @@ every pass over many lanes: the reconciler, the listings, the dashboard.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 
 import pytest
 import redis
+import requests
+import websocket
 
 from jobsvc import keys
 from tests.api_client import Api
@@ -119,3 +122,87 @@ def test_check_spots_data_of_the_old_key_layout(redis_url, env) -> None:
     client.delete("jobsvc:lane:prod:lease")
     client.hset(keys.COUNTS, "type:noop:queued", 1)
     assert "old key layout" in run_cli(env, "check").stdout
+
+
+# -- one unreadable lane -------------------------------------------------------------
+
+GOOD = ["b-good", "c-good"]
+
+
+def damage(redis_url: str, key: str) -> None:
+    """Replaces a hash by a string: every read of it fails with WRONGTYPE."""
+    client = redis.Redis.from_url(redis_url)
+    client.delete(key)
+    client.set(key, "not a hash")
+
+
+@pytest.fixture
+def lanes(svc, redis_url, monkeypatch) -> dict:
+    """Lane ``a-bad`` (its hash damaged; first in every walk), ``b-good`` and
+    ``c-good`` whose dispatches were lost (c-good's head also has a retry due),
+    ``d-task`` whose active task's hash is damaged."""
+    bad = svc.submit("a-bad", "noop")
+    with monkeypatch.context() as crash:  # the process dies between promote and enqueue
+        crash.setattr(svc.store.dispatcher, "publish", lambda dispatch: None)
+        orphan = svc.submit("b-good", "noop")
+        head, behind = svc.submit("c-good", "noop"), svc.submit("c-good", "noop")
+    damaged = svc.submit("d-task", "noop")
+    svc.store.client.zadd(keys.DUE, {bad.id: 0, head.id: 0})  # a-bad's retry comes first
+    damage(redis_url, keys.lane("a-bad"))
+    damage(redis_url, keys.task(damaged.id))
+    return {"orphan": orphan.id, "c": [head.id, behind.id], "damaged": damaged.id}
+
+
+def test_reconcile_goes_on_past_unreadable_lanes(svc, lanes) -> None:
+    from jobsvc.reconcile import reconcile_all
+
+    report = reconcile_all(svc.store, orphan_grace_s=0)
+    assert report.failed == ["a-bad", "d-task"]
+    assert report.republished == [lanes["orphan"], lanes["c"][0]]
+    assert svc.store.client.zcard(keys.DUE) == 0
+
+
+def test_due_retries_go_on_past_an_unreadable_lane(svc, lanes) -> None:
+    assert svc.store.take_due() == 1
+    assert svc.store.client.exists(f"rq:job:{lanes['c'][0]}") == 1
+
+
+def test_reconcile_command_reports_unreadable_lanes_and_goes_on(svc, lanes, env) -> None:
+    svc.store.client.hset(keys.task(lanes["orphan"]), "dispatchedAt", 0)  # well past the grace
+    done = run_cli(env, "reconcile")
+    assert "republished 1" in done.stdout, done.stdout + done.stderr
+    assert "a-bad" in done.stderr and "d-task" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.returncode == 1
+    assert svc.store.client.exists(f"rq:job:{lanes['orphan']}") == 1
+
+
+def test_listings_go_on_past_unreadable_lanes(api: Api, lanes) -> None:
+    r = api.get("/deployments")
+    assert r.status_code == 200, r.text
+    assert [s["deployment"] for s in r.json()["deployments"]] == GOOD
+    for params in ({}, {"status": "queued"}, {"limit": 2}):
+        r = api.get("/tasks", params=params)
+        assert r.status_code == 200, r.text
+    tasks = api.get("/tasks").json()["tasks"]
+    assert {t["id"] for t in tasks} == {lanes["orphan"], *lanes["c"]}
+    assert queue_ids(api, "c-good") == lanes["c"]
+    for name in ("a-bad", "d-task"):
+        r = api.get(f"/deployments/{name}")
+        assert r.status_code == 503 and r.json()["error"]["code"] == "lane_unreadable", r.text
+    r = api.get(f"/tasks/{lanes['damaged']}")
+    assert r.status_code == 503 and r.json()["error"]["code"] == "task_unreadable", r.text
+
+
+def test_dashboard_snapshot_goes_on_past_unreadable_lanes(api: Api, lanes) -> None:
+    ws = websocket.create_connection(
+        api.base_url.replace("http", "ws") + "/ws/dashboard", timeout=10
+    )
+    snapshot = json.loads(ws.recv())
+    ws.close()
+    assert snapshot["type"] == "snapshot"
+    assert [s["deployment"] for s in snapshot["deployments"]] == GOOD
+    with requests.get(api.url("/dashboard/events"), stream=True, timeout=10) as r:
+        assert r.status_code == 200
+        line = next(x for x in r.iter_lines(decode_unicode=True) if x.startswith("data: "))
+    assert [s["deployment"] for s in json.loads(line[6:])["deployments"]] == GOOD

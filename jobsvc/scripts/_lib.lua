@@ -44,6 +44,14 @@ local ENDED = { completed = true, failed = true, canceled = true, skipped = true
 
 local function int(n) return string.format('%.0f', n) end
 
+-- The text of an error caught by pcall (Redis 7 raises a table, 6 a string).
+-- Scripts that walk many lanes or tasks catch each one's error, so one whose
+-- data is damaged (a key of the wrong type, say) never stops the others.
+local function error_text(e)
+  if type(e) == 'table' then return tostring(e.err or cjson.encode(e)) end
+  return tostring(e)
+end
+
 local function now_us()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000000 + tonumber(t[2])
