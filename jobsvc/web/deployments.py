@@ -24,7 +24,7 @@ MAX_LIMIT = 500
 def list_deployments() -> dict:
     """By name; ``nextCursor`` is the last name of this page."""
     cursor = query_text("cursor")
-    if cursor is not None and not validation.DEPLOYMENT_RE.match(cursor):
+    if cursor is not None and not validation.DEPLOYMENT_RE.fullmatch(cursor):
         raise InvalidInput("cursor must be a nextCursor returned by an earlier page",
                            field="cursor")
     summaries, next_cursor = get_service().deployments(cursor, query_limit(DEFAULT_LIMIT,
