@@ -26,6 +26,9 @@ from .validation import task_id as valid_task_id
 
 # How often a waiting call looks at a task again, in seconds.
 POLL_S = 0.05
+# Tasks of a deployment's queue shown by default, and at most (the contract's queueLimit).
+DEFAULT_QUEUE_LIMIT = 100
+MAX_QUEUE_LIMIT = 1000
 
 
 class Service:
@@ -91,10 +94,11 @@ class Service:
 
         return follow_task(self.store.client, self.store, valid_task_id(task_id), since or "0")
 
-    def deployment(self, name: str) -> dict:
-        """Summary S plus ``queue``: the active task, then those behind it."""
+    def deployment(self, name: str, queue_limit: int = DEFAULT_QUEUE_LIMIT) -> dict:
+        """Summary S plus ``queue``: the active task, then those behind it (at most
+        ``queue_limit``; ``queueDepth`` counts them all)."""
         summary = self.store.summary(valid_deployment(name))
-        ids = self.store.lane_task_ids(name)
+        ids = self.store.lane_task_ids(name, queue_limit)
         summary["queue"] = [t for t in self.store.get_many(ids) if t is not None]
         return summary
 

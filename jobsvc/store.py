@@ -18,7 +18,7 @@ from redis import Redis
 from . import faults, keys
 from .dispatch import Dispatcher
 from .errors import Conflict, NotFound, Unreadable
-from .model import render_summary, render_task
+from .model import JSON_FIELDS, render_summary, render_task
 from .scripts import Reply, Scripts, dispatch_list, parse_reply
 from .settings import Settings
 from .validation import Submission
@@ -29,6 +29,14 @@ log = logging.getLogger("jobsvc.store")
 LIST_SCAN_BUDGET = 2000
 # Index entries read per round trip while filtering a listing.
 LIST_BATCH = 200
+# A listed task (GET /tasks, a deployment's queue) carries none of its JSON
+# fields (payload, metadata, progress, result, error) longer than this many
+# bytes, and only its history's last LISTED_HISTORY entries: what is cut
+# comes as null (history: shortened) and is named in "truncated".  GET
+# /tasks/{id} has the whole task.  So 40 tasks with 200 KB payloads list in
+# about 40 KB, not 8 MB.
+LISTED_FIELD_MAX = 4096
+LISTED_HISTORY = 20
 
 
 def accepted_task(task_id: str, sub: Submission, created_at: str, position: str) -> dict:
@@ -85,28 +93,32 @@ class TaskStore:
             if reply.code == "created":
                 return accepted_task(task_id, sub, *reply.values[1:]), False
 
-    def _read(self, task_ids: list[str]) -> list[dict | None | Unreadable]:
-        """Each task's JSON, None if missing, or the error of one that cannot be read."""
+    def _read(self, task_ids: list[str], listed: bool) -> list[dict | None | Unreadable]:
+        """Each task's JSON (capped as LISTED_* say if ``listed``), None if
+        missing, or the error of one that cannot be read."""
         if not task_ids:
             return []
+        caps = [LISTED_FIELD_MAX, LISTED_HISTORY] if listed else [0, 0]
+        raw = self.scripts("get_tasks", [], [*caps, ",".join(JSON_FIELDS), *task_ids])
         out: list[dict | None | Unreadable] = []
-        for task_id, entry in zip(task_ids, self.scripts("get_tasks", [], task_ids)):
+        for task_id, entry in zip(task_ids, raw):
             if not entry:
                 out.append(None)
             elif len(entry) == 1:
                 out.append(Unreadable(f"task {task_id} cannot be read from Redis: {entry[0]}",
                                       code="task_unreadable"))
             else:
-                flat, history, position = entry
+                flat, history, position, cut = entry
                 fields = dict(zip(flat[::2], flat[1::2]))
-                out.append(render_task(fields, history, int(position)))
+                out.append(render_task(fields, history, int(position), cut))
         return out
 
     def get_many(self, task_ids: list[str]) -> list[dict | None]:
-        """For listings: a task that cannot be read is logged and comes back as
-        None, like a missing one, so it never stops the others."""
+        """Tasks as a listing shows them (capped, see LISTED_FIELD_MAX).  A task
+        that cannot be read is logged and comes back as None, like a missing
+        one, so it never stops the others."""
         out: list[dict | None] = []
-        for task in self._read(task_ids):
+        for task in self._read(task_ids, listed=True):
             if isinstance(task, Unreadable):
                 log.warning("%s; left out", task.message)
                 task = None
@@ -114,7 +126,7 @@ class TaskStore:
         return out
 
     def get(self, task_id: str) -> dict:
-        task = self._read([task_id])[0]
+        task = self._read([task_id], listed=False)[0]
         if isinstance(task, Unreadable):
             raise task
         if task is None:
@@ -232,13 +244,13 @@ class TaskStore:
                              "damaged; the server log has the details)", code="lane_unreadable")
         return found[0]
 
-    def lane_task_ids(self, deployment: str) -> list[str]:
-        """The active task, then the waiting ones in lane order."""
+    def lane_task_ids(self, deployment: str, limit: int) -> list[str]:
+        """The active task, then the waiting ones in lane order: ``limit`` at most."""
         with self.client.pipeline(transaction=False) as pipe:
             pipe.hget(keys.lane(deployment), "active")
-            pipe.zrange(keys.lane_queue(deployment), 0, -1)
+            pipe.zrange(keys.lane_queue(deployment), 0, limit - 1)
             active, waiting = pipe.execute()
-        return ([active] if active else []) + waiting
+        return (([active] if active else []) + waiting)[:limit]
 
     def deployments(self, cursor: str | None, limit: int) -> tuple[list[str], str | None]:
         low = f"({cursor}" if cursor else "-"

@@ -10,6 +10,7 @@ from flask import Blueprint
 
 from .. import validation
 from ..errors import InvalidInput
+from ..service import DEFAULT_QUEUE_LIMIT, MAX_QUEUE_LIMIT
 from . import get_service
 from .inputs import query_limit, query_text
 
@@ -34,8 +35,10 @@ def list_deployments() -> dict:
 
 @bp.get("/deployments/<name:deployment>")
 def get_deployment(deployment: str) -> dict:
-    """Summary S plus ``queue``: the active task, then those behind it in lane order."""
-    return get_service().deployment(deployment)
+    """Summary S plus ``queue``: the active task, then those behind it in lane
+    order, ``queueLimit`` at most."""
+    return get_service().deployment(
+        deployment, query_limit(DEFAULT_QUEUE_LIMIT, MAX_QUEUE_LIMIT, "queueLimit"))
 
 
 @bp.post("/deployments/<name:deployment>/pause")

@@ -136,12 +136,13 @@ def query_text(name: str) -> str | None:
     return value
 
 
-def query_limit(default: int, high: int) -> int:
-    value = query_text("limit")
+def query_limit(default: int, high: int, name: str = "limit") -> int:
+    """A page size: 1 to ``high``, ``default`` when absent; anything else is a 400."""
+    value = query_text(name)
     if value is None:
         return default
     if not LIMIT_RE.fullmatch(value) or not 1 <= int(value) <= high:
-        raise InvalidInput(f"limit must be an integer between 1 and {high}", field="limit")
+        raise InvalidInput(f"{name} must be an integer between 1 and {high}", field=name)
     return int(value)
 
 
