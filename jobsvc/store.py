@@ -54,6 +54,13 @@ def accepted_task(task_id: str, sub: Submission, created_at: str, position: str)
     return render_task(fields, history, int(position))
 
 
+def lane_unreadable(deployment: str) -> Unreadable:
+    """A lane whose keys in Redis hold the wrong type (damaged by hand, or left
+    by an older key layout: see `jobsvc check`)."""
+    return Unreadable(f"lane {deployment!r} cannot be read from Redis: its data there is "
+                      "damaged", code="lane_unreadable")
+
+
 class TaskStore:
     def __init__(self, client: Redis, rq_client: Redis, settings: Settings):
         self.client = client
@@ -88,6 +95,8 @@ class TaskStore:
                  sub.identity or "", sub.cooldown_s, sub.max_retries, sub.timeout_s,
                  sub.stall_s],
             )
+            if reply.code == "lane_unreadable":
+                raise lane_unreadable(sub.deployment)
             if reply.code == "deduplicated":
                 return self.get(reply.values[0]), True
             if reply.code == "created":
@@ -213,7 +222,10 @@ class TaskStore:
                            f"task {task_id} is {reply.values[0]}")
 
     def set_paused(self, deployment: str, paused: bool) -> None:
-        self._run("pause", [keys.lane(deployment)], [deployment, "1" if paused else "0"])
+        reply = self._run("pause", [keys.lane(deployment)],
+                          [deployment, "1" if paused else "0"])
+        if reply.code == "lane_unreadable":
+            raise lane_unreadable(deployment)
 
     # -- deployments -------------------------------------------------------------
 
@@ -240,8 +252,7 @@ class TaskStore:
         """One lane's summary S; Unreadable if its data is damaged."""
         found = self.summaries([deployment])
         if not found:
-            raise Unreadable(f"lane {deployment!r} cannot be read from Redis (its data is "
-                             "damaged; the server log has the details)", code="lane_unreadable")
+            raise lane_unreadable(deployment)
         return found[0]
 
     def lane_task_ids(self, deployment: str, limit: int) -> list[str]:

@@ -19,7 +19,7 @@ import requests
 import websocket
 
 from jobsvc import keys
-from tests.api_client import Api
+from tests.api_client import Api, task_count
 from tests.conftest import ROOT
 from tests.helpers import wait_until
 
@@ -150,7 +150,7 @@ def lanes(svc, redis_url, monkeypatch) -> dict:
     svc.store.client.zadd(keys.DUE, {bad.id: 0, head.id: 0})  # a-bad's retry comes first
     damage(redis_url, keys.lane("a-bad"))
     damage(redis_url, keys.task(damaged.id))
-    return {"orphan": orphan.id, "c": [head.id, behind.id], "damaged": damaged.id}
+    return {"orphan": orphan.id, "c": [head.id, behind.id], "damaged": damaged.id, "bad": bad.id}
 
 
 def test_reconcile_goes_on_past_unreadable_lanes(svc, lanes) -> None:
@@ -191,6 +191,21 @@ def test_listings_go_on_past_unreadable_lanes(api: Api, lanes) -> None:
         r = api.get(f"/deployments/{name}")
         assert r.status_code == 503 and r.json()["error"]["code"] == "lane_unreadable", r.text
     r = api.get(f"/tasks/{lanes['damaged']}")
+    assert r.status_code == 503 and r.json()["error"]["code"] == "task_unreadable", r.text
+
+
+def test_writes_to_an_unreadable_lane_are_refused_and_change_nothing(
+    api: Api, lanes, redis_url
+) -> None:
+    before = task_count(redis_url)
+    for r in (
+        api.post("/deployments/a-bad/tasks", json={"type": "noop"}),
+        api.post("/deployments/a-bad/pause"),
+        api.post("/deployments/a-bad/resume"),
+    ):
+        assert r.status_code == 503 and r.json()["error"]["code"] == "lane_unreadable", r.text
+    assert task_count(redis_url) == before
+    r = api.post(f"/tasks/{lanes['bad']}/cancel")
     assert r.status_code == 503 and r.json()["error"]["code"] == "task_unreadable", r.text
 
 

@@ -100,6 +100,15 @@ local function emit_status(id, status, reason, now)
   emit(id, 'status', data, now)
 end
 
+-- True if the lane's hash and queue hold what they should (or nothing yet).
+-- Scripts that accept work check it before writing anything, so a lane whose
+-- data was damaged refuses whole instead of failing halfway.
+local function lane_intact(d)
+  local h = redis.call('TYPE', K.lane(d)).ok
+  local q = redis.call('TYPE', K.lane_queue(d)).ok
+  return (h == 'hash' or h == 'none') and (q == 'zset' or q == 'none')
+end
+
 -- The deployment summary S of the contract (times still in microseconds).
 local function summary(d)
   local l = redis.call('HMGET', K.lane(d), 'active', 'paused', 'last')
