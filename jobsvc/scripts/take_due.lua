@@ -8,6 +8,7 @@
 -- KEYS[1] jobsvc:due
 -- ARGV 1 how many at most
 -- Returns a flat list of dispatch infos: id, pool, priority, timeoutS, ...
+
 -- The dispatch info of a task still due, or an empty table.
 local function take(id, now)
   local f = redis.call('HMGET', K.task(id), 'status', 'deployment')
