@@ -248,16 +248,20 @@ def reconcile(svc: Service) -> None:
     """Once: re-publish orphaned tasks, reap lost attempts, promote idle lanes."""
     from .reconcile import reconcile_all
 
-    click.echo(output.reconcile_text(reconcile_all(svc.store)))
+    report = reconcile_all(svc.store)
+    click.echo(output.reconcile_text(report))
+    if report.failed:
+        raise click.ClickException(f"{len(report.failed)} lane(s) could not be checked "
+                                   f"(see the log above): {' '.join(report.failed)}")
 
 
 @cli.command()
 @service_command
 def check(svc: Service) -> None:
-    """Check the Redis in use: reachable, persistent, no eviction."""
-    from .reconcile import redis_warnings
+    """Check the Redis in use: reachable, persistent, no eviction, today's key layout."""
+    from .reconcile import layout_warnings, redis_warnings
 
-    warnings = redis_warnings(svc.store.client)
+    warnings = redis_warnings(svc.store.client) + layout_warnings(svc.store.client)
     for line in warnings:
         click.echo(f"warning: {line}")
     click.echo(f"ok: {redacted(svc.url)}" if not warnings else f"{len(warnings)} warning(s)")

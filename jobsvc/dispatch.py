@@ -9,12 +9,15 @@ between, the task is active and queued with no RQ job, and
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from redis import Redis
 from rq import Queue
 from rq.job import Job
 from rq.serializers import JSONSerializer
+
+from .errors import ConfigError
 
 # The RQ job function: a dotted path, so RQ never pickles a callable.
 JOB_FUNC = "jobsvc.runner.run_task"
@@ -26,13 +29,26 @@ PRIORITIES = ("critical", "high", "medium", "low")
 MAINTENANCE_QUEUE = "maintenance"
 
 
+# A pool name: no ``:``, since RQ builds ``rq:queue:<queue name>:intermediate``
+# and a pool name ending in ``:intermediate`` would spell another queue's key.
+POOL_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def check_pool(pool: str) -> str:
+    """Pools are named in code and on the command line: a bad one stops the start."""
+    if not isinstance(pool, str) or not POOL_RE.fullmatch(pool):
+        raise ConfigError(f"pool name {pool!r} must match {POOL_RE.pattern}")
+    return pool
+
+
 def queue_name(pool: str, priority: str) -> str:
-    return f"{pool}-{priority}"
+    """The pool's name comes last, as a name does in every key (see keys.py)."""
+    return f"{priority}-{pool}"
 
 
 def pool_queue_names(pool: str) -> list[str]:
     """What a worker of ``pool`` listens on, in the order it serves them."""
-    return [MAINTENANCE_QUEUE] + [queue_name(pool, p) for p in PRIORITIES]
+    return [MAINTENANCE_QUEUE] + [queue_name(check_pool(pool), p) for p in PRIORITIES]
 
 
 class TaskJob(Job):

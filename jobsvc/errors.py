@@ -94,3 +94,12 @@ class Unavailable(JobsvcError):
 
     status = 503
     code = "redis_unavailable"
+
+
+class Unreadable(JobsvcError):
+    """Redis answers, but one lane's or task's data there is damaged (a key of
+    the wrong type, a bad field): that one is refused until an operator repairs
+    it, and every other lane goes on.  Not a 500: nothing failed in the request."""
+
+    status = 503
+    code = "unreadable"

@@ -4,6 +4,13 @@
 a script discovers while it runs (the task a dedupe key points to, the next
 task of a lane); ``tests/test_keys.py`` checks that both agree.  Deployment
 names and task ids are validated before they reach this module.
+
+The layout's one rule: the kind comes first, and a name ends its key
+(``jobsvc:laneq:<deployment>``, never ``jobsvc:lane:<deployment>:q``).  A
+deployment name may contain ``:``, so anything after it would let one name
+spell another lane's key.  Only a task id, which jobsvc generates as hex,
+is followed by a suffix (``jobsvc:t:<id>:h``).  ``tests/test_keys.py``
+proves with generated names that no two (builder, name) pairs meet.
 """
 
 from __future__ import annotations
@@ -57,12 +64,12 @@ def lane(deployment: str) -> str:
 
 def lane_queue(deployment: str) -> str:
     """Tasks waiting in a lane (ZSET, score = priority rank * 2**44 + seq)."""
-    return f"{PREFIX}lane:{deployment}:q"
+    return f"{PREFIX}laneq:{deployment}"
 
 
 def lease(deployment: str) -> str:
     """The running attempt's lease (STRING = fencing token, with a TTL)."""
-    return f"{PREFIX}lane:{deployment}:lease"
+    return f"{PREFIX}lease:{deployment}"
 
 
 def by_status(status: str) -> str:
@@ -82,4 +89,25 @@ def dedupe(identity: str) -> str:
 
 def fire(name: str, fire_time: int) -> str:
     """Marks one firing of a periodic job as taken, so a double fire runs once."""
-    return f"{PREFIX}fire:{name}:{fire_time}"
+    return f"{PREFIX}fire:{fire_time}:{name}"
+
+
+def count(kind: str, status: str, name: str) -> str:
+    """A field of ``COUNTS``: tasks of one type or priority (``kind``) in one status.
+
+    The name comes last for the same reason as in keys: a type name may hold ``:``.
+    """
+    return f"{kind}:{status}:{name}"
+
+
+def parse_count(field: str) -> tuple[str, str, str]:
+    """(kind, status, name) of a ``COUNTS`` field."""
+    kind, status, name = field.split(":", 2)
+    return kind, status, name
+
+
+# The layout before this one put a lane's queue and lease after its name:
+# ``jobsvc:lane:<d>:q`` (ZSET) and ``jobsvc:lane:<d>:lease`` (STRING).  `jobsvc
+# check` looks for them; the type tells them from the hash of today's lane
+# named ``<d>:q``.  (suffix, type) pairs:
+OLD_LANE_KEYS = ((":q", "zset"), (":lease", "string"))

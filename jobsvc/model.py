@@ -38,8 +38,14 @@ def render_history(entries: list[str]) -> list[dict]:
     return out
 
 
-def render_task(h: dict[str, str], history: list[str], position: int) -> dict:
-    """One task as the contract's Task JSON."""
+def render_task(h: dict[str, str], history: list[str], position: int,
+                truncated: list[str] | tuple[str, ...] = ()) -> dict:
+    """One task as the contract's Task JSON.
+
+    A listing leaves out large fields (``truncated`` names them, history
+    included when only its last entries were read): they come as null, and
+    the task says what was cut in one more field, ``truncated``.
+    """
     task: dict[str, Any] = {
         "id": h["id"],
         "deployment": h["deployment"],
@@ -59,6 +65,11 @@ def render_task(h: dict[str, str], history: list[str], position: int) -> dict:
     task["result"] = _json(h.get("result"))
     task["error"] = _json(h.get("error"))
     task["history"] = render_history(history)
+    for name in truncated:
+        if name in JSON_FIELDS:
+            task[name] = None
+    if truncated:
+        task["truncated"] = sorted(truncated)
     return task
 
 

@@ -23,6 +23,7 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+import redis
 from rq.command import send_stop_job_command
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
@@ -31,6 +32,7 @@ from rq.serializers import JSONSerializer
 from . import keys
 from .dispatch import RQ_TIMEOUT_GRACE_S, queue_name
 from .runner import backoff_ms
+from .states import Status
 from .store import TaskStore
 
 log = logging.getLogger("jobsvc.reconcile")
@@ -39,6 +41,10 @@ log = logging.getLogger("jobsvc.reconcile")
 ORPHAN_GRACE_S = 10.0
 # Ended tasks deleted per cleanup batch.
 CLEANUP_BATCH = 500
+# `jobsvc check` looks for keys of the old layout with SCAN: keys asked per
+# call, and the most calls it makes (an admin command; never a request path).
+LAYOUT_SCAN_COUNT = 1000
+LAYOUT_SCAN_CALLS = 1000
 ENDED = ("completed", "failed", "canceled", "skipped")
 
 
@@ -48,6 +54,8 @@ class Report:
     reaped: list[str] = field(default_factory=list)
     stalled: list[str] = field(default_factory=list)
     promoted: list[str] = field(default_factory=list)
+    # Lanes that could not be checked (their data in Redis is damaged); logged.
+    failed: list[str] = field(default_factory=list)
 
 
 def rq_job_alive(store: TaskStore, task_id: str, pool: str, priority: str) -> bool:
@@ -131,11 +139,23 @@ def reconcile_lane(store: TaskStore, deployment: str, report: Report, now_us: in
 
 
 def reconcile_all(store: TaskStore, orphan_grace_s: float = ORPHAN_GRACE_S) -> Report:
-    """One pass over every busy lane."""
+    """One pass over every busy lane.
+
+    A lane that fails (its data in Redis is damaged, say) is logged and
+    listed in ``report.failed``, and the pass goes on with the others; only
+    losing Redis itself ends the pass.
+    """
     report = Report()
     now_us = store.redis_now_us()
     for deployment in store.busy_deployments():
-        reconcile_lane(store, deployment, report, now_us, orphan_grace_s)
+        try:
+            reconcile_lane(store, deployment, report, now_us, orphan_grace_s)
+        except (redis.ConnectionError, redis.TimeoutError):
+            raise
+        except Exception as exc:  # noqa: BLE001  (one bad lane must not stop the pass)
+            log.warning("reconcile: lane %s skipped: %s: %s", deployment,
+                        type(exc).__name__, exc)
+            report.failed.append(deployment)
     store.take_due()
     return report
 
@@ -200,3 +220,32 @@ def redis_warnings(client) -> list[str]:
         warnings.append(f"maxmemory-policy is {config.get('maxmemory-policy')}, "
                         "not noeviction: Redis may evict task data under memory pressure")
     return warnings
+
+
+def layout_warnings(client) -> list[str]:
+    """One line if this Redis holds data written by jobsvc's old key layout,
+    whose lane keys another lane's name could spell (see keys.py)."""
+    statuses = {s.value for s in Status}
+    found = _old_lane_key(client)
+    if found is None and any(keys.parse_count(name)[1] not in statuses
+                             for name in client.hkeys(keys.COUNTS)):
+        found = f"{keys.COUNTS} fields type:<type>:<status>"
+    if found is None:
+        return []
+    return [f"this Redis holds data of jobsvc's old key layout ({found}): let running tasks "
+            "end (`jobsvc drain`), then delete the keys matching jobsvc:* and rq:* (or flush "
+            "a database of jobsvc's own) and submit again"]
+
+
+def _old_lane_key(client) -> str | None:
+    """The first old-layout lane key a bounded SCAN finds, else None."""
+    cursor = 0
+    for _ in range(LAYOUT_SCAN_CALLS):
+        cursor, names = client.scan(cursor, match=keys.lane("*"), count=LAYOUT_SCAN_COUNT)
+        for name in names:
+            if any(name.endswith(suffix) and client.type(name) == kind
+                   for suffix, kind in keys.OLD_LANE_KEYS):
+                return name
+        if cursor == 0:
+            return None
+    return None

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .dispatch import check_pool
 from .errors import ConfigError
 from .settings import DEFAULT_MAX_RETRIES, DEFAULT_POOL, DEFAULT_TIMEOUT_S, Settings
 
@@ -58,6 +59,7 @@ def task(
     """Registers ``handler(ctx, payload)`` as the task type ``name``."""
 
     checks = (preflight,) if callable(preflight) else tuple(preflight)
+    check_pool(pool)
 
     def register(handler: Handler) -> Handler:
         _TYPES[name] = TaskType(

@@ -22,9 +22,13 @@ from .settings import Settings
 from .store import TaskStore
 from .validation import Submission, parse_submission
 from .validation import deployment as valid_deployment
+from .validation import task_id as valid_task_id
 
 # How often a waiting call looks at a task again, in seconds.
 POLL_S = 0.05
+# Tasks of a deployment's queue shown by default, and at most (the contract's queueLimit).
+DEFAULT_QUEUE_LIMIT = 100
+MAX_QUEUE_LIMIT = 1000
 
 
 class Service:
@@ -73,7 +77,7 @@ class Service:
     # -- reading -------------------------------------------------------------------
 
     def get(self, task_id: str) -> Task:
-        return Task(self.store.get(task_id))
+        return Task(self.store.get(valid_task_id(task_id)))
 
     def wait(self, task_id: str, timeout: float | None = None) -> Task:
         """Blocks until the task has ended (or the timeout passes) and returns it."""
@@ -87,15 +91,14 @@ class Service:
     def events(self, task_id: str, since: str | None = None) -> Iterator[dict]:
         """The task's events (log, progress, status, step) from ``since``, live, until it ends."""
         from .live import follow_task
-        from .validation import task_id as valid_id
 
-        return follow_task(self.store.client, self.store, valid_id(task_id), since or "0")
+        return follow_task(self.store.client, self.store, valid_task_id(task_id), since or "0")
 
-    def deployment(self, name: str) -> dict:
-        """Summary S plus ``queue``: the active task, then those behind it."""
-        valid_deployment(name)
-        summary = self.store.summaries([name])[0]
-        ids = self.store.lane_task_ids(name)
+    def deployment(self, name: str, queue_limit: int = DEFAULT_QUEUE_LIMIT) -> dict:
+        """Summary S plus ``queue``: the active task, then those behind it (at most
+        ``queue_limit``; ``queueDepth`` counts them all)."""
+        summary = self.store.summary(valid_deployment(name))
+        ids = self.store.lane_task_ids(name, queue_limit)
         summary["queue"] = [t for t in self.store.get_many(ids) if t is not None]
         return summary
 
@@ -120,25 +123,25 @@ class Service:
 
     def cancel(self, task_id: str, wait: float | None = None) -> Task:
         """Queued tasks end at once; a running one is stopped, waited for up to ``wait``."""
-        if self.store.cancel(task_id) == "requested":
+        if self.store.cancel(valid_task_id(task_id)) == "requested":
             return self.wait(task_id, self.settings.cancel_wait_s if wait is None else wait)
         return self.get(task_id)
 
     def skip(self, task_id: str) -> Task:
-        self.store.skip(task_id)
+        self.store.skip(valid_task_id(task_id))
         return self.get(task_id)
 
     def retry(self, task_id: str) -> Task:
-        self.store.requeue(task_id)
+        self.store.requeue(valid_task_id(task_id))
         return self.get(task_id)
 
     def pause(self, name: str) -> dict:
         self.store.set_paused(valid_deployment(name), True)
-        return self.store.summaries([name])[0]
+        return self.store.summary(name)
 
     def resume(self, name: str) -> dict:
         self.store.set_paused(valid_deployment(name), False)
-        return self.store.summaries([name])[0]
+        return self.store.summary(name)
 
 
 def connect(url: str | None = None, settings: Settings | None = None) -> Service:

@@ -103,7 +103,8 @@ def _read_recurring(env: Mapping[str, str]) -> tuple[dict, ...]:
         entries += data
     names = [d.get("name") for d in entries]
     for d in entries:
-        if not isinstance(d.get("name"), str) or not re.match(r"^[A-Za-z0-9._-]{1,64}$", d["name"]):
+        name = d.get("name")
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", name):
             raise ConfigError(f"recurring task name {d.get('name')!r} must match [A-Za-z0-9._-]")
         if names.count(d["name"]) > 1:
             raise ConfigError(f"recurring task name {d['name']!r} is used twice")

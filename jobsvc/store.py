@@ -9,6 +9,7 @@ through the ``Dispatcher`` in the same call.
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 from typing import Any
 
@@ -16,16 +17,26 @@ from redis import Redis
 
 from . import faults, keys
 from .dispatch import Dispatcher
-from .errors import Conflict, NotFound
-from .model import render_summary, render_task
+from .errors import Conflict, NotFound, Unreadable
+from .model import JSON_FIELDS, render_summary, render_task
 from .scripts import Reply, Scripts, dispatch_list, parse_reply
 from .settings import Settings
 from .validation import Submission
+
+log = logging.getLogger("jobsvc.store")
 
 # How many index entries one listing request reads at most while filtering.
 LIST_SCAN_BUDGET = 2000
 # Index entries read per round trip while filtering a listing.
 LIST_BATCH = 200
+# A listed task (GET /tasks, a deployment's queue) carries none of its JSON
+# fields (payload, metadata, progress, result, error) longer than this many
+# bytes, and only its history's last LISTED_HISTORY entries: what is cut
+# comes as null (history: shortened) and is named in "truncated".  GET
+# /tasks/{id} has the whole task.  So 40 tasks with 200 KB payloads list in
+# about 40 KB, not 8 MB.
+LISTED_FIELD_MAX = 4096
+LISTED_HISTORY = 20
 
 
 def accepted_task(task_id: str, sub: Submission, created_at: str, position: str) -> dict:
@@ -41,6 +52,13 @@ def accepted_task(task_id: str, sub: Submission, created_at: str, position: str)
         fields["dedupeKey"] = sub.dedupe_key or ""
     history = [json.dumps({"status": "queued", "at": created_at})]
     return render_task(fields, history, int(position))
+
+
+def lane_unreadable(deployment: str) -> Unreadable:
+    """A lane whose keys in Redis hold the wrong type (damaged by hand, or left
+    by an older key layout: see `jobsvc check`)."""
+    return Unreadable(f"lane {deployment!r} cannot be read from Redis: its data there is "
+                      "damaged", code="lane_unreadable")
 
 
 class TaskStore:
@@ -77,27 +95,49 @@ class TaskStore:
                  sub.identity or "", sub.cooldown_s, sub.max_retries, sub.timeout_s,
                  sub.stall_s],
             )
+            if reply.code == "lane_unreadable":
+                raise lane_unreadable(sub.deployment)
             if reply.code == "deduplicated":
                 return self.get(reply.values[0]), True
             if reply.code == "created":
                 return accepted_task(task_id, sub, *reply.values[1:]), False
 
-    def get_many(self, task_ids: list[str]) -> list[dict | None]:
+    def _read(self, task_ids: list[str], listed: bool) -> list[dict | None | Unreadable]:
+        """Each task's JSON (capped as LISTED_* say if ``listed``), None if
+        missing, or the error of one that cannot be read."""
         if not task_ids:
             return []
-        raw = self.scripts("get_tasks", [], task_ids)
-        out: list[dict | None] = []
-        for entry in raw:
+        caps = [LISTED_FIELD_MAX, LISTED_HISTORY] if listed else [0, 0]
+        raw = self.scripts("get_tasks", [], [*caps, ",".join(JSON_FIELDS), *task_ids])
+        out: list[dict | None | Unreadable] = []
+        for task_id, entry in zip(task_ids, raw):
             if not entry:
                 out.append(None)
-                continue
-            flat, history, position = entry
-            fields = dict(zip(flat[::2], flat[1::2]))
-            out.append(render_task(fields, history, int(position)))
+            elif len(entry) == 1:
+                out.append(Unreadable(f"task {task_id} cannot be read from Redis: {entry[0]}",
+                                      code="task_unreadable"))
+            else:
+                flat, history, position, cut = entry
+                fields = dict(zip(flat[::2], flat[1::2]))
+                out.append(render_task(fields, history, int(position), cut))
+        return out
+
+    def get_many(self, task_ids: list[str]) -> list[dict | None]:
+        """Tasks as a listing shows them (capped, see LISTED_FIELD_MAX).  A task
+        that cannot be read is logged and comes back as None, like a missing
+        one, so it never stops the others."""
+        out: list[dict | None] = []
+        for task in self._read(task_ids, listed=True):
+            if isinstance(task, Unreadable):
+                log.warning("%s; left out", task.message)
+                task = None
+            out.append(task)
         return out
 
     def get(self, task_id: str) -> dict:
-        task = self.get_many([task_id])[0]
+        task = self._read([task_id], listed=False)[0]
+        if isinstance(task, Unreadable):
+            raise task
         if task is None:
             raise NotFound(f"no task {task_id!r}", code="task_not_found")
         return task
@@ -143,10 +183,12 @@ class TaskStore:
         with self.client.pipeline(transaction=False) as pipe:
             for tid in ids:
                 pipe.hmget(keys.task(tid), "deployment", "status", "type")
-            rows = pipe.execute()
+            # A damaged task hash answers an error in its row; the others still count.
+            rows = pipe.execute(raise_on_error=False)
         wanted = (deployment, status, type_)
         return [
-            row[0] is not None and all(w is None or w == v for w, v in zip(wanted, row))
+            isinstance(row, list) and row[0] is not None
+            and all(w is None or w == v for w, v in zip(wanted, row))
             for row in rows
         ]
 
@@ -180,7 +222,10 @@ class TaskStore:
                            f"task {task_id} is {reply.values[0]}")
 
     def set_paused(self, deployment: str, paused: bool) -> None:
-        self._run("pause", [keys.lane(deployment)], [deployment, "1" if paused else "0"])
+        reply = self._run("pause", [keys.lane(deployment)],
+                          [deployment, "1" if paused else "0"])
+        if reply.code == "lane_unreadable":
+            raise lane_unreadable(deployment)
 
     # -- deployments -------------------------------------------------------------
 
@@ -188,17 +233,35 @@ class TaskStore:
         return self.summaries_at(deployments)[1]
 
     def summaries_at(self, deployments: list[str]) -> tuple[str, list[dict]]:
-        """(id of the dashboard feed's last entry, summaries), read in one atomic step."""
-        last, *raw = self.scripts("summaries", [keys.DASHBOARD], deployments)
-        return last, [render_summary(s) for s in raw]
+        """(id of the dashboard feed's last entry, summaries), read in one atomic step.
 
-    def lane_task_ids(self, deployment: str) -> list[str]:
-        """The active task, then the waiting ones in lane order."""
+        A lane that cannot be read is logged and left out: one damaged lane
+        never stops a listing or a dashboard snapshot.
+        """
+        last, *raw = self.scripts("summaries", [keys.DASHBOARD], deployments)
+        out = []
+        for summary in map(render_summary, raw):
+            if "unreadable" in summary:
+                log.warning("lane %s cannot be read from Redis: %s; left out",
+                            summary["deployment"], summary["unreadable"])
+            else:
+                out.append(summary)
+        return last, out
+
+    def summary(self, deployment: str) -> dict:
+        """One lane's summary S; Unreadable if its data is damaged."""
+        found = self.summaries([deployment])
+        if not found:
+            raise lane_unreadable(deployment)
+        return found[0]
+
+    def lane_task_ids(self, deployment: str, limit: int) -> list[str]:
+        """The active task, then the waiting ones in lane order: ``limit`` at most."""
         with self.client.pipeline(transaction=False) as pipe:
             pipe.hget(keys.lane(deployment), "active")
-            pipe.zrange(keys.lane_queue(deployment), 0, -1)
+            pipe.zrange(keys.lane_queue(deployment), 0, limit - 1)
             active, waiting = pipe.execute()
-        return ([active] if active else []) + waiting
+        return (([active] if active else []) + waiting)[:limit]
 
     def deployments(self, cursor: str | None, limit: int) -> tuple[list[str], str | None]:
         low = f"({cursor}" if cursor else "-"
@@ -224,8 +287,7 @@ class TaskStore:
         by_type: dict[str, dict[str, int]] = {}
         by_priority: dict[str, dict[str, int]] = {}
         for name, value in raw.items():
-            kind, _, rest = name.partition(":")
-            what, _, st = rest.rpartition(":")
+            kind, st, what = keys.parse_count(name)
             if int(value) > 0:
                 target = by_type if kind == "type" else by_priority
                 target.setdefault(what, {})[st] = int(value)

@@ -1,7 +1,7 @@
 """Starting RQ workers for a pool, with the retry ticker beside them.
 
-A worker of pool P listens on ``maintenance`` first, then ``P-critical``,
-``P-high``, ``P-medium``, ``P-low``.  Each worker process also runs a small
+A worker of pool P listens on ``maintenance`` first, then ``critical-P``,
+``high-P``, ``medium-P``, ``low-P``.  Each worker process also runs a small
 ticker thread that hands tasks whose retry backoff is over back to RQ
 (``take_due.lua`` gives each one to exactly one ticker).
 """
@@ -22,7 +22,7 @@ from rq.serializers import JSONSerializer
 
 from . import keys, registry, runner
 from .connection import client, resolve_url
-from .dispatch import TaskJob, pool_queue_names
+from .dispatch import TaskJob, check_pool, pool_queue_names
 from .settings import DEFAULT_SHUTDOWN_S, Settings
 from .store import TaskStore
 
@@ -141,6 +141,7 @@ def run_worker(pool: str, *, burst: bool = False, worker_class: str = "fork",
 def run_workers(pool: str, count: int, *, burst: bool = False, worker_class: str = "fork"
                 ) -> int:
     """``count`` worker processes; SIGTERM/SIGINT go to each (warm shutdown)."""
+    check_pool(pool)
     if count == 1:
         run_worker(pool, burst=burst, worker_class=worker_class)
         return 0

@@ -11,7 +11,8 @@
 
 if redis.replicate_commands then pcall(redis.replicate_commands) end
 
--- Mirror of jobsvc/keys.py for the keys a script discovers while it runs.
+-- Mirror of jobsvc/keys.py for the keys a script discovers while it runs:
+-- the kind first, a name always last (a deployment name may contain ':').
 local K = {
   seq = PREFIX .. 'seq',
   deployments = PREFIX .. 'deployments',
@@ -28,11 +29,13 @@ function K.history(id) return PREFIX .. 't:' .. id .. ':h' end
 function K.events(id) return PREFIX .. 't:' .. id .. ':ev' end
 function K.log(id) return PREFIX .. 't:' .. id .. ':log' end
 function K.lane(d) return PREFIX .. 'lane:' .. d end
-function K.lane_queue(d) return PREFIX .. 'lane:' .. d .. ':q' end
-function K.lease(d) return PREFIX .. 'lane:' .. d .. ':lease' end
+function K.lane_queue(d) return PREFIX .. 'laneq:' .. d end
+function K.lease(d) return PREFIX .. 'lease:' .. d end
 function K.by_status(s) return PREFIX .. 'idx:status:' .. s end
 function K.by_deployment(d) return PREFIX .. 'idx:dep:' .. d end
 function K.dedupe(identity) return PREFIX .. 'dedupe:' .. identity end
+-- A field of K.counts (not a key): the name last, as in every key.
+function K.count(kind, status, name) return kind .. ':' .. status .. ':' .. name end
 
 local RANK = { critical = 0, high = 1, medium = 2, low = 3 }
 -- Lane score = rank * 2^44 + seq: priority first, then acceptance order.
@@ -40,6 +43,14 @@ local RANK_SHIFT = 17592186044416
 local ENDED = { completed = true, failed = true, canceled = true, skipped = true }
 
 local function int(n) return string.format('%.0f', n) end
+
+-- The text of an error caught by pcall (Redis 7 raises a table, 6 a string).
+-- Scripts that walk many lanes or tasks catch each one's error, so one whose
+-- data is damaged (a key of the wrong type, say) never stops the others.
+local function error_text(e)
+  if type(e) == 'table' then return tostring(e.err or cjson.encode(e)) end
+  return tostring(e)
+end
 
 local function now_us()
   local t = redis.call('TIME')
@@ -65,12 +76,12 @@ local function set_status(id, new, now, reason)
   local old, seq, typ, prio = f[1], f[2], f[3], f[4]
   if old then
     redis.call('ZREM', K.by_status(old), id)
-    redis.call('HINCRBY', K.counts, 'type:' .. typ .. ':' .. old, -1)
-    redis.call('HINCRBY', K.counts, 'priority:' .. prio .. ':' .. old, -1)
+    redis.call('HINCRBY', K.counts, K.count('type', old, typ), -1)
+    redis.call('HINCRBY', K.counts, K.count('priority', old, prio), -1)
   end
   redis.call('ZADD', K.by_status(new), seq, id)
-  redis.call('HINCRBY', K.counts, 'type:' .. typ .. ':' .. new, 1)
-  redis.call('HINCRBY', K.counts, 'priority:' .. prio .. ':' .. new, 1)
+  redis.call('HINCRBY', K.counts, K.count('type', new, typ), 1)
+  redis.call('HINCRBY', K.counts, K.count('priority', new, prio), 1)
   redis.call('HSET', tkey, 'status', new)
   local entry = { status = new, at = int(now) }
   if reason and reason ~= '' then entry.reason = reason end
@@ -87,6 +98,15 @@ local function emit_status(id, status, reason, now)
   local data = { status = status }
   if reason and reason ~= '' then data.reason = reason end
   emit(id, 'status', data, now)
+end
+
+-- True if the lane's hash and queue hold what they should (or nothing yet).
+-- Scripts that accept work check it before writing anything, so a lane whose
+-- data was damaged refuses whole instead of failing halfway.
+local function lane_intact(d)
+  local h = redis.call('TYPE', K.lane(d)).ok
+  local q = redis.call('TYPE', K.lane_queue(d)).ok
+  return (h == 'hash' or h == 'none') and (q == 'zset' or q == 'none')
 end
 
 -- The deployment summary S of the contract (times still in microseconds).

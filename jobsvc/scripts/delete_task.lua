@@ -15,8 +15,8 @@ redis.call('ZREM', K.by_status(f[1]), id)
 redis.call('ZREM', K.all, id)
 redis.call('ZREM', K.by_deployment(d), id)
 redis.call('ZREM', K.cooldown, id)
-redis.call('HINCRBY', K.counts, 'type:' .. f[3] .. ':' .. f[1], -1)
-redis.call('HINCRBY', K.counts, 'priority:' .. f[4] .. ':' .. f[1], -1)
+redis.call('HINCRBY', K.counts, K.count('type', f[1], f[3]), -1)
+redis.call('HINCRBY', K.counts, K.count('priority', f[1], f[4]), -1)
 if f[5] and redis.call('GET', K.dedupe(f[5])) == id then redis.call('DEL', K.dedupe(f[5])) end
 if field(K.lane(d), 'last') == id then
   redis.call('HDEL', K.lane(d), 'last')

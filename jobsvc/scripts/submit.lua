@@ -7,12 +7,14 @@
 --       10 cooldownS  11 maxRetries  12 timeoutS  13 stallS (0: the process default)
 -- Returns {'deduplicated', earlier_id}
 --       | {'id_taken'}                        (the random id exists: caller picks another)
+--       | {'lane_unreadable'}                 (the lane's data is damaged: nothing written)
 --       | {'created', id, createdAt, position [, '@dispatch', id, pool, priority, timeoutS]}
 -- (the caller renders the new task from what it sent plus these two values,
 -- so accepting a task takes one round trip, not a second read)
 local tkey, dkey = KEYS[1], KEYS[3]
 local id, d, identity = ARGV[1], ARGV[2], ARGV[9]
 local now = now_us()
+if not lane_intact(d) then return { 'lane_unreadable' } end
 
 if identity ~= '' then
   local earlier = redis.call('GET', dkey)

@@ -10,6 +10,7 @@ from flask import Blueprint
 
 from .. import validation
 from ..errors import InvalidInput
+from ..service import DEFAULT_QUEUE_LIMIT, MAX_QUEUE_LIMIT
 from . import get_service
 from .inputs import query_limit, query_text
 
@@ -24,7 +25,7 @@ MAX_LIMIT = 500
 def list_deployments() -> dict:
     """By name; ``nextCursor`` is the last name of this page."""
     cursor = query_text("cursor")
-    if cursor is not None and not validation.DEPLOYMENT_RE.match(cursor):
+    if cursor is not None and not validation.DEPLOYMENT_RE.fullmatch(cursor):
         raise InvalidInput("cursor must be a nextCursor returned by an earlier page",
                            field="cursor")
     summaries, next_cursor = get_service().deployments(cursor, query_limit(DEFAULT_LIMIT,
@@ -34,8 +35,10 @@ def list_deployments() -> dict:
 
 @bp.get("/deployments/<name:deployment>")
 def get_deployment(deployment: str) -> dict:
-    """Summary S plus ``queue``: the active task, then those behind it in lane order."""
-    return get_service().deployment(deployment)
+    """Summary S plus ``queue``: the active task, then those behind it in lane
+    order, ``queueLimit`` at most."""
+    return get_service().deployment(
+        deployment, query_limit(DEFAULT_QUEUE_LIMIT, MAX_QUEUE_LIMIT, "queueLimit"))
 
 
 @bp.post("/deployments/<name:deployment>/pause")

@@ -20,8 +20,8 @@ from ..errors import BodyTooLarge, InvalidInput, UnsupportedMediaType
 # payload, well inside what json and the stores can encode without recursing out.
 MAX_JSON_DEPTH = 64
 # A cursor is an acceptance sequence number: digits only, and never longer than this.
-CURSOR_RE = re.compile(r"^[0-9]{1,18}$")
-LIMIT_RE = re.compile(r"^[0-9]{1,6}$")
+CURSOR_RE = re.compile(r"[0-9]{1,18}")
+LIMIT_RE = re.compile(r"[0-9]{1,6}")
 MAX_FILTER_LEN = 256
 
 
@@ -136,12 +136,13 @@ def query_text(name: str) -> str | None:
     return value
 
 
-def query_limit(default: int, high: int) -> int:
-    value = query_text("limit")
+def query_limit(default: int, high: int, name: str = "limit") -> int:
+    """A page size: 1 to ``high``, ``default`` when absent; anything else is a 400."""
+    value = query_text(name)
     if value is None:
         return default
-    if not LIMIT_RE.match(value) or not 1 <= int(value) <= high:
-        raise InvalidInput(f"limit must be an integer between 1 and {high}", field="limit")
+    if not LIMIT_RE.fullmatch(value) or not 1 <= int(value) <= high:
+        raise InvalidInput(f"{name} must be an integer between 1 and {high}", field=name)
     return int(value)
 
 
@@ -150,7 +151,7 @@ def query_cursor() -> int | None:
     value = query_text("cursor")
     if value is None:
         return None
-    if not CURSOR_RE.match(value):
+    if not CURSOR_RE.fullmatch(value):
         raise InvalidInput("cursor must be a nextCursor returned by an earlier page",
                            field="cursor")
     return int(value)
