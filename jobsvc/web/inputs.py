@@ -56,6 +56,23 @@ def _finite(text: str) -> float:
     return value
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object's members, refusing a repeated key (after unescaping).
+
+    json keeps the last of two equal keys, while other parsers keep the
+    first: a proxy or a portal that validated the body could have seen
+    another value than the one that would run.
+    """
+    obj = dict(pairs)
+    if len(obj) < len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise ValueError(f"duplicate key {key[:60]!r}")
+            seen.add(key)
+    return obj
+
+
 def _invalid_json(reason: str) -> InvalidInput:
     return InvalidInput(f"the request body is not valid JSON: {reason}", field="body",
                         code="invalid_json")
@@ -67,7 +84,8 @@ def json_body() -> Any:
         raise UnsupportedMediaType("the request body must be JSON (Content-Type: application/json)")
     raw = _read_body(current_app.config["MAX_CONTENT_LENGTH"])
     try:
-        body = json.loads(raw, parse_constant=_constant, parse_float=_finite)
+        body = json.loads(raw, parse_constant=_constant, parse_float=_finite,
+                          object_pairs_hook=_unique_keys)
     except RecursionError:
         raise _invalid_json("nested too deeply") from None
     except ValueError as exc:  # JSONDecodeError, bad UTF-8, huge integers
