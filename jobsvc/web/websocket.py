@@ -5,7 +5,9 @@ attached to the hub, which writes every later event straight to its socket
 (``sink``), rendered once for all viewers of the task.  The viewer's thread
 only waits for the end, the viewer leaving, or its backlog overflowing.
 
-Every session ends its TCP connection itself, from its own thread
+Whatever can refuse a viewer is checked before flask-sock's handshake, so a
+refusal is an HTTP answer (400, 404) and not a 101 then a close code; and
+every session ends its TCP connection itself, from its own thread
 (``hang_up``), before the server gets the connection back.
 """
 
@@ -15,19 +17,19 @@ import contextlib
 import functools
 import json
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 
 from flask import Blueprint, current_app, g, request
 from flask_sock import Sock
 from simple_websocket import ConnectionClosed
 from wsproto.utilities import LocalProtocolError
 
-from .. import keys, live
-from ..errors import JobsvcError
+from .. import keys
+from ..errors import JobsvcError, NotFound
 from ..hub import catch_up
-from . import get_service, get_settings, sink
+from . import get_settings, sink
 from .live import dashboard_messages
-from .relay import Relay, existing_task, get_relay, since_param, websocket_frames
+from .relay import Relay, TaskStream, dashboard_stream, get_relay, task_stream, websocket_frames
 
 bp = Blueprint("websocket", __name__)
 sock = Sock()
@@ -45,8 +47,25 @@ GONE = (ConnectionClosed, OSError, LocalProtocolError)
 
 
 @bp.before_request
+def before_handshake() -> None:
+    """Runs the stream's checks, then hands the socket over, before flask-sock's handshake.
+
+    An unknown task is the exception: a browser is told nothing of a refused
+    handshake, so it is refused after it, with close code 4404.
+    """
+    task_id = (request.view_args or {}).get("task_id")
+    if task_id is None:
+        dashboard_stream()
+    else:
+        try:
+            g.task_stream = task_stream(task_id)
+        except NotFound as exc:
+            g.task_stream = exc
+    own_socket()
+
+
 def own_socket() -> None:
-    """Gives simple-websocket's reader thread a descriptor of its own, before the handshake.
+    """Gives simple-websocket's reader thread a descriptor of its own.
 
     The reader closes its socket whenever it ends, while the server closes
     the connection's socket too: sharing one socket object, gunicorn's
@@ -126,7 +145,8 @@ def relay_ws(ws, messages: Iterator[dict | None]) -> None:
     except GONE:
         pass
     finally:
-        messages.close()  # type: ignore[attr-defined]
+        if isinstance(messages, Generator):
+            messages.close()  # leaves the hub now, not when collected
 
 
 def _catch_up(out: sink.SocketSink, relay: Relay, key: str, since: str, until: str
@@ -173,20 +193,13 @@ def _stream_task(ws, relay: Relay, key: str, since: str) -> None:
 @sock.route("/ws/tasks/<task_id>", bp=bp)
 @session
 def task_events_ws(ws, task_id: str) -> None:
-    try:
-        task_id, since = existing_task(task_id), since_param()
-        relay = get_relay()
-        final = live.expired_stream(relay.reads, get_service().store, task_id, since)
-    except JobsvcError as exc:
-        ws.close(CLOSE_NOT_FOUND if exc.status == 404 else 1008, exc.message[:120])
-        return
-    if final is not None:
-        relay_ws(ws, iter(final))
-        return
-    try:
-        _stream_task(ws, relay, keys.events(task_id), since if since != "0" else "0-0")
-    except GONE:
-        pass
+    stream: TaskStream | NotFound = g.task_stream  # checked before the handshake
+    if isinstance(stream, NotFound):
+        ws.close(CLOSE_NOT_FOUND, stream.message[:120])
+    elif stream.final is not None:
+        relay_ws(ws, iter(stream.final))
+    else:
+        _stream_task(ws, get_relay(), keys.events(stream.task_id), stream.since)
 
 
 @sock.route("/ws/dashboard", bp=bp)
