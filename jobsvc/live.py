@@ -17,7 +17,7 @@ from typing import Any
 from redis import Redis
 
 from . import keys
-from .errors import NotFound
+from .errors import InvalidInput, NotFound
 from .hub import Hub, Subscription, catch_up, id_after
 from .model import iso, render_summary
 from .states import ENDED, Status
@@ -76,15 +76,34 @@ def _ended_without_stream(store: TaskStore, task_id: str, since: str) -> Iterato
     yield {"id": "0-1", "type": "status", "at": final["at"], "data": data}
 
 
-def expired_stream(client: Redis, store: TaskStore, task_id: str, since: str
-                   ) -> list[dict] | None:
-    """For an ended task whose stream has expired, all there is to send; else None."""
-    status = client.hget(keys.task(task_id), "status")
+def open_task(client: Redis, store: TaskStore, task_id: str, since: str, field: str = "since"
+              ) -> list[dict] | None:
+    """Checks a viewer's resume point before its stream starts.
+
+    Returns all there is to send when that is known now: for an ended task
+    whose stream has expired, its final status; for an ended task resumed
+    from its last event, nothing (the viewer had the end but not the
+    close).  Else None, and ``task_events`` follows the stream.
+
+    Refuses an unknown task (404) and a ``since`` after the last event the
+    stream has had (400, naming ``field``): no viewer was ever sent such an
+    id, and one waiting for the events after it would skip the task's end
+    and wait forever.  Before a task's first event only the start is in range.
+    """
+    with client.pipeline(transaction=False) as pipe:
+        pipe.hget(keys.task(task_id), "status")
+        pipe.xrevrange(keys.events(task_id), count=1)
+        status, newest = pipe.execute()
     if status is None:
         raise NotFound(f"no task {task_id!r}", code="task_not_found")
-    if Status(status).ended and not client.exists(keys.events(task_id)):
+    ended = Status(status).ended
+    if not newest and ended:
         return list(_ended_without_stream(store, task_id, since))
-    return None
+    last = newest[0][0] if newest else "0-0"
+    if id_after(since, last):
+        raise InvalidInput(f"{field} {since} is after the task's last event ({last})",
+                           field=field)
+    return [] if ended and since == last else None
 
 
 def render_frames(entries: list, frame: Any) -> tuple[bytes, bool]:
@@ -98,13 +117,12 @@ def render_frames(entries: list, frame: Any) -> tuple[bytes, bool]:
     return bytes(out), False
 
 
-def task_events(hub: Hub, client: Redis, store: TaskStore, task_id: str, since: str = "0",
+def task_events(hub: Hub, client: Redis, task_id: str, since: str = "0-0",
                 keepalive: float = KEEPALIVE_S) -> Iterator[dict | None]:
-    """The task's events after ``since``, then live ones, until its terminal status."""
-    final = expired_stream(client, store, task_id, since)
-    if final is not None:
-        yield from final
-        return
+    """The task's events after ``since``, then live ones, until its terminal status.
+
+    For a stream ``open_task`` has checked and found there.
+    """
     for entry in follow(hub, client, keys.events(task_id), since, keepalive):
         if entry is None:
             yield None

@@ -180,6 +180,32 @@ def test_malformed_json_answers_400(api: Api, redis_url: str, raw: bytes) -> Non
     assert task_count(redis_url) == 0
 
 
+DEEP = 60  # objects around the duplicate, inside the nesting limit
+DUPLICATE_KEYS = [
+    (b'{"type": "noop", "type": "fail"}', "type"),
+    (b'{"type": "noop", "typ\\u0065": "fail"}', "type"),  # the same key once decoded
+    (b'{"type": "noop", "payload": {"a": 1, "b": 2, "a": 1}}', "a"),
+    (b'{"type": "noop", "metadata": {"dedupeKey": "x", "dedupeKey": "y"}}', "dedupeKey"),
+    (b'{"type": "noop", "payload": {"list": [1, {"k": null, "k": null}]}}', "k"),
+    (b'{"type": "noop", "payload": ' + b'{"n": ' * DEEP + b'{"d": 1, "d": 2}' + b"}" * DEEP
+     + b"}", "d"),
+]
+
+
+@pytest.mark.parametrize(("raw", "key"), DUPLICATE_KEYS,
+                         ids=[key + str(i) for i, (_, key) in enumerate(DUPLICATE_KEYS)])
+def test_duplicate_object_key_is_refused_by_name(api: Api, redis_url: str, raw: bytes,
+                                                 key: str) -> None:
+    error = assert_error(post_raw(api, SUBMIT, raw), 400, "invalid_json", "body")
+    assert f"duplicate key {key!r}" in error["message"], error
+    assert task_count(redis_url) == 0
+
+
+def test_equal_keys_in_different_objects_are_accepted(api: Api) -> None:
+    payload = {"a": {"x": 1}, "b": {"x": 2}, "c": [{"x": 3}, {"x": 4}]}
+    assert api.submit("prod-eu", payload=payload, metadata={"x": 5})["payload"] == payload
+
+
 @pytest.mark.parametrize("body", [[{"type": "noop"}], "noop", 1, None, True])
 def test_body_that_is_not_an_object_is_refused(api: Api, redis_url: str, body: object) -> None:
     r = post_raw(api, SUBMIT, json.dumps(body).encode())

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
 from flask import Flask, current_app, request
 
@@ -23,6 +23,19 @@ MAX_JSON_DEPTH = 64
 CURSOR_RE = re.compile(r"[0-9]{1,18}")
 LIMIT_RE = re.compile(r"[0-9]{1,6}")
 MAX_FILTER_LEN = 256
+# A Redis stream id as a live stream resumes from it: ``<ms>-<seq>``, or ``<ms>`` (seq 0);
+# ASCII digits only, both parts unsigned 64-bit (Redis' own limits).
+STREAM_ID_RE = re.compile(r"([0-9]{1,20})(?:-([0-9]{1,20}))?")
+STREAM_ID_PART_MAX = 2**64 - 1
+# Where every stream starts: resuming after it replays everything.
+STREAM_START = "0-0"
+
+
+class ResumePoint(NamedTuple):
+    """Where a live stream resumes (after ``id``), and the parameter that said so."""
+
+    id: str
+    field: str
 
 
 def init_app(app: Flask) -> None:
@@ -56,6 +69,23 @@ def _finite(text: str) -> float:
     return value
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object's members, refusing a repeated key (after unescaping).
+
+    json keeps the last of two equal keys, while other parsers keep the
+    first: a proxy or a portal that validated the body could have seen
+    another value than the one that would run.
+    """
+    obj = dict(pairs)
+    if len(obj) < len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise ValueError(f"duplicate key {key[:60]!r}")
+            seen.add(key)
+    return obj
+
+
 def _invalid_json(reason: str) -> InvalidInput:
     return InvalidInput(f"the request body is not valid JSON: {reason}", field="body",
                         code="invalid_json")
@@ -67,7 +97,8 @@ def json_body() -> Any:
         raise UnsupportedMediaType("the request body must be JSON (Content-Type: application/json)")
     raw = _read_body(current_app.config["MAX_CONTENT_LENGTH"])
     try:
-        body = json.loads(raw, parse_constant=_constant, parse_float=_finite)
+        body = json.loads(raw, parse_constant=_constant, parse_float=_finite,
+                          object_pairs_hook=_unique_keys)
     except RecursionError:
         raise _invalid_json("nested too deeply") from None
     except ValueError as exc:  # JSONDecodeError, bad UTF-8, huge integers
@@ -155,3 +186,27 @@ def query_cursor() -> int | None:
         raise InvalidInput("cursor must be a nextCursor returned by an earlier page",
                            field="cursor")
     return int(value)
+
+
+def resume_point() -> ResumePoint:
+    """A live stream's resume point: ``Last-Event-ID``, else ``?since=``, else the start.
+
+    An EventSource sends ``Last-Event-ID`` when it reconnects, keeping its
+    URL's ``since``; the header is the later position, so it wins.  Each
+    one given must be a stream id, else a 400 naming it, before any stream
+    starts.  The id comes back in Redis' full form, ``<ms>-<seq>``.
+    """
+    since = _stream_id(request.args.get("since"), "since")
+    last_event = _stream_id(request.headers.get("Last-Event-ID"), "Last-Event-ID")
+    return last_event or since or ResumePoint(STREAM_START, "since")
+
+
+def _stream_id(value: str | None, field: str) -> ResumePoint | None:
+    if not value:
+        return None
+    match = STREAM_ID_RE.fullmatch(value)
+    parts = [int(part or 0) for part in match.groups()] if match else []
+    if not parts or max(parts) > STREAM_ID_PART_MAX:
+        raise InvalidInput(f"{field} must be an event id such as 1700000000000-0 (two integers "
+                           f"up to 2^64-1), or 0 for the start", field=field)
+    return ResumePoint(f"{parts[0]}-{parts[1]}", field)

@@ -14,14 +14,16 @@ from flask import Blueprint, Response, stream_with_context
 
 from .. import live
 from . import get_service, get_settings
-from .relay import existing_task, get_relay, since_param
+from .relay import TaskStream, dashboard_stream, get_relay, task_stream
 
 bp = Blueprint("live", __name__)
 
 
-def task_messages(task_id: str, since: str) -> Iterator[dict | None]:
+def task_messages(stream: TaskStream) -> Iterator[dict | None]:
+    if stream.final is not None:
+        return iter(stream.final)
     relay = get_relay()
-    return live.task_events(relay.hub, relay.reads, get_service().store, task_id, since,
+    return live.task_events(relay.hub, relay.reads, stream.task_id, stream.since,
                             get_settings().keepalive_s)
 
 
@@ -47,10 +49,10 @@ def sse(messages: Iterator[dict | None], end_event: bool) -> Response:
 
 @bp.get("/api/v1/tasks/<task_id>/events")
 def task_events_sse(task_id: str) -> Response:
-    task_id, since = existing_task(task_id), since_param()  # a 404 or 400 before streaming
-    return sse(task_messages(task_id, since), end_event=True)
+    return sse(task_messages(task_stream(task_id)), end_event=True)
 
 
 @bp.get("/api/v1/dashboard/events")
 def dashboard_events_sse() -> Response:
+    dashboard_stream()
     return sse(dashboard_messages(), end_event=False)

@@ -11,15 +11,16 @@ from __future__ import annotations
 import itertools
 import os
 import threading
+from dataclasses import dataclass
 
-from flask import current_app, request
+from flask import current_app
 from wsproto.frame_protocol import FrameProtocol
 
 from .. import live, validation
 from ..connection import client, resolve_url
-from ..errors import InvalidInput
 from ..hub import Entry, Hub
 from . import get_service, get_settings
+from .inputs import resume_point
 
 EXTENSION = "jobsvc.hub"
 # Connections of the relay besides the hub's reader: catch-up and snapshot reads.
@@ -53,17 +54,34 @@ def get_relay() -> Relay:
     return relay
 
 
-def existing_task(task_id: str) -> str:
-    """The task id, or NotFound: checked before a stream starts so the answer is a 404."""
-    get_service().store.get(validation.task_id(task_id))
-    return task_id
+@dataclass(frozen=True)
+class TaskStream:
+    """A task's live stream as checked before it starts."""
+
+    task_id: str
+    since: str
+    # All there is to send when an ended task's stream needs no following (see
+    # live.open_task), else None.
+    final: list[dict] | None
 
 
-def since_param() -> str:
-    """Resume point: ``Last-Event-ID`` (SSE reconnects) or ``?since=``; 0 is the start."""
-    since = request.headers.get("Last-Event-ID") or request.args.get("since") or "0"
-    ms, _, seq = since.partition("-")
-    if not ms.isdigit() or (seq and not seq.isdigit()):
-        raise InvalidInput("since must be a stream id such as 1700000000000-0, or 0",
-                           field="since")
-    return since
+def task_stream(task_id: str) -> TaskStream:
+    """Everything that can refuse a task's live stream, checked before the stream starts.
+
+    SSE and WebSocket viewers both come through here, so a bad task id, an
+    unknown task or a bad resume point is an HTTP answer (400, 404), never
+    a stream that breaks once it has begun (``websocket`` turns the 404 into
+    a close code, for browsers).
+    """
+    task_id = validation.task_id(task_id)
+    since, field = resume_point()
+    final = live.open_task(get_relay().reads, get_service().store, task_id, since, field)
+    return TaskStream(task_id, since, final)
+
+
+def dashboard_stream() -> None:
+    """The dashboard's check before it streams: a bad resume point is a 400 here too.
+
+    The dashboard always starts with a snapshot, so a valid one changes nothing.
+    """
+    resume_point()

@@ -89,6 +89,9 @@ class SinkSocket:
     def sendall(self, data: bytes) -> None:
         self._sink.write(bytes(data))
 
+    def drain(self) -> bool:
+        return self._sink.drain()
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._sock, name)
 
