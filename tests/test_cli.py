@@ -102,7 +102,8 @@ def test_up_runs_everything_and_ctrl_c_stops_it(tmp_path):
 
 
 def _healthy(port: int) -> bool:
+    """True once /healthz answers 200; a refused or slow answer (a busy machine) is a retry."""
     try:
-        return requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
-    except requests.ConnectionError:
+        return requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+    except (requests.ConnectionError, requests.Timeout):
         return False
