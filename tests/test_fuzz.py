@@ -24,10 +24,20 @@ import os
 
 import pytest
 from hypothesis import HealthCheck, given, seed, settings
+from hypothesis import strategies as st
 
 from jobsvc.service import Service
 from tests.fuzz_bodies import submit_probes
 from tests.fuzz_harness import Harness, Probe
+from tests.fuzz_requests import (
+    FULL_TOKEN,
+    READ_TOKEN,
+    header_probes,
+    listing_probes,
+    stream_probes,
+    task_probes,
+    token_probes,
+)
 
 SEED = int(os.environ.get("JOBSVC_FUZZ_SEED", "20240607"))
 # Bounded for CI: the whole file runs in about a minute on two busy cores.
@@ -66,3 +76,51 @@ def test_fuzzed_submissions_never_fail_the_server_nor_half_apply(
     harness: Harness, probe: Probe
 ) -> None:
     harness.run(probe)
+
+
+@seed(SEED)
+@FUZZ
+@given(probe=st.one_of(task_probes(), stream_probes()))
+def test_fuzzed_task_paths_and_streams_never_fail_the_server(
+    harness: Harness, probe: Probe
+) -> None:
+    harness.run(probe)
+
+
+@seed(SEED)
+@FUZZ
+@given(probe=listing_probes)
+def test_fuzzed_listings_and_lanes_never_fail_the_server(harness: Harness, probe: Probe) -> None:
+    harness.run(probe)
+
+
+@seed(SEED)
+@FUZZ
+@given(probe=header_probes())
+def test_fuzzed_headers_without_tokens_keep_web_pages_out(harness: Harness, probe: Probe) -> None:
+    harness.run(probe)
+
+
+class TestWithTokens:
+    """With tokens configured, every /api and /ws call needs one; Host and Origin are free."""
+
+    @pytest.fixture
+    def env(self, env: dict[str, str]) -> dict[str, str]:
+        return {
+            **env,
+            "JOBSVC_API_TOKENS": f"ci:{FULL_TOKEN}",
+            "JOBSVC_READ_TOKENS": f"viewer:{READ_TOKEN}",
+        }
+
+    @pytest.fixture
+    def harness(self, web_server: str, svc: Service, redis_url: str) -> Harness:
+        print(f"fuzz seed: {SEED} (JOBSVC_FUZZ_SEED)")
+        return Harness(web_server, svc, redis_url, token=FULL_TOKEN)
+
+    @seed(SEED)
+    @FUZZ
+    @given(probe=token_probes())
+    def test_fuzzed_tokens_never_let_a_request_through_unchecked(
+        self, harness: Harness, probe: Probe
+    ) -> None:
+        harness.run(probe)
