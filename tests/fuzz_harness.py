@@ -376,6 +376,17 @@ def check_listing(
         assert all(item[key] == value for item in items), (key, value)
 
 
+def check_unchanged(api: Api, client: redis.Redis, probe: Probe, before: Snapshot) -> None:
+    """A refused request or a read left every key, and so every view of them, as it was.
+
+    A refused write is compared through ``/stats`` and ``/tasks`` too. A read
+    is compared by its digest alone: those views are read from the same
+    keys, and asking for them after every read would double an example's time.
+    """
+    if probe.method != "GET" or redis_digest(client) != before.digest:
+        assert observe(api, client) == before, "a refused request or a read changed the state"
+
+
 def run_probe(api: Api, client: redis.Redis, port: int, probe: Probe, before: Snapshot) -> Answer:
     """Sends one probe to the state ``before`` shows and holds the answer to every property."""
     answer = send(port, probe)
@@ -384,11 +395,10 @@ def run_probe(api: Api, client: redis.Redis, port: int, probe: Probe, before: Sn
         check_error_shape(answer)
     check_expectation(probe, answer)
     check_stream_start(answer)
-    after = observe(api, client)
     if answer.status >= 400 or probe.method == "GET":
-        assert after == before, "a refused request or a read changed the state"
+        check_unchanged(api, client, probe, before)
     elif probe.deployment is not None:
-        check_submit_accepted(api, probe, answer, before, after)
+        check_submit_accepted(api, probe, answer, before, observe(api, client))
     if probe.listing is not None and answer.status == 200:
         check_listing(answer, *probe.listing)
     return answer

@@ -3,15 +3,17 @@
 Hypothesis builds requests: submit bodies (valid ones, valid ones with one
 field mutated, raw garbage), deployment names and task ids in paths, query
 strings and headers.  Each request carries what the contract says about it:
-it must be accepted, it must be refused, or either is fine.  Every answer is
-held to three properties, whatever the request:
+it must be accepted, it must be refused (maybe with a given status and
+code, e.g. 403 ``cross_origin``), or either is fine, and the answer must
+agree.  Every answer is also held to three properties, whatever the request:
 
-1. no response is a 5xx;
+1. no response is a 5xx, nor a stream that breaks off after its headers;
 2. every 4xx is the contract's JSON error ``{"error": {"code", "message"}}``;
-3. a refused request changes nothing: the ``/stats`` counts, the newest ids
-   of ``/tasks`` and a digest of every Redis key are the same before and
-   after it.  So is a read.  An accepted submission must change them, which
-   shows the comparison can fail.
+3. a refused request, and any read, changes nothing: the ``/stats`` counts,
+   the newest ids of ``/tasks`` and a digest of every Redis key are the same
+   before and after it (a read is compared by the digest alone).  An
+   accepted submission must change them, by exactly the task it was sent,
+   which shows the comparison can fail.
 
 Each example starts from the same small state (``seed_state``), so an
 example that fails fails again alone and Hypothesis can shrink it.  The seed
