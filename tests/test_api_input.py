@@ -7,6 +7,7 @@ import json
 from urllib.parse import quote
 
 import pytest
+import requests
 
 from tests.api_client import Api, assert_error, task_count
 
@@ -274,3 +275,20 @@ def test_wrong_method_answers_json_405(api: Api) -> None:
     assert "GET" in r.headers["Allow"]
     assert_error(api.get(f"/tasks/{MISSING_ID}/cancel"), 405, "method_not_allowed")
     assert_error(api.get(SUBMIT), 405, "method_not_allowed")
+
+
+@pytest.mark.parametrize("value", ["a\x00b", "a\x0bb", "a\x0cb", "a\x7fb"])
+def test_control_character_in_a_handshake_header_is_a_400_before_the_upgrade(api, value):
+    """The handshake's own HTTP parser would choke on it after the app let it through (500)."""
+    r = requests.get(
+        api.base_url + "/ws/dashboard",
+        headers={
+            "Upgrade": "websocket",
+            "Connection": "Upgrade",
+            "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+            "Sec-WebSocket-Version": "13",
+            "User-Agent": value,
+        },
+        timeout=10,
+    )
+    assert_error(r, 400, "invalid_header", field="User-Agent")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import re
 import socket
 from collections.abc import Callable, Generator, Iterator
 
@@ -25,7 +26,7 @@ from simple_websocket import ConnectionClosed
 from wsproto.utilities import LocalProtocolError
 
 from .. import keys
-from ..errors import JobsvcError, NotFound
+from ..errors import InvalidInput, JobsvcError, NotFound
 from ..hub import catch_up
 from . import get_settings, sink
 from .live import dashboard_messages
@@ -44,6 +45,9 @@ CLOSE_REPLY_S = 5.0
 CATCH_UP_CHUNK = 64 * 1024
 # Errors that mean the viewer has gone.
 GONE = (ConnectionClosed, OSError, LocalProtocolError)
+# Control characters (tab aside) that the handshake's HTTP parser refuses in a header
+# value; a server may pass them on to the application, which then sees them first.
+HEADER_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 @bp.before_request
@@ -53,6 +57,7 @@ def before_handshake() -> None:
     An unknown task is the exception: a browser is told nothing of a refused
     handshake, so it is refused after it, with close code 4404.
     """
+    check_headers()
     task_id = (request.view_args or {}).get("task_id")
     if task_id is None:
         dashboard_stream()
@@ -62,6 +67,19 @@ def before_handshake() -> None:
         except NotFound as exc:
             g.task_stream = exc
     own_socket()
+
+
+def check_headers() -> None:
+    """A header value with a control character is a 400 here, before the handshake.
+
+    simple-websocket rebuilds the request for its HTTP parser (wsproto, h11),
+    which refuses such a value with an error nothing above it would catch.
+    """
+    for name, value in request.headers.items():
+        if HEADER_CONTROL.search(value):
+            raise InvalidInput(
+                f"header {name} holds a control character", field=name, code="invalid_header"
+            )
 
 
 def own_socket() -> None:
