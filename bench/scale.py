@@ -35,6 +35,7 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from statistics import median
 
 if __package__ in (None, ""):  # run as a file: make `bench` and `jobsvc` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -88,9 +89,9 @@ class PhaseFailed(Exception):
 class Sizes:
     tasks: int = 1_000_000
     lanes: int = 100_000
-    # Timed submits per run at each level, and runs per level (the best counts).
+    # Timed submits per run at each level, and runs per level and side (the best counts).
     submits: int = 5000
-    runs: int = 3
+    runs: int = 5
     drain: int = 10_000
     workers: int = 2
     # Requests per page kind (first, deep) of each listing.
@@ -234,18 +235,24 @@ def phase_submit(run: Run, level: int) -> dict:
 
     The reference Redis is flushed before each of its runs; so is the deep
     one at level 0 (a control: both sides should then match).  At the other
-    levels the deep side's runs stack, each adding ``submits`` tasks.
+    levels the deep side's runs stack, each adding ``submits`` tasks.  The
+    Redis time per submit is kept too: unlike the rate, other processes on
+    the machine barely move it.
     """
-    sizes, deep, ref = run.sizes, [], []
+    sizes = run.sizes
+    out: dict = {name: {"rates": [], "redis_us": []} for name in ("deep", "ref")}
     loaded = reach(run, level) if level else 0.0
     for r in range(sizes.runs):
-        for side in (run.ref, run.deep) if r % 2 == 0 else (run.deep, run.ref):
+        for name in ("ref", "deep") if r % 2 == 0 else ("deep", "ref"):
+            side = run.ref if name == "ref" else run.deep
             if side is run.ref or level == 0:
                 side.db.reset()
-            rates = ref if side is run.ref else deep
-            rates.append(timed_submits(side.svc, f"{level}-{r}", sizes.submits, sizes.per_lane))
+            with redis_time.measure(side.db.client) as window:
+                rate = timed_submits(side.svc, f"{level}-{r}", sizes.submits, sizes.per_lane)
+            out[name]["rates"].append(rate)
+            out[name]["redis_us"].append(window.redis_us / sizes.submits)
         run.probe_lanes = (run.probe_lanes if level else 0) + -(-sizes.submits // sizes.per_lane)
-    return {"deep": deep, "ref": ref, "load_s": loaded, "loaded_to": level}
+    return {**out, "load_s": loaded}
 
 
 def reach(run: Run, level: int) -> float:
@@ -414,6 +421,7 @@ def run_phases(run: Run) -> dict:
 
 def summary_rows(res: dict, sizes: Sizes) -> list[tuple[str, ...]]:
     rows = [submit_row(level, res["submit"][level], level == sizes.tasks) for level in sizes.levels]
+    rows.append(submit_redis_row(sizes.tasks, res["submit"][sizes.tasks]))
     per_task = res["memory"]["per_task"]
     rows.append(
         (
@@ -488,7 +496,7 @@ def summary_rows(res: dict, sizes: Sizes) -> list[tuple[str, ...]]:
 
 def submit_row(level: int, sub: dict, judged: bool) -> tuple[str, ...]:
     """Best rate at ``level`` queued against the best on the empty reference Redis."""
-    deep, ref = max(sub["deep"]), max(sub["ref"])
+    deep, ref = max(sub["deep"]["rates"]), max(sub["ref"]["rates"])
     ratio = deep / ref
     label = (
         "submit rate, both empty (control)" if level == 0 else f"submit rate at {level:,} queued"
@@ -503,16 +511,29 @@ def submit_row(level: int, sub: dict, judged: bool) -> tuple[str, ...]:
     )
 
 
+def submit_redis_row(level: int, sub: dict) -> tuple[str, ...]:
+    deep, ref = median(sub["deep"]["redis_us"]), median(sub["ref"]["redis_us"])
+    return (
+        f"Redis time per submit at {level:,} queued, us (median)",
+        f"{deep:.0f}",
+        f"{ref:.0f}",
+        f"{deep / ref:.2f}",
+        "(info)",
+        "",
+    )
+
+
 def details(res: dict, sizes: Sizes) -> list[str]:
     lines = [""]
     for level, sub in res["submit"].items():
-        runs = "; ".join(
-            f"{side} " + ", ".join(f"{r:.0f}" for r in sub[side]) for side in ("deep", "ref")
-        )
-        load = f"; loaded to {level:,} in {sub['load_s']:.1f}s" if sub["load_s"] else ""
-        lines.append(
-            f"  submit at {level:,} queued, tasks/s of each run (best counts): {runs}{load}"
-        )
+        load = f" (loaded to {level:,} in {sub['load_s']:.1f}s)" if sub["load_s"] else ""
+        lines.append(f"  submit at {level:,} queued{load}, each run (best rate counts):")
+        for side in ("deep", "ref"):
+            runs = ", ".join(
+                f"{rate:.0f}/s {us:.0f}us"
+                for rate, us in zip(sub[side]["rates"], sub[side]["redis_us"])
+            )
+            lines.append(f"      {side}: {runs}")
     memory = res["memory"]
     lines.append(
         f"  memory: {memory['per_task']:.0f} B per queued task over "
