@@ -1,10 +1,11 @@
 """Paging latency of a listing over HTTP: its first page against a page deep in it.
 
-The deep page is reached as a client reaches it, by following ``nextCursor``
-from the start (with big pages, to get there sooner); then the first page
-and the deep page, at the listing's default page size, are asked for in
-turn on one keep-alive connection, so both meet the same machine.  A
-request is timed from sending it to the last byte of the body.
+The app is served by gunicorn (one process, gthread) on loopback.  The deep
+page is reached as a client reaches it, by following ``nextCursor`` from the
+start (with big pages, to get there sooner); then the first page and the
+deep page, at the listing's default page size, are asked for in turn on one
+keep-alive connection, so both meet the same machine.  A request is timed
+from sending it to the last byte of the body.
 """
 
 from __future__ import annotations
@@ -12,15 +13,20 @@ from __future__ import annotations
 import http.client
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlencode
 
-from bench.harness import percentile
+from bench.harness import Workers, percentile, wait_for, worker_env
 
 # Page size used to walk down to the deep page (the API's largest).
 WALK_LIMIT = 500
 # Seconds one request may take before the benchmark gives up on it.
 REQUEST_TIMEOUT_S = 120
+# Seconds the server gets to answer /healthz after it starts.
+START_TIMEOUT_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,42 @@ class Api:
 
     def close(self) -> None:
         self.conn.close()
+
+
+@contextmanager
+def serve(app: str, port: int, redis_url: str, log_dir: Path) -> Iterator[Api]:
+    """gunicorn serving ``app`` (``module:factory()``) on loopback, and a connection to it."""
+    argv = [
+        "gunicorn",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        "1",
+        "--worker-class",
+        "gthread",
+        "--threads",
+        "4",
+        app,
+    ]
+    with Workers(log_dir) as procs:
+        procs.start("web", argv, worker_env(redis_url))
+        api = Api(port)
+        up = wait_for(lambda: _healthy(api) or bool(procs.failed()), START_TIMEOUT_S, 0.2)
+        if not up or procs.failed():
+            raise RuntimeError(f"the web server did not start\n{procs.logs_tail()}")
+        try:
+            yield api
+        finally:
+            api.close()
+
+
+def _healthy(api: Api) -> bool:
+    try:
+        api.get("/healthz")
+        return True
+    except (OSError, RuntimeError, ValueError):
+        api.close()  # a refused connection is reopened by the next request
+        return False
 
 
 def walk_to(api: Api, listing: Listing, depth: int) -> Depth:
