@@ -69,17 +69,19 @@ class BenchRedis:
     def used_memory(self) -> int:
         return int(self.client.info("memory")["used_memory"])
 
-    def memory_by_key_kind(self) -> Counter[str]:
-        """Bytes per key pattern (ids and deployment names folded), from MEMORY USAGE."""
-        names = list(self.client.scan_iter(count=1000))
+    def memory_by_key_kind(self, names: re.Pattern[str] = DEP_RE) -> Counter[str]:
+        """Bytes per key pattern (ids and the deployment ``names`` folded), from
+        MEMORY USAGE, one SCAN page at a time: a million keys' names are never
+        held at once."""
         sizes: Counter[str] = Counter()
-        for i in range(0, len(names), 1000):
-            batch = names[i : i + 1000]
+        cursor = None
+        while cursor != 0:
+            cursor, batch = self.client.scan(cursor or 0, count=1000)
             with self.client.pipeline(transaction=False) as pipe:
                 for name in batch:
                     pipe.memory_usage(name, samples=0)
                 for name, size in zip(batch, pipe.execute(), strict=True):
-                    sizes[DEP_RE.sub("<dep>", ID_RE.sub("<id>", name))] += size or 0
+                    sizes[names.sub("<dep>", ID_RE.sub("<id>", str(name)))] += size or 0
         return sizes
 
 
