@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.invariants import ENDED, PRIORITIES, check, passed  # noqa: E402
-from jobsvc.redis_server import RedisServer  # noqa: E402
+from jobsvc.processes.redis_server import RedisServer  # noqa: E402
 from jobsvc.service import Service  # noqa: E402
 from jobsvc.settings import Settings  # noqa: E402
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import redis
 
-from jobsvc.redis_server import RedisServer
+from jobsvc.processes.redis_server import RedisServer
 
 ROOT = Path(__file__).resolve().parent.parent
 # Commands the benchmark itself sends while a phase is measured; not the systems' cost.

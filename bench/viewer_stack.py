@@ -18,7 +18,7 @@ import redis
 import requests
 
 from jobsvc import keys
-from jobsvc.redis_server import RedisServer, free_port
+from jobsvc.processes.redis_server import RedisServer, free_port
 from jobsvc.service import Service
 from jobsvc.settings import Settings
 

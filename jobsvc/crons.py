@@ -17,13 +17,14 @@ from datetime import datetime, timezone
 import redis
 from rq_scheduler import Scheduler
 
-from . import keys, registry
+from . import keys
 from .connection import client, resolve_url
 from .dispatch import MAINTENANCE_QUEUE, TaskJob
 from .errors import ConfigError, JobsvcError
-from .reconcile import cleanup_ended, reconcile_all
+from .processes.reconcile import cleanup_ended, reconcile_all
 from .runner import process_store
 from .settings import Settings
+from .types import registry
 
 log = logging.getLogger("jobsvc.scheduler")
 

@@ -29,10 +29,11 @@ from typing import Any
 
 import redis
 
-from . import faults, registry
+from . import faults
 from .connection import client, resolve_url
 from .settings import LOG_LINE_MAX_BYTES, Settings
 from .store import TaskStore
+from .types import registry
 
 log = logging.getLogger("jobsvc.runner")
 

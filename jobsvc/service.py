@@ -14,12 +14,12 @@ from typing import Any
 from rq import Worker
 from rq.serializers import JSONSerializer
 
-from . import registry
 from .connection import client, resolve_url
 from .errors import PreflightFailed
 from .model import Task
 from .settings import Settings
 from .store import TaskStore
+from .types import registry
 from .validation import Submission, parse_submission
 from .validation import deployment as valid_deployment
 from .validation import task_id as valid_task_id
@@ -90,7 +90,7 @@ class Service:
 
     def events(self, task_id: str, since: str | None = None) -> Iterator[dict]:
         """The task's events (log, progress, status, step) from ``since``, live, until it ends."""
-        from .live import follow_task
+        from .live.events import follow_task
 
         return follow_task(self.store.client, self.store, valid_task_id(task_id), since or "0")
 
@@ -108,7 +108,7 @@ class Service:
         return self.store.summaries(names), next_cursor
 
     def stats(self) -> dict:
-        from . import drain
+        from .processes import drain
 
         stats = self.store.counts()
         stats["draining"] = drain.draining(self.store)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import ConfigError
-from .sandbox import Command, parse_allowlist
+from .types.sandbox import Command, parse_allowlist
 
 # Largest request body the API reads; the contract's default.
 DEFAULT_MAX_BODY = 256 * 1024

@@ -13,9 +13,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from . import registry
 from .errors import InvalidInput, NotFound
 from .states import Priority, Status
+from .types import registry
 
 # Names match in full (re.fullmatch): "$" would let a trailing newline through.
 DEPLOYMENT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")

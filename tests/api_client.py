@@ -13,7 +13,7 @@ from flask import Flask
 from werkzeug.serving import make_server
 
 from jobsvc import keys
-from jobsvc.redis_server import free_port
+from jobsvc.processes.redis_server import free_port
 
 PREFIX = "/api/v1"
 

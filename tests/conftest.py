@@ -19,7 +19,7 @@ import pytest
 import redis
 from werkzeug.serving import make_server
 
-from jobsvc.redis_server import RedisServer, free_port
+from jobsvc.processes.redis_server import RedisServer, free_port
 from jobsvc.service import Service
 from jobsvc.settings import Settings
 

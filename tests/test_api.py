@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from jobsvc.redis_server import free_port
+from jobsvc.processes.redis_server import free_port
 from jobsvc.settings import Settings
 from jobsvc.web import create_app
 from tests.api_client import Api, assert_error, serve

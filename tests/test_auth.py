@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from jobsvc import gunicorn_conf
+from jobsvc.processes import gunicorn_conf
 from jobsvc.settings import Settings
 from jobsvc.web import create_app
 from tests.api_client import Api, assert_error, task_count

@@ -15,7 +15,7 @@ import sys
 import requests
 import websocket
 
-from jobsvc.redis_server import free_port
+from jobsvc.processes.redis_server import free_port
 from tests.conftest import ROOT
 from tests.helpers import wait_ended, wait_until
 

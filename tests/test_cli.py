@@ -13,7 +13,7 @@ import requests
 from click.testing import CliRunner
 
 from jobsvc.cli import cli
-from jobsvc.redis_server import free_port
+from jobsvc.processes.redis_server import free_port
 from tests.conftest import ROOT
 from tests.helpers import wait_until
 

@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 
-from jobsvc.reconcile import reconcile_all
+from jobsvc.processes.reconcile import reconcile_all
 from tests.conftest import ROOT
 from tests.helpers import wait_ended, wait_until
 
@@ -78,7 +78,7 @@ def test_sigterm_past_the_shutdown_deadline_stops_the_task_for_a_retry(svc, make
 
 
 def test_status_says_when_the_service_drains(svc, env):
-    from jobsvc import drain
+    from jobsvc.processes import drain
 
     drain.start(svc.store)
     assert jobsvc(env, "status").stdout.startswith("DRAINING")

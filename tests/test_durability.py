@@ -10,8 +10,8 @@ import sys
 import pytest
 import redis
 
-from jobsvc.reconcile import reconcile_all, redis_warnings
-from jobsvc.redis_server import RedisServer
+from jobsvc.processes.reconcile import reconcile_all, redis_warnings
+from jobsvc.processes.redis_server import RedisServer
 from jobsvc.service import Service
 from jobsvc.settings import Settings
 from tests.conftest import ROOT

@@ -10,7 +10,7 @@ import time
 
 import psutil
 
-from jobsvc.reconcile import reconcile_all
+from jobsvc.processes.reconcile import reconcile_all
 from tests.conftest import ROOT
 from tests.helpers import wait_ended, wait_until
 

@@ -14,7 +14,7 @@ import requests
 import websocket
 from werkzeug.serving import make_server
 
-from jobsvc.redis_server import free_port
+from jobsvc.processes.redis_server import free_port
 from jobsvc.settings import Settings
 from jobsvc.web import create_app
 from tests.conftest import ROOT
@@ -215,9 +215,9 @@ def test_python_api_and_tail_follow_a_task(svc, make_worker, env):
 
 def test_sse_viewer_that_falls_behind_catches_up_without_gap(live, svc, make_worker,
                                                              monkeypatch):
-    import jobsvc.hub
+    import jobsvc.live.hub
 
-    monkeypatch.setattr(jobsvc.hub, "BUFFER", 5)  # every burst of lines overflows it
+    monkeypatch.setattr(jobsvc.live.hub, "BUFFER", 5)  # every burst of lines overflows it
     host, _ = live
     t = svc.submit("prod-eu", "echo", {"lines": [f"line-{i}" for i in range(LINES)]})
     with requests.get(f"http://{host}/api/v1/tasks/{t.id}/events", stream=True,

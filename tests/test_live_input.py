@@ -15,7 +15,7 @@ import requests
 import websocket
 
 from jobsvc import keys
-from jobsvc.hub import id_after
+from jobsvc.live.hub import id_after
 from tests.helpers import wait_ended
 from tests.web_process import WebProcess, gunicorn
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import signal
 
-from jobsvc.reconcile import reconcile_all
+from jobsvc.processes.reconcile import reconcile_all
 from tests.helpers import wait_ended, wait_until
 
 

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from jobsvc.redis_server import find_binary, free_port
+from jobsvc.processes.redis_server import find_binary, free_port
 from jobsvc.service import Service
 from tests.helpers import wait_until
 

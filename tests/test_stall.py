@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from jobsvc.reconcile import reconcile_all
+from jobsvc.processes.reconcile import reconcile_all
 from tests.helpers import wait_ended, wait_until
 
 

@@ -10,8 +10,8 @@ from jobsvc.connection import redacted
 from jobsvc.errors import ConfigError, InvalidInput
 from jobsvc.model import iso
 from jobsvc.runner import MAX_BACKOFF_S, backoff_ms
-from jobsvc.sandbox import build_argv, parse_allowlist
 from jobsvc.settings import DEFAULT_SHUTDOWN_S, Settings
+from jobsvc.types.sandbox import build_argv, parse_allowlist
 
 
 def test_tokens_accept_named_and_bare_entries():
@@ -81,7 +81,8 @@ def test_lone_surrogates_are_invalid_input_not_a_crash():
 @pytest.mark.parametrize("shutdown_s", [DEFAULT_SHUTDOWN_S, 90.0])
 def test_up_waits_out_the_workers_own_shutdown_allowance(shutdown_s):
     """Ctrl-C on `jobsvc up` must not kill a worker that is still within JOBSVC_SHUTDOWN_S."""
-    from jobsvc import local, workers
+    from jobsvc.processes import up as local
+    from jobsvc.processes import worker as workers
 
     assert local.stop_timeout_s(Settings(shutdown_s=shutdown_s)) > shutdown_s
     assert workers.ShutdownDeadline.shutdown_s == DEFAULT_SHUTDOWN_S

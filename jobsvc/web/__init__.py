@@ -14,10 +14,10 @@ import threading
 from flask import Flask, current_app
 from werkzeug.routing import BaseConverter
 
-from .. import registry
 from ..connection import resolve_url
 from ..service import Service
 from ..settings import Settings
+from ..types import registry
 
 # Redis connections per pool of a web process's Service: requests beyond it wait
 # for a free one, so a burst of viewers connecting cannot open hundreds.
@@ -46,7 +46,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         errors,
         headers,
         inputs,
-        live,
+        sse,
         system,
         tasks,
         websocket,
@@ -67,7 +67,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     headers.init_app(app)
     auth.init_app(app)
     inputs.init_app(app)
-    for module in (tasks, deployments, system, live, dashboard, websocket):
+    for module in (tasks, deployments, system, sse, dashboard, websocket):
         app.register_blueprint(module.bp)
     # Keeps idle WebSockets alive through proxies and notices dead peers.
     app.config["SOCK_SERVER_OPTIONS"] = {"ping_interval": 25}

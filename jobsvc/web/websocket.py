@@ -26,10 +26,18 @@ from wsproto.utilities import LocalProtocolError
 
 from .. import keys
 from ..errors import JobsvcError, NotFound
-from ..hub import catch_up
-from . import get_settings, sink
-from .live import dashboard_messages
-from .relay import Relay, TaskStream, dashboard_stream, get_relay, task_stream, websocket_frames
+from ..live import sink
+from ..live.hub import catch_up
+from ..live.relay import (
+    Relay,
+    TaskStream,
+    dashboard_stream,
+    get_relay,
+    task_stream,
+    websocket_frames,
+)
+from . import get_settings
+from .sse import dashboard_messages
 
 bp = Blueprint("websocket", __name__)
 sock = Sock()

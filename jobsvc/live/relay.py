@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from flask import current_app
 from wsproto.frame_protocol import FrameProtocol
 
-from .. import live, validation
+from .. import validation
 from ..connection import client, resolve_url
-from ..hub import Entry, Hub
-from . import get_service, get_settings
-from .inputs import resume_point
+from ..web import get_service, get_settings
+from ..web.inputs import resume_point
+from . import events as live
+from .hub import Entry, Hub
 
 EXTENSION = "jobsvc.hub"
 # Connections of the relay besides the hub's reader: catch-up and snapshot reads.

@@ -14,9 +14,9 @@ import subprocess
 import tempfile
 from typing import Any
 
+from ..settings import LOG_LINE_MAX_BYTES, Settings
 from . import sandbox
 from .registry import task
-from .settings import LOG_LINE_MAX_BYTES, Settings
 
 # name -> allowlisted command, from the process settings (see configure).
 _ALLOWLIST: dict[str, sandbox.Command] = {}

@@ -12,9 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .dispatch import check_pool
-from .errors import ConfigError
-from .settings import DEFAULT_MAX_RETRIES, DEFAULT_POOL, DEFAULT_TIMEOUT_S, Settings
+from ..dispatch import check_pool
+from ..errors import ConfigError
+from ..settings import DEFAULT_MAX_RETRIES, DEFAULT_POOL, DEFAULT_TIMEOUT_S, Settings
 
 Handler = Callable[[Any, dict], Any]
 # A preflight check returns None when all is well, else the reason it failed (422).

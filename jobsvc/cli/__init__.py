@@ -16,11 +16,11 @@ from typing import Any
 import click
 import redis
 
+from ..connection import redacted
+from ..errors import JobsvcError, Unavailable
+from ..service import Service, connect
+from ..settings import DEFAULT_POOL
 from . import output
-from .connection import redacted
-from .errors import JobsvcError, Unavailable
-from .service import Service, connect
-from .settings import DEFAULT_POOL
 from .terminal import shown
 
 
@@ -65,7 +65,7 @@ def cli() -> None:
 @click.option("--workers", "worker_count", type=int, default=2, show_default=True)
 def up(port: int, worker_count: int) -> None:
     """Everything for local use: Redis (unless configured), web, workers, scheduler."""
-    from .local import run_up
+    from ..processes.up import run_up
 
     sys.exit(run_up(port=port, workers=worker_count))
 
@@ -77,7 +77,7 @@ def up(port: int, worker_count: int) -> None:
               help="Per process; each live viewer holds one.")
 def web(host: str, port: int, threads: int) -> None:
     """The HTTP API (gunicorn, threads)."""
-    from .local import run_web
+    from ..processes.up import run_web
 
     try:
         run_web(host, port, threads)
@@ -94,7 +94,7 @@ def web(host: str, port: int, threads: int) -> None:
               help="fork: each task in a forked work-horse; simple: in the worker process.")
 def worker(pool: str, count: int, burst: bool, worker_class: str) -> None:
     """RQ workers for a pool."""
-    from .workers import run_workers
+    from ..processes.worker import run_workers
 
     try:
         sys.exit(run_workers(pool, count, burst=burst, worker_class=worker_class))
@@ -106,7 +106,7 @@ def worker(pool: str, count: int, burst: bool, worker_class: str) -> None:
 @click.option("--burst", is_flag=True, help="Register the jobs, run what is due, exit.")
 def scheduler(burst: bool) -> None:
     """rq-scheduler with jobsvc's periodic reconcilers."""
-    from .crons import run_scheduler
+    from ..crons import run_scheduler
 
     try:
         run_scheduler(burst=burst)
@@ -166,7 +166,7 @@ def status(svc: Service, deployment: str | None, as_json: bool) -> None:
 @service_command
 def tail(svc: Service, task_id: str, since: str) -> None:
     """Print a task's output live; exit 0 if it completed."""
-    from .validation import task_id as valid_id
+    from ..validation import task_id as valid_id
 
     final = None
     for event in svc.events(valid_id(task_id), since=since):
@@ -181,7 +181,7 @@ def _task_action(name: str, doc: str) -> None:
     @click.option("--json", "as_json", is_flag=True)
     @service_command
     def command(svc: Service, task_id: str, as_json: bool) -> None:
-        from .validation import task_id as valid_id
+        from ..validation import task_id as valid_id
 
         task = getattr(svc, name)(valid_id(task_id))
         emit(task.data, as_json, output.task_line)
@@ -215,7 +215,7 @@ _lane_action("resume", "Let DEPLOYMENT's lane run again.")
 @service_command
 def cleanup(svc: Service, days: float, grace: float) -> None:
     """Delete tasks that ended more than N days ago (queued and running ones stay)."""
-    from .reconcile import cleanup_ended
+    from ..processes.reconcile import cleanup_ended
 
     flagged, deleted = cleanup_ended(svc.store, days, grace)
     click.echo(f"flagged {flagged} stale task(s), deleted {deleted} ended task(s)")
@@ -228,7 +228,7 @@ def cleanup(svc: Service, days: float, grace: float) -> None:
 @service_command
 def drain(svc: Service, timeout: float, resume_: bool) -> None:
     """Start nothing new and wait for running tasks to end (lanes keep accepting)."""
-    from . import drain as draining
+    from ..processes import drain as draining
 
     if resume_:
         report = draining.resume(svc.store)
@@ -246,7 +246,7 @@ def drain(svc: Service, timeout: float, resume_: bool) -> None:
 @service_command
 def reconcile(svc: Service) -> None:
     """Once: re-publish orphaned tasks, reap lost attempts, promote idle lanes."""
-    from .reconcile import reconcile_all
+    from ..processes.reconcile import reconcile_all
 
     report = reconcile_all(svc.store)
     click.echo(output.reconcile_text(report))
@@ -259,7 +259,7 @@ def reconcile(svc: Service) -> None:
 @service_command
 def check(svc: Service) -> None:
     """Check the Redis in use: reachable, persistent, no eviction, today's key layout."""
-    from .reconcile import layout_warnings, redis_warnings
+    from ..processes.reconcile import layout_warnings, redis_warnings
 
     warnings = redis_warnings(svc.store.client) + layout_warnings(svc.store.client)
     for line in warnings:

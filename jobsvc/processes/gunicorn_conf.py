@@ -1,6 +1,6 @@
 """gunicorn settings for the HTTP API.
 
-Used as ``gunicorn -c python:jobsvc.gunicorn_conf "jobsvc.web:create_app()"``
+Used as ``gunicorn -c python:jobsvc.processes.gunicorn_conf "jobsvc.web:create_app()"``
 (``jobsvc web`` does exactly that).  Threads rather than more processes: a
 cancel waits for the running task to stop, and live streams hold a request
 open, so most requests spend their time waiting on Redis, not on the CPU.
@@ -18,9 +18,9 @@ from typing import Any
 
 from gunicorn.util import parse_address
 
-from .errors import JobsvcError
-from .loopback import is_loopback_host
-from .settings import Settings
+from ..errors import JobsvcError
+from ..loopback import is_loopback_host
+from ..settings import Settings
 
 # Threads per worker process.  Each live viewer (SSE or WebSocket) holds one
 # for as long as it watches, so this is how many viewers one process serves;

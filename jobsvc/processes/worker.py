@@ -20,11 +20,12 @@ import redis
 from rq import SimpleWorker, Worker
 from rq.serializers import JSONSerializer
 
-from . import keys, registry, runner
-from .connection import client, resolve_url
-from .dispatch import TaskJob, check_pool, pool_queue_names
-from .settings import DEFAULT_SHUTDOWN_S, Settings
-from .store import TaskStore
+from .. import keys, runner
+from ..connection import client, resolve_url
+from ..dispatch import TaskJob, check_pool, pool_queue_names
+from ..settings import DEFAULT_SHUTDOWN_S, Settings
+from ..store import TaskStore
+from ..types import registry
 
 log = logging.getLogger("jobsvc.worker")
 

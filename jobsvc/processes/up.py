@@ -19,11 +19,11 @@ import threading
 import time
 from pathlib import Path
 
-from .connection import ping, redacted, url_file, write_url_file
-from .errors import ConfigError
-from .loopback import is_loopback_host
+from ..connection import ping, redacted, url_file, write_url_file
+from ..errors import ConfigError
+from ..loopback import is_loopback_host
+from ..settings import Settings
 from .redis_server import RedisServer
-from .settings import Settings
 
 # Random bytes of the password of `jobsvc up`'s own Redis.
 PASSWORD_BYTES = 32
@@ -49,7 +49,7 @@ def run_web(host: str, port: int, threads: int) -> None:
     os.environ.update({"JOBSVC_HOST": host, "PORT": str(port),
                        "JOBSVC_WEB_THREADS": str(threads)})
     os.execv(sys.executable, [sys.executable, "-m", "gunicorn", "-c",
-                              "python:jobsvc.gunicorn_conf", "jobsvc.web:create_app()"])
+                              "python:jobsvc.processes.gunicorn_conf", "jobsvc.web:create_app()"])
 
 
 def _own_redis(settings: Settings) -> RedisServer:

@@ -15,13 +15,13 @@ from typing import Any
 
 from redis import Redis
 
-from . import faults, keys
-from .dispatch import Dispatcher
-from .errors import Conflict, NotFound, Unreadable
-from .model import JSON_FIELDS, render_summary, render_task
-from .scripts import Reply, Scripts, dispatch_list, parse_reply
-from .settings import Settings
-from .validation import Submission
+from .. import faults, keys
+from ..dispatch import Dispatcher
+from ..errors import Conflict, NotFound, Unreadable
+from ..model import JSON_FIELDS, render_summary, render_task
+from ..scripts import Reply, Scripts, dispatch_list, parse_reply
+from ..settings import Settings
+from ..validation import Submission
 
 log = logging.getLogger("jobsvc.store")
 
@@ -276,7 +276,7 @@ class TaskStore:
     # -- figures -------------------------------------------------------------------
 
     def counts(self) -> dict[str, Any]:
-        from .states import Status
+        from ..states import Status
 
         with self.client.pipeline(transaction=False) as pipe:
             for s in Status:

@@ -29,11 +29,11 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
-from . import keys
-from .dispatch import RQ_TIMEOUT_GRACE_S, queue_name
-from .runner import backoff_ms
-from .states import Status
-from .store import TaskStore
+from .. import keys
+from ..dispatch import RQ_TIMEOUT_GRACE_S, queue_name
+from ..runner import backoff_ms
+from ..states import Status
+from ..store import TaskStore
 
 log = logging.getLogger("jobsvc.reconcile")
 

@@ -12,9 +12,9 @@ from collections.abc import Iterator
 
 from flask import Blueprint, Response, stream_with_context
 
-from .. import live
+from ..live import events as live
+from ..live.relay import TaskStream, dashboard_stream, get_relay, task_stream
 from . import get_service, get_settings
-from .relay import TaskStream, dashboard_stream, get_relay, task_stream
 
 bp = Blueprint("live", __name__)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import redis
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 # How long to wait for a started server to answer PING, in seconds.
 START_TIMEOUT_S = 15.0

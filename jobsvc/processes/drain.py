@@ -11,9 +11,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from . import keys
+from .. import keys
+from ..store import TaskStore
 from .reconcile import Report, reconcile_all
-from .store import TaskStore
 
 # How often a waiting drain counts the running tasks, in seconds.
 POLL_S = 0.5

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from .errors import ConfigError, InvalidInput
+from ..errors import ConfigError, InvalidInput
 
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # Where the template says options end; placeholders after it may take values starting with '-'.

@@ -16,12 +16,12 @@ from typing import Any
 
 from redis import Redis
 
-from . import keys
-from .errors import InvalidInput, NotFound
+from .. import keys
+from ..errors import InvalidInput, NotFound
+from ..model import iso, render_summary
+from ..states import ENDED, Status
+from ..store import TaskStore
 from .hub import Hub, Subscription, catch_up, id_after
-from .model import iso, render_summary
-from .states import ENDED, Status
-from .store import TaskStore
 
 # Seconds without a message before a keep-alive.
 KEEPALIVE_S = 15.0
