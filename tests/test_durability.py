@@ -10,7 +10,8 @@ import sys
 import pytest
 import redis
 
-from jobsvc.processes.reconcile import reconcile_all, redis_warnings
+from jobsvc.processes.check import redis_warnings
+from jobsvc.processes.reconcile import reconcile_all
 from jobsvc.processes.redis_server import RedisServer
 from jobsvc.service import Service
 from jobsvc.settings import Settings

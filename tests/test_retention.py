@@ -7,7 +7,7 @@ import redis
 
 from jobsvc import crons
 from jobsvc.errors import NotFound
-from jobsvc.processes.reconcile import cleanup_ended
+from jobsvc.processes.retention import cleanup_ended
 from tests.helpers import wait_ended, wait_until
 
 

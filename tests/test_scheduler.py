@@ -13,6 +13,7 @@ import redis
 
 from jobsvc import crons
 from jobsvc.errors import ConfigError
+from jobsvc.processes import scheduler
 from jobsvc.settings import Settings
 from tests.conftest import ROOT
 
@@ -71,4 +72,4 @@ def test_recurring_fire_goes_through_submit_and_dedupes(svc, monkeypatch):
 ])
 def test_bad_recurring_config_is_refused_at_start(env, bad, message):
     with pytest.raises(ConfigError, match=message):
-        crons.check_recurring(Settings.from_env({**env, "JOBSVC_RECURRING": json.dumps(bad)}))
+        scheduler.check_recurring(Settings.from_env({**env, "JOBSVC_RECURRING": json.dumps(bad)}))

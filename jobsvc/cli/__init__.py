@@ -106,7 +106,7 @@ def worker(pool: str, count: int, burst: bool, worker_class: str) -> None:
 @click.option("--burst", is_flag=True, help="Register the jobs, run what is due, exit.")
 def scheduler(burst: bool) -> None:
     """rq-scheduler with jobsvc's periodic reconcilers."""
-    from ..crons import run_scheduler
+    from ..processes.scheduler import run_scheduler
 
     try:
         run_scheduler(burst=burst)
@@ -215,7 +215,7 @@ _lane_action("resume", "Let DEPLOYMENT's lane run again.")
 @service_command
 def cleanup(svc: Service, days: float, grace: float) -> None:
     """Delete tasks that ended more than N days ago (queued and running ones stay)."""
-    from ..processes.reconcile import cleanup_ended
+    from ..processes.retention import cleanup_ended
 
     flagged, deleted = cleanup_ended(svc.store, days, grace)
     click.echo(f"flagged {flagged} stale task(s), deleted {deleted} ended task(s)")
@@ -259,7 +259,7 @@ def reconcile(svc: Service) -> None:
 @service_command
 def check(svc: Service) -> None:
     """Check the Redis in use: reachable, persistent, no eviction, today's key layout."""
-    from ..processes.reconcile import layout_warnings, redis_warnings
+    from ..processes.check import layout_warnings, redis_warnings
 
     warnings = redis_warnings(svc.store.client) + layout_warnings(svc.store.client)
     for line in warnings:

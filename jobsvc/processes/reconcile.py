@@ -20,7 +20,6 @@ nothing twice.  Where a task can be lost between two steps:
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import redis
@@ -29,23 +28,14 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
-from .. import keys
 from ..dispatch import RQ_TIMEOUT_GRACE_S, queue_name
 from ..runner import backoff_ms
-from ..states import Status
 from ..store import TaskStore
 
 log = logging.getLogger("jobsvc.reconcile")
 
 # A dispatch younger than this is left alone: its RQ enqueue may be under way.
 ORPHAN_GRACE_S = 10.0
-# Ended tasks deleted per cleanup batch.
-CLEANUP_BATCH = 500
-# `jobsvc check` looks for keys of the old layout with SCAN: keys asked per
-# call, and the most calls it makes (an admin command; never a request path).
-LAYOUT_SCAN_COUNT = 1000
-LAYOUT_SCAN_CALLS = 1000
-ENDED = ("completed", "failed", "canceled", "skipped")
 
 
 @dataclass
@@ -158,94 +148,3 @@ def reconcile_all(store: TaskStore, orphan_grace_s: float = ORPHAN_GRACE_S) -> R
             report.failed.append(deployment)
     store.take_due()
     return report
-
-
-def _ended_before(store: TaskStore, status: str, cutoff: int) -> Iterator[list[tuple]]:
-    """Batches of (id, completedAt, cooldownUntil, staleAt) of ended tasks, oldest first."""
-    index, low = keys.by_status(status), "-inf"
-    while batch := store.client.zrangebyscore(index, low, "+inf", start=0, num=CLEANUP_BATCH,
-                                              withscores=True):
-        with store.client.pipeline(transaction=False) as pipe:
-            for task_id, _ in batch:
-                pipe.hmget(keys.task(task_id), "completedAt", "cooldownUntil", "staleAt")
-            rows = pipe.execute()
-        yield [(tid, *row) for (tid, _), row in zip(batch, rows)
-               if row[0] is not None and int(row[0]) < cutoff]
-        low = f"({int(batch[-1][1])}"
-
-
-def cleanup_ended(store: TaskStore, days: float, grace_s: float = 0.0) -> tuple[int, int]:
-    """Retention: returns (flagged, deleted).
-
-    A task that ended more than ``days`` ago (and is past any cooldown) is
-    first flagged ``staleAt``; one flagged at least ``grace_s`` ago is
-    deleted with its history, streams, log and index entries.  The daily
-    job (``crons.cleanup_job``) passes a grace of half its period, so a task
-    is flagged by one run and deleted by the next, a day later; ``jobsvc
-    cleanup`` deletes at once (grace 0).
-    Queued and running tasks are never touched (delete_task.lua refuses).
-    """
-    now = store.redis_now_us()
-    cutoff = now - int(days * 86_400 * 1_000_000)
-    flagged = deleted = 0
-    for status in ENDED:
-        for batch in _ended_before(store, status, cutoff):
-            stale_at: dict[str, int] = {}
-            for task_id, _, cooldown_until, stale in batch:
-                if stale is not None:
-                    stale_at[task_id] = int(stale)
-                elif int(cooldown_until or 0) <= now:
-                    store.client.hset(keys.task(task_id), "staleAt", now)
-                    stale_at[task_id] = now
-                    flagged += 1
-            limit = now - grace_s * 1_000_000
-            deleted += sum(store.delete(tid) for tid, at in stale_at.items() if at <= limit)
-    return flagged, deleted
-
-
-def redis_warnings(client) -> list[str]:
-    """What in the Redis configuration could lose accepted tasks."""
-    try:
-        config = {**client.config_get("appendonly"), **client.config_get("maxmemory-policy"),
-                  **client.config_get("save")}
-    except Exception as exc:  # noqa: BLE001  (managed Redis often forbids CONFIG)
-        return [f"cannot read the Redis configuration ({exc}); check persistence yourself"]
-    warnings = []
-    if config.get("appendonly") != "yes" and not config.get("save"):
-        warnings.append("persistence is off (appendonly no, no save points): "
-                        "a Redis restart loses every task")
-    elif config.get("appendonly") != "yes":
-        warnings.append("appendonly is off: a crash loses tasks since the last snapshot")
-    if config.get("maxmemory-policy") != "noeviction":
-        warnings.append(f"maxmemory-policy is {config.get('maxmemory-policy')}, "
-                        "not noeviction: Redis may evict task data under memory pressure")
-    return warnings
-
-
-def layout_warnings(client) -> list[str]:
-    """One line if this Redis holds data written by jobsvc's old key layout,
-    whose lane keys another lane's name could spell (see keys.py)."""
-    statuses = {s.value for s in Status}
-    found = _old_lane_key(client)
-    if found is None and any(keys.parse_count(name)[1] not in statuses
-                             for name in client.hkeys(keys.COUNTS)):
-        found = f"{keys.COUNTS} fields type:<type>:<status>"
-    if found is None:
-        return []
-    return [f"this Redis holds data of jobsvc's old key layout ({found}): let running tasks "
-            "end (`jobsvc drain`), then delete the keys matching jobsvc:* and rq:* (or flush "
-            "a database of jobsvc's own) and submit again"]
-
-
-def _old_lane_key(client) -> str | None:
-    """The first old-layout lane key a bounded SCAN finds, else None."""
-    cursor = 0
-    for _ in range(LAYOUT_SCAN_CALLS):
-        cursor, names = client.scan(cursor, match=keys.lane("*"), count=LAYOUT_SCAN_COUNT)
-        for name in names:
-            if any(name.endswith(suffix) and client.type(name) == kind
-                   for suffix, kind in keys.OLD_LANE_KEYS):
-                return name
-        if cursor == 0:
-            return None
-    return None
