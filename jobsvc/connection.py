@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import redis
 from redis import Redis
@@ -79,8 +80,6 @@ def sentinel_client(url: str, **options: object) -> Redis:
     The client asks the sentinels again after a failover, so workers and web
     processes follow the new master without a restart.
     """
-    from urllib.parse import urlsplit
-
     parts = urlsplit(url)
     hosts = [(h.rsplit(":", 1)[0], int(h.rsplit(":", 1)[1]) if ":" in h else 26379)
              for h in parts.netloc.split("@")[-1].split(",")]

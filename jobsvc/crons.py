@@ -20,6 +20,8 @@ from . import keys
 from .processes.reconcile import reconcile_all
 from .processes.retention import cleanup_ended
 from .runner import process_store
+from .service import Service
+from .validation import parse_submission
 
 # Period of the retention pass, in seconds, and the age (days) of ended tasks it flags.
 CLEANUP_EVERY_S = 24 * 3600
@@ -61,9 +63,6 @@ def submit_recurring(definition: dict) -> dict:
     or a fire while the previous run is still queued or running, returns the
     task already there instead of queueing a second one.
     """
-    from .service import Service
-    from .validation import parse_submission
-
     store = process_store()
     body = recurring_body(definition)
     sub = parse_submission(definition["deployment"], body)

@@ -33,7 +33,7 @@ from . import faults
 from .connection import client, resolve_url
 from .settings import LOG_LINE_MAX_BYTES, Settings
 from .store import TaskStore
-from .types import registry
+from .types import loader, registry
 
 log = logging.getLogger("jobsvc.runner")
 
@@ -260,7 +260,7 @@ def process_store() -> TaskStore:
     global _STORE
     if _STORE is None:
         settings = Settings.from_env()
-        registry.load(settings)
+        loader.load(settings)
         url = resolve_url(settings)
         _STORE = TaskStore(client(url), client(url, decode=False), settings)
     return _STORE

@@ -16,10 +16,12 @@ from rq.serializers import JSONSerializer
 
 from .connection import client, resolve_url
 from .errors import PreflightFailed
+from .live.events import follow_task
 from .model import Task
+from .processes import drain
 from .settings import Settings
 from .store import TaskStore
-from .types import registry
+from .types import loader, registry
 from .validation import Submission, parse_submission
 from .validation import deployment as valid_deployment
 from .validation import task_id as valid_task_id
@@ -36,7 +38,7 @@ class Service:
                  pool_size: int | None = None, name: str | None = None):
         """``pool_size`` bounds each of the two connection pools (callers wait for a free one)."""
         self.settings = settings or Settings.from_env()
-        registry.load(self.settings)
+        loader.load(self.settings)
         self.url = url
         self.rq_client = client(url, decode=False, max_connections=pool_size, name=name)
         self.store = TaskStore(client(url, max_connections=pool_size, name=name),
@@ -90,8 +92,6 @@ class Service:
 
     def events(self, task_id: str, since: str | None = None) -> Iterator[dict]:
         """The task's events (log, progress, status, step) from ``since``, live, until it ends."""
-        from .live.events import follow_task
-
         return follow_task(self.store.client, self.store, valid_task_id(task_id), since or "0")
 
     def deployment(self, name: str, queue_limit: int = DEFAULT_QUEUE_LIMIT) -> dict:
@@ -108,8 +108,6 @@ class Service:
         return self.store.summaries(names), next_cursor
 
     def stats(self) -> dict:
-        from .processes import drain
-
         stats = self.store.counts()
         stats["draining"] = drain.draining(self.store)
         stats["workers"] = [

@@ -6,7 +6,9 @@ configuration here, so a variable means the same thing in every process.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,9 +84,6 @@ def _read_recurring(env: Mapping[str, str]) -> tuple[dict, ...]:
 
     Each entry: ``{"name", "cron", "deployment", "type", ...submit fields}``.
     """
-    import json
-    import re
-
     entries: list = []
     sources = [("JOBSVC_RECURRING", env.get("JOBSVC_RECURRING", ""))]
     if env.get("JOBSVC_RECURRING_FILE"):

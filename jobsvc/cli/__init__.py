@@ -18,8 +18,16 @@ import redis
 
 from ..connection import redacted
 from ..errors import JobsvcError, Unavailable
+from ..processes import drain as draining
+from ..processes.check import layout_warnings, redis_warnings
+from ..processes.reconcile import reconcile_all
+from ..processes.retention import cleanup_ended
+from ..processes.scheduler import run_scheduler
+from ..processes.up import run_up, run_web
+from ..processes.worker import run_workers
 from ..service import Service, connect
 from ..settings import DEFAULT_POOL
+from ..validation import task_id as valid_id
 from . import output
 from .terminal import shown
 
@@ -65,8 +73,6 @@ def cli() -> None:
 @click.option("--workers", "worker_count", type=int, default=2, show_default=True)
 def up(port: int, worker_count: int) -> None:
     """Everything for local use: Redis (unless configured), web, workers, scheduler."""
-    from ..processes.up import run_up
-
     sys.exit(run_up(port=port, workers=worker_count))
 
 
@@ -77,8 +83,6 @@ def up(port: int, worker_count: int) -> None:
               help="Per process; each live viewer holds one.")
 def web(host: str, port: int, threads: int) -> None:
     """The HTTP API (gunicorn, threads)."""
-    from ..processes.up import run_web
-
     try:
         run_web(host, port, threads)
     except JobsvcError as exc:
@@ -94,8 +98,6 @@ def web(host: str, port: int, threads: int) -> None:
               help="fork: each task in a forked work-horse; simple: in the worker process.")
 def worker(pool: str, count: int, burst: bool, worker_class: str) -> None:
     """RQ workers for a pool."""
-    from ..processes.worker import run_workers
-
     try:
         sys.exit(run_workers(pool, count, burst=burst, worker_class=worker_class))
     except JobsvcError as exc:
@@ -106,8 +108,6 @@ def worker(pool: str, count: int, burst: bool, worker_class: str) -> None:
 @click.option("--burst", is_flag=True, help="Register the jobs, run what is due, exit.")
 def scheduler(burst: bool) -> None:
     """rq-scheduler with jobsvc's periodic reconcilers."""
-    from ..processes.scheduler import run_scheduler
-
     try:
         run_scheduler(burst=burst)
     except JobsvcError as exc:
@@ -166,8 +166,6 @@ def status(svc: Service, deployment: str | None, as_json: bool) -> None:
 @service_command
 def tail(svc: Service, task_id: str, since: str) -> None:
     """Print a task's output live; exit 0 if it completed."""
-    from ..validation import task_id as valid_id
-
     final = None
     for event in svc.events(valid_id(task_id), since=since):
         final = output.print_event(event) or final
@@ -181,8 +179,6 @@ def _task_action(name: str, doc: str) -> None:
     @click.option("--json", "as_json", is_flag=True)
     @service_command
     def command(svc: Service, task_id: str, as_json: bool) -> None:
-        from ..validation import task_id as valid_id
-
         task = getattr(svc, name)(valid_id(task_id))
         emit(task.data, as_json, output.task_line)
 
@@ -215,8 +211,6 @@ _lane_action("resume", "Let DEPLOYMENT's lane run again.")
 @service_command
 def cleanup(svc: Service, days: float, grace: float) -> None:
     """Delete tasks that ended more than N days ago (queued and running ones stay)."""
-    from ..processes.retention import cleanup_ended
-
     flagged, deleted = cleanup_ended(svc.store, days, grace)
     click.echo(f"flagged {flagged} stale task(s), deleted {deleted} ended task(s)")
 
@@ -228,8 +222,6 @@ def cleanup(svc: Service, days: float, grace: float) -> None:
 @service_command
 def drain(svc: Service, timeout: float, resume_: bool) -> None:
     """Start nothing new and wait for running tasks to end (lanes keep accepting)."""
-    from ..processes import drain as draining
-
     if resume_:
         report = draining.resume(svc.store)
         click.echo(f"resumed: {output.reconcile_text(report)}")
@@ -246,8 +238,6 @@ def drain(svc: Service, timeout: float, resume_: bool) -> None:
 @service_command
 def reconcile(svc: Service) -> None:
     """Once: re-publish orphaned tasks, reap lost attempts, promote idle lanes."""
-    from ..processes.reconcile import reconcile_all
-
     report = reconcile_all(svc.store)
     click.echo(output.reconcile_text(report))
     if report.failed:
@@ -259,8 +249,6 @@ def reconcile(svc: Service) -> None:
 @service_command
 def check(svc: Service) -> None:
     """Check the Redis in use: reachable, persistent, no eviction, today's key layout."""
-    from ..processes.check import layout_warnings, redis_warnings
-
     warnings = redis_warnings(svc.store.client) + layout_warnings(svc.store.client)
     for line in warnings:
         click.echo(f"warning: {line}")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+import click
+
 from .terminal import shown
 
 
@@ -63,8 +65,6 @@ def reconcile_text(report: Any) -> str:
 
 def drain_progress(running: int) -> None:
     """The live count of a waiting drain: redrawn in place on a terminal."""
-    import click
-
     tty = sys.stdout.isatty()
     start = "\r" if tty else ""
     click.echo(f"{start}draining: {running} task(s) running ", nl=not tty or running == 0)
@@ -83,8 +83,6 @@ def print_event(event: dict) -> str | None:
     neutralised on a terminal and passed through exactly otherwise
     (``terminal``); ``color=True`` keeps click from stripping part of it.
     """
-    import click
-
     data = event["data"]
     tty = sys.stdout.isatty()
     if event["type"] == "progress":

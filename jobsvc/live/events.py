@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import queue
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from redis import Redis
@@ -36,6 +37,18 @@ class ViewerTooSlow(Exception):
     def __init__(self, last_id: str):
         super().__init__(f"viewer fell too far behind; resume with since={last_id}")
         self.last_id = last_id
+
+
+@dataclass(frozen=True)
+class TaskStream:
+    """A task's live stream as checked before it starts."""
+
+    task_id: str
+    since: str
+    # All there is to send when an ended task's stream needs no following (see
+    # open_task), else None.
+    final: list[dict] | None
+
 
 
 def task_event(entry_id: str, fields: dict[str, str]) -> dict:

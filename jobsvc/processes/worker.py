@@ -25,7 +25,7 @@ from ..connection import client, resolve_url
 from ..dispatch import TaskJob, check_pool, pool_queue_names
 from ..settings import DEFAULT_SHUTDOWN_S, Settings
 from ..store import TaskStore
-from ..types import registry
+from ..types import loader
 
 log = logging.getLogger("jobsvc.worker")
 
@@ -104,7 +104,7 @@ def run_worker(pool: str, *, burst: bool = False, worker_class: str = "fork",
                settings: Settings | None = None) -> None:
     """Runs one RQ worker in this process until it is stopped (or, burst, idle)."""
     settings = settings or Settings.from_env()
-    registry.load(settings)
+    loader.load(settings)
     store = _store(settings)
     runner.use_store(store)
     ticker = DueTicker(settings)

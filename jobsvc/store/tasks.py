@@ -21,6 +21,7 @@ from ..errors import Conflict, NotFound, Unreadable
 from ..model import JSON_FIELDS, render_summary, render_task
 from ..scripts import Reply, Scripts, dispatch_list, parse_reply
 from ..settings import Settings
+from ..states import Status
 from ..validation import Submission
 
 log = logging.getLogger("jobsvc.store")
@@ -276,8 +277,6 @@ class TaskStore:
     # -- figures -------------------------------------------------------------------
 
     def counts(self) -> dict[str, Any]:
-        from ..states import Status
-
         with self.client.pipeline(transaction=False) as pipe:
             for s in Status:
                 pipe.zcard(keys.by_status(s.value))

@@ -35,7 +35,7 @@ from flask import Flask, g, request
 from ..errors import BadHost, CrossOrigin, Forbidden, Unauthorized
 from ..loopback import is_loopback_host_header, is_loopback_peer, split_host
 from ..settings import Settings
-from . import get_settings
+from .ext import get_settings
 
 # Paths anyone may call: health checks carry no data and must work without a token;
 # the dashboard page and its files ("static") hold none either (its script passes on ?token=).

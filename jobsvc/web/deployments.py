@@ -11,7 +11,7 @@ from flask import Blueprint
 from .. import validation
 from ..errors import InvalidInput
 from ..service import DEFAULT_QUEUE_LIMIT, MAX_QUEUE_LIMIT
-from . import get_service
+from .ext import get_service
 from .inputs import query_limit, query_text
 
 bp = Blueprint("deployments", __name__, url_prefix="/api/v1")

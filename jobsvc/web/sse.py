@@ -12,11 +12,35 @@ from collections.abc import Iterator
 
 from flask import Blueprint, Response, stream_with_context
 
+from .. import validation
 from ..live import events as live
-from ..live.relay import TaskStream, dashboard_stream, get_relay, task_stream
-from . import get_service, get_settings
+from ..live.events import TaskStream
+from .ext import get_relay, get_service, get_settings
+from .inputs import resume_point
 
 bp = Blueprint("live", __name__)
+
+
+def task_stream(task_id: str) -> TaskStream:
+    """Everything that can refuse a task's live stream, checked before the stream starts.
+
+    SSE and WebSocket viewers both come through here, so a bad task id, an
+    unknown task or a bad resume point is an HTTP answer (400, 404), never
+    a stream that breaks once it has begun (``websocket`` turns the 404 into
+    a close code, for browsers).
+    """
+    task_id = validation.task_id(task_id)
+    since, field = resume_point()
+    final = live.open_task(get_relay().reads, get_service().store, task_id, since, field)
+    return TaskStream(task_id, since, final)
+
+
+def dashboard_stream() -> None:
+    """The dashboard's check before it streams: a bad resume point is a 400 here too.
+
+    The dashboard always starts with a snapshot, so a valid one changes nothing.
+    """
+    resume_point()
 
 
 def task_messages(stream: TaskStream) -> Iterator[dict | None]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from . import get_service
+from .ext import get_service
 
 bp = Blueprint("system", __name__)
 

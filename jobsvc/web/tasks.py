@@ -11,7 +11,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, url_for
 
 from .. import validation
-from . import get_service
+from .ext import get_service
 from .inputs import json_body, query_cursor, query_limit, query_text
 
 bp = Blueprint("tasks", __name__, url_prefix="/api/v1")

@@ -27,17 +27,11 @@ from wsproto.utilities import LocalProtocolError
 from .. import keys
 from ..errors import JobsvcError, NotFound
 from ..live import sink
+from ..live.events import TaskStream
 from ..live.hub import catch_up
-from ..live.relay import (
-    Relay,
-    TaskStream,
-    dashboard_stream,
-    get_relay,
-    task_stream,
-    websocket_frames,
-)
-from . import get_settings
-from .sse import dashboard_messages
+from ..live.relay import Relay, websocket_frames
+from .ext import get_relay, get_settings
+from .sse import dashboard_messages, dashboard_stream, task_stream
 
 bp = Blueprint("websocket", __name__)
 sock = Sock()
