@@ -18,13 +18,13 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from .errors import ConfigError
+from .states import PRIORITIES
 
 # The RQ job function: a dotted path, so RQ never pickles a callable.
 JOB_FUNC = "jobsvc.runner.run_task"
 # RQ's own timeout is a backstop behind the runner's: it only fires if the
 # runner itself is stuck, so it must come later than the task's timeout.
 RQ_TIMEOUT_GRACE_S = 60
-PRIORITIES = ("critical", "high", "medium", "low")
 # Queue for the reconcilers; every worker serves it first.
 MAINTENANCE_QUEUE = "maintenance"
 

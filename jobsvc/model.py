@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from .states import ENDED
+
 TIME_FIELDS = ("createdAt", "startedAt", "completedAt", "lastOutputAt", "cooldownUntil")
 JSON_FIELDS = ("payload", "metadata", "progress", "result", "error")
 INT_FIELDS = ("retryCount", "maxRetries", "timeoutS", "cooldownS")
@@ -96,4 +98,4 @@ class Task:
 
     @property
     def ended(self) -> bool:
-        return self.data["status"] in ("completed", "failed", "canceled", "skipped")
+        return self.data["status"] in ENDED

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
+import redis
 
 from jobsvc.errors import Conflict
-from jobsvc.states import TRANSITIONS, Status, allowed
+from jobsvc.scripts import source
+from jobsvc.settings import Settings
+from jobsvc.states import ENDED, TRANSITIONS, Priority, Status, allowed
 
 
 def claimed(svc, **kw):
@@ -56,3 +61,13 @@ def test_a_second_claim_of_the_same_dispatch_is_refused(svc):
     assert svc.store.claim(t.id, "other").code == "not_queued"
     waiting = svc.submit("lane", "noop")
     assert svc.store.claim(waiting.id, "other").code == "not_active"
+
+
+def test_lua_ended_states_and_ranks_mirror_the_states_module(redis_url):
+    """_lib.lua keeps its own ENDED set and RANK table: they must say what states.py says."""
+    lib = source("promote", Settings()).split("-- promote.lua")[0]
+    probe = "return { cjson.encode(ENDED), cjson.encode(RANK) }"
+    ended, ranks = redis.Redis.from_url(redis_url, decode_responses=True).eval(lib + probe, 0)
+    assert set(json.loads(ended)) == {s.value for s in ENDED}
+    assert all(json.loads(ended).values())
+    assert json.loads(ranks) == {p.value: p.rank for p in Priority}

@@ -28,7 +28,6 @@ from .hub import Hub, Subscription, catch_up, id_after
 KEEPALIVE_S = 15.0
 # Deployments per snapshot read.
 SNAPSHOT_PAGE = 500
-TERMINAL = {s.value for s in ENDED}
 
 
 class ViewerTooSlow(Exception):
@@ -58,7 +57,7 @@ def task_event(entry_id: str, fields: dict[str, str]) -> dict:
 
 
 def is_terminal(event: dict) -> bool:
-    return event["type"] == "status" and event["data"].get("status") in TERMINAL
+    return event["type"] == "status" and event["data"].get("status") in ENDED
 
 
 def _live(sub: Subscription, last: str, keepalive: float) -> Iterator[tuple[str, dict] | None]:

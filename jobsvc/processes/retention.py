@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from .. import keys
+from ..states import ENDED
 from ..store import TaskStore
 
 # Ended tasks deleted per cleanup batch.
 CLEANUP_BATCH = 500
-ENDED = ("completed", "failed", "canceled", "skipped")
 
 
 def _ended_before(store: TaskStore, status: str, cutoff: int) -> Iterator[list[tuple]]:
@@ -46,7 +46,7 @@ def cleanup_ended(store: TaskStore, days: float, grace_s: float = 0.0) -> tuple[
     now = store.redis_now_us()
     cutoff = now - int(days * 86_400 * 1_000_000)
     flagged = deleted = 0
-    for status in ENDED:
+    for status in sorted(s.value for s in ENDED):
         for batch in _ended_before(store, status, cutoff):
             stale_at: dict[str, int] = {}
             for task_id, _, cooldown_until, stale in batch:
