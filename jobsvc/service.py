@@ -28,9 +28,12 @@ from .validation import task_id as valid_task_id
 
 # How often a waiting call looks at a task again, in seconds.
 POLL_S = 0.05
-# Tasks of a deployment's queue shown by default, and at most (the contract's queueLimit).
-DEFAULT_QUEUE_LIMIT = 100
-MAX_QUEUE_LIMIT = 1000
+# Page sizes when the caller names none, and the most it may ask for (a larger
+# request is a 400, not a cut: see docs/architecture.md): a task listing, the
+# deployment listing (one dashboard screen), a deployment's queue (queueLimit).
+DEFAULT_TASKS_LIMIT, MAX_TASKS_LIMIT = 50, 500
+DEFAULT_DEPLOYMENTS_LIMIT, MAX_DEPLOYMENTS_LIMIT = 100, 500
+DEFAULT_QUEUE_LIMIT, MAX_QUEUE_LIMIT = 100, 1000
 
 
 class Service:
@@ -102,7 +105,7 @@ class Service:
         summary["queue"] = [t for t in self.store.get_many(ids) if t is not None]
         return summary
 
-    def deployments(self, cursor: str | None = None, limit: int = 100
+    def deployments(self, cursor: str | None = None, limit: int = DEFAULT_DEPLOYMENTS_LIMIT
                     ) -> tuple[list[dict], str | None]:
         names, next_cursor = self.store.deployments(cursor, limit)
         return self.store.summaries(names), next_cursor

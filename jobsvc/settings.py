@@ -49,6 +49,13 @@ DEFAULT_SHUTDOWN_S = 60.0
 DEFAULT_RECONCILE_S = 10.0
 # Worker pool served when none is named.
 DEFAULT_POOL = "standard"
+# Where `jobsvc web` and `jobsvc up` listen (JOBSVC_HOST, JOBSVC_PORT; gunicorn reads PORT).
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+# Threads per web process (JOBSVC_WEB_THREADS).  Each live viewer (SSE or WebSocket)
+# holds one for as long as it watches, so this is how many viewers one process
+# serves; gunicorn's gthread worker starts them only as connections arrive.
+DEFAULT_WEB_THREADS = 1024
 
 
 def _parse_tokens(raw: str, var: str) -> dict[str, str]:

@@ -26,7 +26,8 @@ from ..processes.scheduler import run_scheduler
 from ..processes.up import run_up, run_web
 from ..processes.worker import run_workers
 from ..service import Service, connect
-from ..settings import DEFAULT_POOL
+from ..settings import DEFAULT_HOST, DEFAULT_POOL, DEFAULT_PORT, DEFAULT_WEB_THREADS
+from ..states import PRIORITIES
 from ..validation import task_id as valid_id
 from . import output
 from .terminal import shown
@@ -69,7 +70,7 @@ def cli() -> None:
 
 
 @cli.command()
-@click.option("--port", type=int, default=8000, show_default=True, envvar="JOBSVC_PORT")
+@click.option("--port", type=int, default=DEFAULT_PORT, show_default=True, envvar="JOBSVC_PORT")
 @click.option("--workers", "worker_count", type=int, default=2, show_default=True)
 def up(port: int, worker_count: int) -> None:
     """Everything for local use: Redis (unless configured), web, workers, scheduler."""
@@ -77,9 +78,9 @@ def up(port: int, worker_count: int) -> None:
 
 
 @cli.command()
-@click.option("--host", default="127.0.0.1", show_default=True, envvar="JOBSVC_HOST")
-@click.option("--port", type=int, default=8000, show_default=True, envvar="JOBSVC_PORT")
-@click.option("--threads", type=int, default=1024, show_default=True,
+@click.option("--host", default=DEFAULT_HOST, show_default=True, envvar="JOBSVC_HOST")
+@click.option("--port", type=int, default=DEFAULT_PORT, show_default=True, envvar="JOBSVC_PORT")
+@click.option("--threads", type=int, default=DEFAULT_WEB_THREADS, show_default=True,
               help="Per process; each live viewer holds one.")
 def web(host: str, port: int, threads: int) -> None:
     """The HTTP API (gunicorn, threads)."""
@@ -121,7 +122,7 @@ def scheduler(burst: bool) -> None:
 @click.argument("deployment")
 @click.argument("task_type", metavar="TYPE")
 @click.option("--payload", default=None, help="JSON object.")
-@click.option("--priority", type=click.Choice(["critical", "high", "medium", "low"]))
+@click.option("--priority", type=click.Choice(PRIORITIES))
 @click.option("--dedupe-key", default=None)
 @click.option("--cooldown", type=int, default=None, help="Seconds.")
 @click.option("--retries", type=int, default=None)

@@ -18,18 +18,12 @@ from typing import Any
 
 from gunicorn.util import parse_address
 
+from .. import loopback
 from ..errors import JobsvcError
-from ..loopback import is_loopback_host
-from ..settings import Settings
+from ..settings import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_WEB_THREADS, Settings
 
-# Threads per worker process.  Each live viewer (SSE or WebSocket) holds one
-# for as long as it watches, so this is how many viewers one process serves;
-# gthread starts them only as connections arrive.
-DEFAULT_THREADS = 1024
 # Worker processes; WEB_CONCURRENCY is the variable PaaS platforms set.
 DEFAULT_WORKERS = 2
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8000
 
 
 def _env_int(name: str, default: int) -> int:
@@ -48,7 +42,7 @@ def _bind_address(host: str, port: int) -> str:
 
 
 worker_class = "gthread"
-threads = _env_int("JOBSVC_WEB_THREADS", DEFAULT_THREADS)
+threads = _env_int("JOBSVC_WEB_THREADS", DEFAULT_WEB_THREADS)
 workers = _env_int("WEB_CONCURRENCY", DEFAULT_WORKERS)
 # Open connections per worker process: every thread busy, and a few waiting.
 worker_connections = threads + 64
@@ -76,7 +70,7 @@ def is_loopback_bind(address: str) -> bool:
         return True
     if isinstance(parsed, int):
         return False
-    return is_loopback_host(parsed[0])
+    return loopback.is_loopback_host(parsed[0])
 
 
 def refusal(binds: list[str], settings: Settings) -> str | None:
@@ -86,8 +80,7 @@ def refusal(binds: list[str], settings: Settings) -> str | None:
     exposed = [address for address in binds if not is_loopback_bind(address)]
     if not exposed:
         return None
-    return (f"refusing to listen on {', '.join(exposed)}: no JOBSVC_API_TOKENS configured "
-            "(without tokens jobsvc listens on loopback only)")
+    return loopback.refusal(exposed)
 
 
 def on_starting(server: Any) -> None:

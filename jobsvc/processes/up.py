@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ..connection import ping, redacted, url_file, write_url_file
 from ..errors import ConfigError
-from ..loopback import is_loopback_host
+from ..loopback import is_loopback_host, refusal
 from ..settings import Settings
 from .redis_server import RedisServer
 
@@ -44,8 +44,7 @@ def run_web(host: str, port: int, threads: int) -> None:
     """Replaces this process with gunicorn serving the app (threads)."""
     settings = Settings.from_env()
     if not settings.auth_required and not is_loopback_host(host):
-        raise ConfigError(f"refusing to listen on {host}: no JOBSVC_API_TOKENS configured "
-                          "(without tokens jobsvc listens on loopback only)")
+        raise ConfigError(refusal([host]))
     os.environ.update({"JOBSVC_HOST": host, "PORT": str(port),
                        "JOBSVC_WEB_THREADS": str(threads)})
     os.execv(sys.executable, [sys.executable, "-m", "gunicorn", "-c",

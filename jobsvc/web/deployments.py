@@ -10,15 +10,16 @@ from flask import Blueprint
 
 from .. import validation
 from ..errors import InvalidInput
-from ..service import DEFAULT_QUEUE_LIMIT, MAX_QUEUE_LIMIT
+from ..service import (
+    DEFAULT_DEPLOYMENTS_LIMIT,
+    DEFAULT_QUEUE_LIMIT,
+    MAX_DEPLOYMENTS_LIMIT,
+    MAX_QUEUE_LIMIT,
+)
 from .ext import get_service
 from .inputs import query_limit, query_text
 
 bp = Blueprint("deployments", __name__, url_prefix="/api/v1")
-
-# Page size of the deployment listing when the client names none (one dashboard screen).
-DEFAULT_LIMIT = 100
-MAX_LIMIT = 500
 
 
 @bp.get("/deployments")
@@ -28,8 +29,8 @@ def list_deployments() -> dict:
     if cursor is not None and not validation.DEPLOYMENT_RE.fullmatch(cursor):
         raise InvalidInput("cursor must be a nextCursor returned by an earlier page",
                            field="cursor")
-    summaries, next_cursor = get_service().deployments(cursor, query_limit(DEFAULT_LIMIT,
-                                                                           MAX_LIMIT))
+    limit = query_limit(DEFAULT_DEPLOYMENTS_LIMIT, MAX_DEPLOYMENTS_LIMIT)
+    summaries, next_cursor = get_service().deployments(cursor, limit)
     return {"deployments": summaries, "nextCursor": next_cursor}
 
 

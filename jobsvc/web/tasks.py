@@ -11,14 +11,11 @@ from __future__ import annotations
 from flask import Blueprint, Response, url_for
 
 from .. import validation
+from ..service import DEFAULT_TASKS_LIMIT, MAX_TASKS_LIMIT
 from .ext import get_service
 from .inputs import json_body, query_cursor, query_limit, query_text
 
 bp = Blueprint("tasks", __name__, url_prefix="/api/v1")
-
-# Page size of a task listing when the client names none, and the most it may ask for.
-DEFAULT_LIMIT = 50
-MAX_LIMIT = 500
 
 
 @bp.post("/deployments/<name:deployment>/tasks")
@@ -45,7 +42,7 @@ def list_tasks() -> dict:
         deployment=None if deployment is None else validation.deployment(deployment),
         status=None if status is None else validation.status(status),
         type_=query_text("type"),
-        limit=query_limit(DEFAULT_LIMIT, MAX_LIMIT),
+        limit=query_limit(DEFAULT_TASKS_LIMIT, MAX_TASKS_LIMIT),
         cursor=query_cursor(),
     )
     return {"tasks": tasks, "nextCursor": None if cursor is None else str(cursor)}
