@@ -20,6 +20,12 @@ from .types import registry
 # Names match in full (re.fullmatch): "$" would let a trailing newline through.
 DEPLOYMENT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 TASK_ID_RE = re.compile(r"[0-9a-f]{16,32}")
+# A Redis stream id as a live stream resumes from it: ``<ms>-<seq>``, or ``<ms>`` (seq 0);
+# ASCII digits only, both parts unsigned 64-bit (Redis' own limits).
+STREAM_ID_RE = re.compile(r"([0-9]{1,20})(?:-([0-9]{1,20}))?")
+STREAM_ID_PART_MAX = 2**64 - 1
+# Where every stream starts: resuming after it replays everything.
+STREAM_START = "0-0"
 # Upper bounds that keep one submission from wedging a lane or the store.
 MAX_RETRIES = 100
 MAX_TIMEOUT_S = 7 * 24 * 3600
@@ -65,6 +71,22 @@ def task_id(value: Any) -> str:
     return value
 
 
+def stream_id(value: str | None, field: str = "since") -> str:
+    """A resume point in Redis' full form, ``<ms>-<seq>``; None or empty is the start.
+
+    Anything but a stream id as the events carry it (``-``, ``+``, ``$``,
+    signs, spaces, other digits, bigger numbers) is a 400 naming ``field``.
+    """
+    if not value:
+        return STREAM_START
+    match = STREAM_ID_RE.fullmatch(value)
+    parts = [int(part or 0) for part in match.groups()] if match else []
+    if not parts or max(parts) > STREAM_ID_PART_MAX:
+        raise InvalidInput(f"{field} must be an event id such as 1700000000000-0 (two integers "
+                           f"up to 2^64-1), or 0 for the start", field=field)
+    return f"{parts[0]}-{parts[1]}"
+
+
 def status(value: Any) -> str:
     try:
         return Status(value).value
@@ -93,14 +115,25 @@ def _object(body: dict, name: str) -> dict:
     return value
 
 
+def encodable(value: Any) -> bool:
+    """Whether every string of a JSON value, keys included, can be stored as UTF-8.
+
+    A lone UTF-16 surrogate (``"\\ud800"``) parses as JSON and fits in a Python
+    str, but no UTF-8 encoder writes it, so Redis could never hold it.
+    """
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _encodable(body: dict) -> None:
-    """Strings must be valid Unicode: a lone surrogate cannot be stored as UTF-8."""
+    """Refuses, naming the field, a body holding a string that is not valid Unicode."""
     for name, value in body.items():
-        try:
-            json.dumps({name: value}, ensure_ascii=False).encode("utf-8")
-        except UnicodeEncodeError:
+        if not encodable({name: value}):
             raise InvalidInput(f"{name} holds a string that is not valid Unicode",
-                               field=str(name).encode("utf-8", "replace").decode()) from None
+                               field=str(name).encode("utf-8", "replace").decode())
 
 
 def canonical(value: Any) -> str:
