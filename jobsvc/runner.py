@@ -30,9 +30,8 @@ from typing import Any
 import redis
 
 from . import faults
-from .connection import client, resolve_url
 from .settings import LOG_LINE_MAX_BYTES, Settings
-from .store import TaskStore
+from .store import TaskStore, open_store
 from .types import loader, registry
 
 log = logging.getLogger("jobsvc.runner")
@@ -261,8 +260,7 @@ def process_store() -> TaskStore:
     if _STORE is None:
         settings = Settings.from_env()
         loader.load(settings)
-        url = resolve_url(settings)
-        _STORE = TaskStore(client(url), client(url, decode=False), settings)
+        _STORE = open_store(settings)
     return _STORE
 
 

@@ -14,13 +14,13 @@ from typing import Any
 from rq import Worker
 from rq.serializers import JSONSerializer
 
-from .connection import client, resolve_url
+from .connection import resolve_url
 from .errors import PreflightFailed
 from .live.events import follow_task
 from .model import Task
 from .processes import drain
 from .settings import Settings
-from .store import TaskStore
+from .store import open_store
 from .types import loader, registry
 from .validation import Submission, parse_submission
 from .validation import deployment as valid_deployment
@@ -43,9 +43,8 @@ class Service:
         self.settings = settings or Settings.from_env()
         loader.load(self.settings)
         self.url = url
-        self.rq_client = client(url, decode=False, max_connections=pool_size, name=name)
-        self.store = TaskStore(client(url, max_connections=pool_size, name=name),
-                               self.rq_client, self.settings)
+        self.store = open_store(self.settings, url, pool_size=pool_size, name=name)
+        self.rq_client = self.store.dispatcher.connection
 
     # -- submitting --------------------------------------------------------------
 

@@ -21,10 +21,9 @@ from rq import SimpleWorker, Worker
 from rq.serializers import JSONSerializer
 
 from .. import keys, runner
-from ..connection import client, resolve_url
 from ..dispatch import TaskJob, check_pool, pool_queue_names
 from ..settings import DEFAULT_SHUTDOWN_S, Settings
-from ..store import TaskStore
+from ..store import open_store
 from ..types import loader
 
 log = logging.getLogger("jobsvc.worker")
@@ -72,11 +71,6 @@ class JobsvcSimpleWorker(ShutdownDeadline, SimpleWorker):
 WORKER_CLASSES = {"fork": JobsvcWorker, "simple": JobsvcSimpleWorker}
 
 
-def _store(settings: Settings) -> TaskStore:
-    url = resolve_url(settings)
-    return TaskStore(client(url), client(url, decode=False), settings)
-
-
 class DueTicker(threading.Thread):
     """Moves due retries back to RQ until stopped.
 
@@ -86,7 +80,7 @@ class DueTicker(threading.Thread):
 
     def __init__(self, settings: Settings):
         super().__init__(name="jobsvc-due-ticker", daemon=True)
-        self.store = _store(settings)
+        self.store = open_store(settings)
         self.stopped = threading.Event()
 
     def run(self) -> None:
@@ -105,7 +99,7 @@ def run_worker(pool: str, *, burst: bool = False, worker_class: str = "fork",
     """Runs one RQ worker in this process until it is stopped (or, burst, idle)."""
     settings = settings or Settings.from_env()
     loader.load(settings)
-    store = _store(settings)
+    store = open_store(settings)
     runner.use_store(store)
     ticker = DueTicker(settings)
     ticker.start()

@@ -288,7 +288,7 @@ class TaskStore:
         for name, value in raw.items():
             kind, st, what = keys.parse_count(name)
             if int(value) > 0:
-                target = by_type if kind == "type" else by_priority
+                target = by_type if kind == keys.COUNT_BY_TYPE else by_priority
                 target.setdefault(what, {})[st] = int(value)
         return {
             "byStatus": {s.value: n for s, n in zip(Status, by_status)},
