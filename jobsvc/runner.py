@@ -19,7 +19,6 @@ import ctypes
 import json
 import logging
 import os
-import random
 import socket
 import threading
 import time
@@ -30,6 +29,7 @@ from typing import Any
 import redis
 
 from . import faults
+from .policy import backoff_ms
 from .settings import LOG_LINE_MAX_BYTES, Settings
 from .store import TaskStore, open_store
 from .types import loader, registry
@@ -41,8 +41,6 @@ STOP_GRACE_S = 2.0
 # How long an attempt keeps trying to record its end through a Redis outage.
 # Past it the attempt is given up: its lease expires and it is run again.
 FINISH_RETRY_S = 120.0
-# Largest retry backoff, in seconds, however many attempts came before.
-MAX_BACKOFF_S = 300.0
 
 
 class TaskStop(BaseException):
@@ -112,12 +110,6 @@ class Context:
     def on_stop(self, callback: Any) -> None:
         """Registers a callable run when the attempt is asked to stop (e.g. kill a child)."""
         self._on_stop.append(callback)
-
-
-def backoff_ms(base_s: float, retry_count: int) -> int:
-    """Exponential backoff with full jitter: uniform in [base, base * 2**retries]."""
-    ceiling = min(MAX_BACKOFF_S, base_s * (2**retry_count))
-    return int(random.uniform(base_s, max(base_s, ceiling)) * 1000)
 
 
 def error_info(reason: str, exc: BaseException | None, started: float, attempt: int) -> dict:

@@ -11,9 +11,6 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from rq import Worker
-from rq.serializers import JSONSerializer
-
 from .connection import resolve_url
 from .errors import PreflightFailed
 from .live.events import follow_task
@@ -44,7 +41,6 @@ class Service:
         loader.load(self.settings)
         self.url = url
         self.store = open_store(self.settings, url, pool_size=pool_size, name=name)
-        self.rq_client = self.store.dispatcher.connection
 
     # -- submitting --------------------------------------------------------------
 
@@ -112,11 +108,7 @@ class Service:
     def stats(self) -> dict:
         stats = self.store.counts()
         stats["draining"] = drain.draining(self.store)
-        stats["workers"] = [
-            {"name": w.name, "state": str(w.get_state()), "queues": w.queue_names(),
-             "currentJobId": w.get_current_job_id()}
-            for w in Worker.all(connection=self.rq_client, serializer=JSONSerializer)
-        ]
+        stats["workers"] = self.store.dispatcher.workers()
         return stats
 
     # -- acting ----------------------------------------------------------------------

@@ -9,7 +9,7 @@ import pytest
 from jobsvc.connection import redacted
 from jobsvc.errors import ConfigError, InvalidInput
 from jobsvc.model import iso
-from jobsvc.runner import MAX_BACKOFF_S, backoff_ms
+from jobsvc.policy import MAX_BACKOFF_S, backoff_ms
 from jobsvc.settings import DEFAULT_SHUTDOWN_S, Settings
 from jobsvc.types.sandbox import build_argv, parse_allowlist
 

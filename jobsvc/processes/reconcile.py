@@ -23,19 +23,12 @@ import logging
 from dataclasses import dataclass, field
 
 import redis
-from rq.command import send_stop_job_command
-from rq.exceptions import NoSuchJobError
-from rq.job import Job
-from rq.serializers import JSONSerializer
 
-from ..dispatch import RQ_TIMEOUT_GRACE_S, queue_name
-from ..runner import backoff_ms
+from ..policy import ORPHAN_GRACE_S, backoff_ms, dispatch_settled, overdue
 from ..store import TaskStore
 
 log = logging.getLogger("jobsvc.reconcile")
 
-# A dispatch younger than this is left alone: its RQ enqueue may be under way.
-ORPHAN_GRACE_S = 10.0
 
 
 @dataclass
@@ -48,44 +41,14 @@ class Report:
     failed: list[str] = field(default_factory=list)
 
 
-def rq_job_alive(store: TaskStore, task_id: str, pool: str, priority: str) -> bool:
-    """True if RQ still holds a job that will run this task."""
-    rq = store.dispatcher.connection
-    try:
-        job = Job.fetch(task_id, connection=rq, serializer=JSONSerializer)
-    except NoSuchJobError:
-        return False
-    status = job.get_status(refresh=False)
-    if status == "queued":
-        return rq.lpos(store.dispatcher.queue(queue_name(pool, priority)).key, task_id) is not None
-    return status in ("scheduled", "deferred")
-
-
 def _orphaned(store: TaskStore, state: dict, now_us: int, grace_s: float) -> bool:
-    if state.get("status") != "queued":
+    if state.get("status") != "queued" or not dispatch_settled(state, now_us, grace_s):
         return False
-    if state.get("dueAt") and int(state["dueAt"]) > now_us:
-        return False
-    if now_us - int(state.get("dispatchedAt") or 0) < grace_s * 1_000_000:
-        return False
-    return not rq_job_alive(store, state["active"], state["pool"], state["priority"])
+    return not store.dispatcher.job_alive(state["active"], state["pool"], state["priority"])
 
 
 def _error(reason: str, message: str) -> dict:
     return {"reason": reason, "type": reason, "message": message, "traceback": None}
-
-
-def _overdue(store: TaskStore, state: dict, now_us: int) -> tuple[str, str] | None:
-    """(reason, message) if a live attempt is stalled or past its hard timeout."""
-    started = int(state.get("startedAt") or now_us)
-    if now_us - started > (int(state["timeoutS"]) + RQ_TIMEOUT_GRACE_S) * 1_000_000:
-        limit = state["timeoutS"]
-        return "timeout", f"still running {RQ_TIMEOUT_GRACE_S}s past its {limit}s timeout"
-    stall_s = int(state.get("stallS") or 0) or store.settings.stall_s
-    active = max(started, int(state.get("lastOutputAt") or 0), int(state.get("lastBeatAt") or 0))
-    if now_us - active > stall_s * 1_000_000:
-        return "stalled", f"no output nor heartbeat for {stall_s:.0f}s"
-    return None
 
 
 def _reap(store: TaskStore, state: dict, reason: str, message: str, force: bool) -> bool:
@@ -93,20 +56,8 @@ def _reap(store: TaskStore, state: dict, reason: str, message: str, force: bool)
                       error=_error(reason, message), force=force,
                       backoff_ms=backoff_ms(store.settings.backoff_s, 0))
     if force and code in ("retry", "ended"):
-        stop_rq_job(store, state["active"])
+        store.dispatcher.stop_job(state["active"])
     return code in ("retry", "ended")
-
-
-def stop_rq_job(store: TaskStore, task_id: str) -> None:
-    """Asks the worker running the task's RQ job to kill its work-horse.
-
-    A forking worker kills the horse; a simple worker cannot, but its runner
-    finds its token fenced off at the next heartbeat and stops the handler.
-    """
-    try:
-        send_stop_job_command(store.dispatcher.connection, task_id, serializer=JSONSerializer)
-    except Exception as exc:  # noqa: BLE001  (the job may be gone or not started by RQ)
-        log.info("task %s: no RQ job to stop (%s)", task_id, exc)
 
 
 def reconcile_lane(store: TaskStore, deployment: str, report: Report, now_us: int,
@@ -120,8 +71,8 @@ def reconcile_lane(store: TaskStore, deployment: str, report: Report, now_us: in
                  "the process running this attempt stopped renewing its lease", force=False):
             report.reaped.append(state["active"])
     elif state.get("status") == "running":
-        overdue = _overdue(store, state, now_us)
-        if overdue and _reap(store, state, *overdue, force=True):
+        late = overdue(state, now_us, store.settings.stall_s)
+        if late and _reap(store, state, *late, force=True):
             report.stalled.append(state["active"])
     elif _orphaned(store, state, now_us, orphan_grace_s):
         if store.republish(state["active"], deployment, state.get("dispatchedAt")):
