@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import time
 
-from . import keys
 from .processes.reconcile import reconcile_all
 from .processes.retention import cleanup_ended
 from .runner import process_store
@@ -33,9 +32,8 @@ CLEANUP_GRACE_PERIODS = 0.5
 
 def take_slot(name: str, every_s: float) -> bool:
     """True for the first run of ``name`` in its current period, False for a double fire."""
-    store = process_store()
     slot = int(time.time() // every_s)
-    return bool(store.client.set(keys.fire(name, slot), "1", nx=True, ex=int(every_s * 2) + 1))
+    return process_store().take_slot(name, slot, ttl_s=int(every_s * 2) + 1)
 
 
 def reconcile_job(every_s: float) -> dict:

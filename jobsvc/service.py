@@ -105,6 +105,10 @@ class Service:
         names, next_cursor = self.store.deployments(cursor, limit)
         return self.store.summaries(names), next_cursor
 
+    def ping(self) -> bool:
+        """True when Redis answers; its connection error (a 503 on the web) when it does not."""
+        return self.store.ping()
+
     def stats(self) -> dict:
         stats = self.store.counts()
         stats["draining"] = drain.draining(self.store)

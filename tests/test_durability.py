@@ -15,6 +15,7 @@ from jobsvc.processes.reconcile import reconcile_all
 from jobsvc.processes.redis_server import RedisServer
 from jobsvc.service import Service
 from jobsvc.settings import Settings
+from jobsvc.store import open_store
 from tests.conftest import ROOT
 from tests.helpers import wait_until
 
@@ -55,8 +56,8 @@ def test_tasks_survive_a_redis_crash_and_none_stays_stuck(aof_redis, env, make_w
 
 
 def test_check_warns_only_without_persistence(aof_redis, redis_url):
-    assert redis_warnings(redis.Redis.from_url(aof_redis.url, decode_responses=True)) == []
-    warnings = redis_warnings(redis.Redis.from_url(redis_url, decode_responses=True))
+    assert redis_warnings(open_store(Settings(), aof_redis.url)) == []
+    warnings = redis_warnings(open_store(Settings(), redis_url))
     assert any("persistence is off" in w for w in warnings)
 
 

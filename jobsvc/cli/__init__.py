@@ -250,7 +250,7 @@ def reconcile(svc: Service) -> None:
 @service_command
 def check(svc: Service) -> None:
     """Check the Redis in use: reachable, persistent, no eviction, today's key layout."""
-    warnings = redis_warnings(svc.store.client) + layout_warnings(svc.store.client)
+    warnings = redis_warnings(svc.store) + layout_warnings(svc.store)
     for line in warnings:
         click.echo(f"warning: {line}")
     click.echo(f"ok: {redacted(svc.url)}" if not warnings else f"{len(warnings)} warning(s)")

@@ -10,26 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from .. import keys
 from ..states import ENDED
 from ..store import TaskStore
-
-# Ended tasks deleted per cleanup batch.
-CLEANUP_BATCH = 500
+from ..store.upkeep import EndedTask
 
 
-def _ended_before(store: TaskStore, status: str, cutoff: int) -> Iterator[list[tuple]]:
-    """Batches of (id, completedAt, cooldownUntil, staleAt) of ended tasks, oldest first."""
-    index, low = keys.by_status(status), "-inf"
-    while batch := store.client.zrangebyscore(index, low, "+inf", start=0, num=CLEANUP_BATCH,
-                                              withscores=True):
-        with store.client.pipeline(transaction=False) as pipe:
-            for task_id, _ in batch:
-                pipe.hmget(keys.task(task_id), "completedAt", "cooldownUntil", "staleAt")
-            rows = pipe.execute()
-        yield [(tid, *row) for (tid, _), row in zip(batch, rows)
-               if row[0] is not None and int(row[0]) < cutoff]
-        low = f"({int(batch[-1][1])}"
+def _ended_before(store: TaskStore, status: str, cutoff: int) -> Iterator[list[EndedTask]]:
+    """Batches of the tasks of an ended status that ended before ``cutoff``, oldest first."""
+    for batch in store.ended_batches(status):
+        yield [task for task in batch if task.completed_at < cutoff]
 
 
 def cleanup_ended(store: TaskStore, days: float, grace_s: float = 0.0) -> tuple[int, int]:
@@ -49,12 +38,11 @@ def cleanup_ended(store: TaskStore, days: float, grace_s: float = 0.0) -> tuple[
     for status in sorted(s.value for s in ENDED):
         for batch in _ended_before(store, status, cutoff):
             stale_at: dict[str, int] = {}
-            for task_id, _, cooldown_until, stale in batch:
-                if stale is not None:
-                    stale_at[task_id] = int(stale)
-                elif int(cooldown_until or 0) <= now:
-                    store.client.hset(keys.task(task_id), "staleAt", now)
-                    stale_at[task_id] = now
+            for task in batch:
+                if task.stale_at is not None:
+                    stale_at[task.id] = task.stale_at
+                elif task.cooldown_until <= now and store.flag_stale(task.id, now):
+                    stale_at[task.id] = now
                     flagged += 1
             limit = now - grace_s * 1_000_000
             deleted += sum(store.delete(tid) for tid, at in stale_at.items() if at <= limit)

@@ -20,7 +20,7 @@ import redis
 from rq import SimpleWorker, Worker
 from rq.serializers import JSONSerializer
 
-from .. import keys, runner
+from .. import runner
 from ..dispatch import TaskJob, check_pool, pool_queue_names
 from ..settings import DEFAULT_SHUTDOWN_S, Settings
 from ..store import open_store
@@ -91,7 +91,7 @@ class DueTicker(threading.Thread):
                 log.exception("due ticker: could not hand over due retries")
 
     def pending(self) -> bool:
-        return bool(self.store.client.zcard(keys.DUE))
+        return self.store.due_pending()
 
 
 def run_worker(pool: str, *, burst: bool = False, worker_class: str = "fork",

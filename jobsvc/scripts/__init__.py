@@ -23,7 +23,7 @@ HERE = Path(__file__).parent
 NAMES = (
     "submit", "claim", "heartbeat", "output", "finish", "cancel", "skip", "requeue",
     "pause", "take_due", "promote", "republish", "reap", "get_tasks", "summaries",
-    "delete_task",
+    "delete_task", "flag_stale",
 )
 # Cap on the dashboard change feed, in entries: viewers resume from it.
 DASHBOARD_MAXLEN = 10_000

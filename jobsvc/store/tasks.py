@@ -23,6 +23,7 @@ from ..scripts import Reply, Scripts, dispatch_list, parse_reply
 from ..settings import Settings
 from ..states import Status
 from ..validation import Submission
+from .upkeep import Upkeep
 
 log = logging.getLogger("jobsvc.store")
 
@@ -62,7 +63,7 @@ def lane_unreadable(deployment: str) -> Unreadable:
                       "damaged", code="lane_unreadable")
 
 
-class TaskStore:
+class TaskStore(Upkeep):
     def __init__(self, client: Redis, rq_client: Redis, settings: Settings):
         self.client = client
         self.settings = settings
