@@ -7,13 +7,17 @@ leave every state change to the store.
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from .connection import resolve_url
 from .errors import PreflightFailed
-from .live.events import follow_task
+from .live import events as live
+from .live.events import TaskStream
+from .live.relay import Relay
+from .live.sink import SocketSink
 from .model import Task
 from .processes import drain
 from .settings import Settings
@@ -21,6 +25,7 @@ from .store import open_store
 from .types import loader, registry
 from .validation import Submission, parse_submission
 from .validation import deployment as valid_deployment
+from .validation import stream_id as valid_stream_id
 from .validation import task_id as valid_task_id
 
 # How often a waiting call looks at a task again, in seconds.
@@ -41,6 +46,8 @@ class Service:
         loader.load(self.settings)
         self.url = url
         self.store = open_store(self.settings, url, pool_size=pool_size, name=name)
+        self._relay: Relay | None = None
+        self._relay_lock = threading.Lock()
 
     # -- submitting --------------------------------------------------------------
 
@@ -89,8 +96,51 @@ class Service:
             time.sleep(POLL_S)
 
     def events(self, task_id: str, since: str | None = None) -> Iterator[dict]:
-        """The task's events (log, progress, status, step) from ``since``, live, until it ends."""
-        return follow_task(self.store.client, self.store, valid_task_id(task_id), since or "0")
+        """The task's events (log, progress, status, step) from ``since``, live, until it ends.
+
+        The same path as the web's live viewers, on this Service's own relay.
+        """
+        stream = self.open_events(task_id, since)
+        return (event for event in self.task_events(stream) if event is not None)
+
+    # -- live viewers -----------------------------------------------------------------
+
+    @property
+    def relay(self) -> Relay:
+        """This process's relay for live viewers (one hub, a few catch-up connections),
+        built on first use: a process that never watches opens none of it."""
+        with self._relay_lock:
+            if self._relay is None:
+                self._relay = Relay(self.url)
+            return self._relay
+
+    def open_events(self, task_id: str, since: str | None = None, field: str = "since"
+                    ) -> TaskStream:
+        """Everything that can refuse a task's live stream, checked before it starts:
+        the task id and the task (404), the resume point (400 naming ``field``)."""
+        task_id, since = valid_task_id(task_id), valid_stream_id(since, field)
+        final = live.open_task(self.relay.reads, self.store, task_id, since, field)
+        return TaskStream(task_id, since, final)
+
+    def task_events(self, stream: TaskStream) -> Iterator[dict | None]:
+        """A checked stream's events until the task's terminal status; None on a quiet
+        keep-alive interval."""
+        if stream.final is not None:
+            return iter(stream.final)
+        relay = self.relay
+        return live.task_events(relay.hub, relay.reads, stream.task_id, stream.since,
+                                self.settings.keepalive_s)
+
+    def task_events_into(self, stream: TaskStream, out: SocketSink,
+                         still_there: Callable[[], bool]) -> bool:
+        """A checked, live stream written to a WebSocket viewer's sink (``live.follow_into``)."""
+        relay = self.relay
+        return live.follow_into(relay.hub, relay.reads, stream.task_id, stream.since, out,
+                                still_there, self.settings.keepalive_s)
+
+    def dashboard_events(self) -> Iterator[dict | None]:
+        """A snapshot of every deployment, then one message per lane change."""
+        return live.dashboard_events(self.relay.hub, self.store, self.settings.keepalive_s)
 
     def deployment(self, name: str, queue_limit: int = DEFAULT_QUEUE_LIMIT) -> dict:
         """Summary S plus ``queue``: the active task, then those behind it (at most

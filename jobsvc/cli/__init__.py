@@ -28,7 +28,6 @@ from ..processes.worker import run_workers
 from ..service import Service, connect
 from ..settings import DEFAULT_HOST, DEFAULT_POOL, DEFAULT_PORT, DEFAULT_WEB_THREADS
 from ..states import PRIORITIES
-from ..validation import task_id as valid_id
 from . import output
 from .terminal import shown
 
@@ -168,7 +167,7 @@ def status(svc: Service, deployment: str | None, as_json: bool) -> None:
 def tail(svc: Service, task_id: str, since: str) -> None:
     """Print a task's output live; exit 0 if it completed."""
     final = None
-    for event in svc.events(valid_id(task_id), since=since):
+    for event in svc.events(task_id, since=since):
         final = output.print_event(event) or final
     if final != "completed":
         sys.exit(1)
@@ -180,7 +179,7 @@ def _task_action(name: str, doc: str) -> None:
     @click.option("--json", "as_json", is_flag=True)
     @service_command
     def command(svc: Service, task_id: str, as_json: bool) -> None:
-        task = getattr(svc, name)(valid_id(task_id))
+        task = getattr(svc, name)(task_id)
         emit(task.data, as_json, output.task_line)
 
 

@@ -1,8 +1,9 @@
-"""A process's relay: its one hub and the bounded client viewers read with.
+"""A process's relay: its one hub and the bounded reader viewers catch up with.
 
-Every viewer of a process is served by one ``Hub`` (one blocking reader)
-plus a pool of ``RELAY_POOL`` connections for catch-up reads, so Redis
-connections do not grow with viewers.  They carry the client name
+Every viewer of a process (each web process's SSE and WebSocket viewers, a
+CLI's ``tail``) is served by one ``Hub`` (one blocking reader) plus a pool of
+``RELAY_POOL`` connections for catch-up reads, so Redis connections do not
+grow with viewers.  The ``Service`` builds its relay on first use.  They carry the client name
 ``jobsvc-relay-<pid>-<n>``, so ``CLIENT LIST`` shows what a process holds.
 """
 
@@ -13,9 +14,9 @@ import os
 
 from wsproto.frame_protocol import FrameProtocol
 
-from ..connection import client
+from ..store.streams import Entry, stream_reader
 from . import events as live
-from .hub import Entry, Hub
+from .hub import Hub
 
 # Connections of the relay besides the hub's reader: catch-up and snapshot reads.
 RELAY_POOL = 3
@@ -32,6 +33,6 @@ class Relay:
 
     def __init__(self, url: str):
         self.name = f"jobsvc-relay-{os.getpid()}-{next(self._made)}"
-        self.reads = client(url, max_connections=RELAY_POOL, name=self.name)
-        self.hub = Hub(client(url, max_connections=1, socket_timeout=None, name=self.name),
+        self.reads = stream_reader(url, max_connections=RELAY_POOL, name=self.name)
+        self.hub = Hub(stream_reader(url, max_connections=1, blocking=True, name=self.name),
                        render=websocket_frames)

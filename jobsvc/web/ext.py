@@ -1,8 +1,8 @@
 """The app's resources, as flaskr's ``get_db``: built on first use, once per app.
 
 Nothing is connected at import time or by ``create_app``: the Service (Redis
-clients, registered scripts) and the relay (the hub and its catch-up reads)
-are built by the first request that needs them, so an app whose Redis is
+clients, registered scripts, the relay of live viewers) is built by the
+first request that needs it, so an app whose Redis is
 down still starts and answers 503 until Redis is back.  Blueprints take
 them from here, never from the package's ``__init__`` (which imports them).
 """
@@ -15,7 +15,6 @@ import threading
 from flask import Flask, current_app
 
 from ..connection import resolve_url
-from ..live.relay import Relay
 from ..service import Service
 from ..settings import Settings
 
@@ -40,7 +39,12 @@ def get_settings() -> Settings:
 
 
 def get_service() -> Service:
-    """The app's one Service, built on first use (and again after a failed build)."""
+    """The app's one Service, built on first use (and again after a failed build).
+
+    Its relay (every live viewer of this process is fed by its hub) is also
+    kept at ``app.extensions["jobsvc.hub"]``, where a shutdown finds the hub
+    to stop.
+    """
     app = current_app
     svc: Service | None = app.extensions.get(EXTENSION)
     if svc is None:
@@ -50,17 +54,6 @@ def get_service() -> Service:
                 settings = get_settings()
                 svc = Service(resolve_url(settings), settings, pool_size=WEB_POOL,
                               name=f"jobsvc-web-{os.getpid()}")
+                app.extensions[RELAY] = svc.relay
                 app.extensions[EXTENSION] = svc
     return svc
-
-
-def get_relay() -> Relay:
-    """The app's one relay: every live viewer of this process is fed by its hub."""
-    app = current_app
-    relay: Relay | None = app.extensions.get(RELAY)
-    if relay is None:
-        with app.extensions[_BUILD_LOCK]:
-            relay = app.extensions.get(RELAY)
-            if relay is None:
-                relay = app.extensions[RELAY] = Relay(resolve_url(get_settings()))
-    return relay

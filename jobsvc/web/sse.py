@@ -1,8 +1,8 @@
 """Live endpoints over SSE: a task's events and the dashboard.
 
-Each viewer iterates a generator of ``jobsvc.live`` fed by the process's
-hub (``relay``); the WebSocket endpoints (``websocket``) carry the same
-messages.
+Each viewer iterates the Service's generator of its messages (``live.events``,
+fed by the process's hub); the WebSocket endpoints (``websocket``) carry the
+same messages, checked the same way first (``task_stream``).
 """
 
 from __future__ import annotations
@@ -12,10 +12,8 @@ from collections.abc import Iterator
 
 from flask import Blueprint, Response, stream_with_context
 
-from .. import validation
-from ..live import events as live
 from ..live.events import TaskStream
-from .ext import get_relay, get_service, get_settings
+from .ext import get_service
 from .inputs import resume_point
 
 bp = Blueprint("live", __name__)
@@ -29,10 +27,8 @@ def task_stream(task_id: str) -> TaskStream:
     a stream that breaks once it has begun (``websocket`` turns the 404 into
     a close code, for browsers).
     """
-    task_id = validation.task_id(task_id)
     since, field = resume_point()
-    final = live.open_task(get_relay().reads, get_service().store, task_id, since, field)
-    return TaskStream(task_id, since, final)
+    return get_service().open_events(task_id, since, field)
 
 
 def dashboard_stream() -> None:
@@ -41,18 +37,6 @@ def dashboard_stream() -> None:
     The dashboard always starts with a snapshot, so a valid one changes nothing.
     """
     resume_point()
-
-
-def task_messages(stream: TaskStream) -> Iterator[dict | None]:
-    if stream.final is not None:
-        return iter(stream.final)
-    relay = get_relay()
-    return live.task_events(relay.hub, relay.reads, stream.task_id, stream.since,
-                            get_settings().keepalive_s)
-
-
-def dashboard_messages() -> Iterator[dict | None]:
-    return live.dashboard_events(get_relay().hub, get_service().store, get_settings().keepalive_s)
 
 
 def sse(messages: Iterator[dict | None], end_event: bool) -> Response:
@@ -73,10 +57,10 @@ def sse(messages: Iterator[dict | None], end_event: bool) -> Response:
 
 @bp.get("/api/v1/tasks/<task_id>/events")
 def task_events_sse(task_id: str) -> Response:
-    return sse(task_messages(task_stream(task_id)), end_event=True)
+    return sse(get_service().task_events(task_stream(task_id)), end_event=True)
 
 
 @bp.get("/api/v1/dashboard/events")
 def dashboard_events_sse() -> Response:
     dashboard_stream()
-    return sse(dashboard_messages(), end_event=False)
+    return sse(get_service().dashboard_events(), end_event=False)
