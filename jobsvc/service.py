@@ -20,11 +20,15 @@ from .live.relay import Relay
 from .live.sink import SocketSink
 from .model import Task
 from .processes import drain
+from .processes.check import layout_warnings, redis_warnings
+from .processes.reconcile import Report, reconcile_all
+from .processes.retention import cleanup_ended
 from .settings import Settings
 from .store import open_store
 from .types import loader, registry
 from .validation import Submission, parse_submission
 from .validation import deployment as valid_deployment
+from .validation import status as valid_status
 from .validation import stream_id as valid_stream_id
 from .validation import task_id as valid_task_id
 
@@ -85,6 +89,19 @@ class Service:
 
     def get(self, task_id: str) -> Task:
         return Task(self.store.get(valid_task_id(task_id)))
+
+    def list_tasks(self, *, deployment: str | None = None, status: str | None = None,
+                   type_: str | None = None, limit: int = DEFAULT_TASKS_LIMIT,
+                   cursor: int | None = None) -> tuple[list[dict], int | None]:
+        """Newest first, filtered by what is given; the cursor continues below a page."""
+        return self.store.list_tasks(
+            deployment=None if deployment is None else valid_deployment(deployment),
+            status=None if status is None else valid_status(status),
+            type_=type_, limit=limit, cursor=cursor)
+
+    def log(self, task_id: str) -> str:
+        """The task's whole output (capped at JOBSVC_LOG_MAX_BYTES)."""
+        return self.store.log(valid_task_id(task_id))
 
     def wait(self, task_id: str, timeout: float | None = None) -> Task:
         """Blocks until the task has ended (or the timeout passes) and returns it."""
@@ -159,9 +176,13 @@ class Service:
         """True when Redis answers; its connection error (a 503 on the web) when it does not."""
         return self.store.ping()
 
+    def busy_lanes(self) -> list[dict]:
+        """The summaries of the lanes with an active or waiting task."""
+        return self.store.summaries(self.store.busy_deployments())
+
     def stats(self) -> dict:
         stats = self.store.counts()
-        stats["draining"] = drain.draining(self.store)
+        stats["draining"] = self.store.draining()
         stats["workers"] = self.store.dispatcher.workers()
         return stats
 
@@ -188,6 +209,29 @@ class Service:
     def resume(self, name: str) -> dict:
         self.store.set_paused(valid_deployment(name), False)
         return self.store.summary(name)
+
+    # -- upkeep (the CLI's maintenance commands) --------------------------------------
+
+    def reconcile(self) -> Report:
+        """One reconcile pass now, as the scheduler runs every JOBSVC_RECONCILE_S."""
+        return reconcile_all(self.store)
+
+    def cleanup(self, days: float, grace_s: float = 0.0) -> tuple[int, int]:
+        """Retention now: (flagged, deleted); see ``processes.retention``."""
+        return cleanup_ended(self.store, days, grace_s)
+
+    def drain(self, timeout: float, progress: Callable[[int], None]) -> list[str]:
+        """Starts nothing new and waits for running tasks; returns those still running."""
+        drain.start(self.store)
+        return drain.wait(self.store, timeout, progress)
+
+    def end_drain(self) -> Report:
+        """Lifts the drain; what it held back goes to RQ at once."""
+        return drain.resume(self.store)
+
+    def check(self) -> list[str]:
+        """What in the Redis in use could lose tasks, or predates today's key layout."""
+        return redis_warnings(self.store) + layout_warnings(self.store)
 
 
 def connect(url: str | None = None, settings: Settings | None = None) -> Service:

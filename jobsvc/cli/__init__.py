@@ -18,10 +18,6 @@ import redis
 
 from ..connection import redacted
 from ..errors import JobsvcError, Unavailable
-from ..processes import drain as draining
-from ..processes.check import layout_warnings, redis_warnings
-from ..processes.reconcile import reconcile_all
-from ..processes.retention import cleanup_ended
 from ..processes.scheduler import run_scheduler
 from ..processes.up import run_up, run_web
 from ..processes.worker import run_workers
@@ -156,7 +152,7 @@ def status(svc: Service, deployment: str | None, as_json: bool) -> None:
         emit(svc.deployment(deployment), as_json, output.deployment_text)
         return
     stats = svc.stats()
-    stats["lanes"] = svc.store.summaries(svc.store.busy_deployments())
+    stats["lanes"] = svc.busy_lanes()
     emit(stats, as_json, output.status_text)
 
 
@@ -211,7 +207,7 @@ _lane_action("resume", "Let DEPLOYMENT's lane run again.")
 @service_command
 def cleanup(svc: Service, days: float, grace: float) -> None:
     """Delete tasks that ended more than N days ago (queued and running ones stay)."""
-    flagged, deleted = cleanup_ended(svc.store, days, grace)
+    flagged, deleted = svc.cleanup(days, grace)
     click.echo(f"flagged {flagged} stale task(s), deleted {deleted} ended task(s)")
 
 
@@ -223,11 +219,10 @@ def cleanup(svc: Service, days: float, grace: float) -> None:
 def drain(svc: Service, timeout: float, resume_: bool) -> None:
     """Start nothing new and wait for running tasks to end (lanes keep accepting)."""
     if resume_:
-        report = draining.resume(svc.store)
+        report = svc.end_drain()
         click.echo(f"resumed: {output.reconcile_text(report)}")
         return
-    draining.start(svc.store)
-    still = draining.wait(svc.store, timeout, output.drain_progress)
+    still = svc.drain(timeout, output.drain_progress)
     if still:
         raise click.ClickException(f"{len(still)} task(s) still running after {timeout:.0f}s: "
                                    + " ".join(still))
@@ -238,7 +233,7 @@ def drain(svc: Service, timeout: float, resume_: bool) -> None:
 @service_command
 def reconcile(svc: Service) -> None:
     """Once: re-publish orphaned tasks, reap lost attempts, promote idle lanes."""
-    report = reconcile_all(svc.store)
+    report = svc.reconcile()
     click.echo(output.reconcile_text(report))
     if report.failed:
         raise click.ClickException(f"{len(report.failed)} lane(s) could not be checked "
@@ -249,7 +244,7 @@ def reconcile(svc: Service) -> None:
 @service_command
 def check(svc: Service) -> None:
     """Check the Redis in use: reachable, persistent, no eviction, today's key layout."""
-    warnings = redis_warnings(svc.store) + layout_warnings(svc.store)
+    warnings = svc.check()
     for line in warnings:
         click.echo(f"warning: {line}")
     click.echo(f"ok: {redacted(svc.url)}" if not warnings else f"{len(warnings)} warning(s)")

@@ -30,17 +30,15 @@ def submit(deployment: str) -> tuple[dict, int, dict]:
 
 @bp.get("/tasks/<task_id>")
 def get_task(task_id: str) -> dict:
-    return {"task": get_service().store.get(validation.task_id(task_id))}
+    return {"task": get_service().get(task_id).data}
 
 
 @bp.get("/tasks")
 def list_tasks() -> dict:
     """Newest first; ``nextCursor`` continues below the last task of this page."""
-    deployment = query_text("deployment")
-    status = query_text("status")
-    tasks, cursor = get_service().store.list_tasks(
-        deployment=None if deployment is None else validation.deployment(deployment),
-        status=None if status is None else validation.status(status),
+    tasks, cursor = get_service().list_tasks(
+        deployment=query_text("deployment"),
+        status=query_text("status"),
         type_=query_text("type"),
         limit=query_limit(DEFAULT_TASKS_LIMIT, MAX_TASKS_LIMIT),
         cursor=query_cursor(),
@@ -51,20 +49,20 @@ def list_tasks() -> dict:
 @bp.post("/tasks/<task_id>/cancel")
 def cancel(task_id: str) -> dict:
     """A running task is stopped first; the answer waits for it up to the cancel wait."""
-    return {"task": get_service().cancel(validation.task_id(task_id)).data}
+    return {"task": get_service().cancel(task_id).data}
 
 
 @bp.post("/tasks/<task_id>/skip")
 def skip(task_id: str) -> dict:
-    return {"task": get_service().skip(validation.task_id(task_id)).data}
+    return {"task": get_service().skip(task_id).data}
 
 
 @bp.post("/tasks/<task_id>/retry")
 def retry(task_id: str) -> dict:
-    return {"task": get_service().retry(validation.task_id(task_id)).data}
+    return {"task": get_service().retry(task_id).data}
 
 
 @bp.get("/tasks/<task_id>/log")
 def log(task_id: str) -> Response:
-    text = get_service().store.log(validation.task_id(task_id))
+    text = get_service().log(task_id)
     return Response(text, mimetype="text/plain")
