@@ -77,6 +77,18 @@ def test_sigterm_past_the_shutdown_deadline_stops_the_task_for_a_retry(svc, make
     assert wait_ended(svc, t.id)["retryCount"] == 1
 
 
+def test_a_shutdown_allowance_under_a_second_still_stops_the_task(svc, make_worker, tmp_path):
+    """RQ ignores a second stop signal within a second of the first: a deadline that
+    fired sooner left the worker waiting for its task forever."""
+    t = svc.submit("prod-eu", "wait_file", {"path": str(tmp_path / "never")})
+    worker = make_worker(worker_class="fork", JOBSVC_SHUTDOWN_S="0.2")
+    wait_until(lambda: svc.get(t.id).status == "running", what="task to run")
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(30) == 0
+    wait_until(lambda: t.id in reconcile_all(svc.store).reaped, timeout=15,
+               what="the stopped attempt to be reaped", interval=0.2)
+
+
 def test_status_says_when_the_service_drains(svc, env):
     from jobsvc.processes import drain
 

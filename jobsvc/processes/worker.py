@@ -34,6 +34,9 @@ TICK_S = 0.25
 BURST_IDLE_S = 1
 # Seconds between attempts to start a worker while Redis does not answer.
 RESTART_S = 1.0
+# RQ ignores a stop signal that comes less than a second after the first (a pool's
+# and a terminal's arrive together), so the deadline's own signal comes later than that.
+DEADLINE_MIN_S = 1.5
 
 
 class ShutdownDeadline:
@@ -43,6 +46,10 @@ class ShutdownDeadline:
     shutdown); if it has not ended ``shutdown_s`` later, the worker signals
     itself again, which is RQ's cold shutdown: the work-horse is killed, the
     attempt's lease expires and the task is retried on another worker.
+
+    The deadline starts once RQ has stamped the first signal, and is at least
+    ``DEADLINE_MIN_S``: a second signal within a second of that stamp is one RQ
+    ignores, and the worker then waited for its task forever.
     """
 
     shutdown_s: float = DEFAULT_SHUTDOWN_S
@@ -52,12 +59,14 @@ class ShutdownDeadline:
 
     def request_stop(self, signum, frame):  # type: ignore[no-untyped-def]
         self.signalled = True
-        if self._deadline is None:
-            self._deadline = threading.Timer(self.shutdown_s, os.kill,
-                                             (os.getpid(), signal.SIGTERM))
-            self._deadline.daemon = True
-            self._deadline.start()
-        return super().request_stop(signum, frame)  # type: ignore[misc]
+        try:
+            return super().request_stop(signum, frame)  # type: ignore[misc]
+        finally:
+            if self._deadline is None:
+                self._deadline = threading.Timer(max(self.shutdown_s, DEADLINE_MIN_S), os.kill,
+                                                 (os.getpid(), signal.SIGTERM))
+                self._deadline.daemon = True
+                self._deadline.start()
 
 
 class JobsvcWorker(ShutdownDeadline, Worker):
