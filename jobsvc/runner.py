@@ -32,6 +32,7 @@ from . import faults
 from .policy import backoff_ms
 from .settings import LOG_LINE_MAX_BYTES, Settings
 from .store import TaskStore, open_store
+from .store.replies import Claim
 from .types import loader, registry
 
 log = logging.getLogger("jobsvc.runner")
@@ -172,14 +173,15 @@ class HandlerThread(threading.Thread):
 class Attempt:
     """One claimed attempt: supervise the handler, then finish."""
 
-    def __init__(self, store: TaskStore, task_id: str, claim: list[str]):
-        token, attempt, type_name, payload, timeout_s, retry_count, deployment = claim
+    def __init__(self, store: TaskStore, task_id: str, claim: Claim):
+        deployment, token = claim.deployment, claim.token
         self.store, self.task_id, self.deployment, self.token = store, task_id, deployment, token
-        self.retry_count = int(retry_count)
-        self.type_name = type_name
-        self.timeout_s = int(timeout_s)
-        self.task_type = registry.get(type_name)
-        self.ctx = Context(task_id, deployment, json.loads(payload), int(attempt), store, token)
+        self.retry_count = claim.retry_count
+        self.type_name = claim.type
+        self.timeout_s = claim.timeout_s
+        self.task_type = registry.get(claim.type)
+        self.ctx = Context(task_id, deployment, json.loads(claim.payload), claim.attempt, store,
+                           token)
         self.started = time.monotonic()
 
     def run(self) -> None:
@@ -274,4 +276,4 @@ def run_task(task_id: str) -> None:
         log.info("task %s not claimed (%s); another dispatch has it", task_id, claim.code)
         return
     faults.point("after_claim")
-    Attempt(store, task_id, claim.values).run()
+    Attempt(store, task_id, claim).run()

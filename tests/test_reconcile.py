@@ -62,7 +62,7 @@ def test_lost_attempt_without_retries_fails_as_worker_lost(svc, make_worker, tmp
 def test_stale_attempt_writes_are_refused(svc):
     t = svc.submit("prod-eu", "noop", retries=1)
     claim = svc.store.claim(t.id, "test")
-    token = claim.values[0]
+    token = claim.token
     assert svc.store.output(t.id, token, "log", ["mine"])
     code = svc.store.reap(t.id, "prod-eu", token, reason="stalled", error={"reason": "stalled"},
                           backoff_ms=0, force=True)

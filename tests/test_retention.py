@@ -74,7 +74,7 @@ def test_stale_flag_is_written_only_on_an_ended_task_past_its_cooldown(svc):
     """Retention's first phase is one script: a task requeued since retention read it,
     or still in its cooldown, is not flagged; a flagged one keeps its first flag."""
     t = svc.submit("prod-eu", "noop", dedupe_key="d", cooldown=3600)
-    token = svc.store.claim(t.id, "test").values[0]
+    token = svc.store.claim(t.id, "test").token
     svc.store.finish(t.id, "prod-eu", token, outcome="failed", retryable=False)
     now = svc.store.redis_now_us()
     assert svc.store.flag_stale(t.id, now) == 0

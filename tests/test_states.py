@@ -15,7 +15,7 @@ from jobsvc.states import ENDED, TRANSITIONS, Priority, Status, allowed
 
 def claimed(svc, **kw):
     t = svc.submit("lane", kw.pop("type_", "noop"), **kw)
-    return t, svc.store.claim(t.id, "test").values[0]
+    return t, svc.store.claim(t.id, "test").token
 
 
 def test_every_row_names_existing_scripts():

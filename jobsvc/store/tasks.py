@@ -19,10 +19,11 @@ from .. import faults, keys
 from ..dispatch import Dispatcher
 from ..errors import Conflict, NotFound, Unreadable
 from ..model import JSON_FIELDS, render_summary, render_task
-from ..scripts import Reply, Scripts, dispatch_list, parse_reply
+from ..scripts import Scripts
 from ..settings import Settings
 from ..states import Status
 from ..validation import Submission
+from .replies import Claim, Outcome, Reply, Submitted, dispatch_list, parse_reply
 from .upkeep import Upkeep
 
 log = logging.getLogger("jobsvc.store")
@@ -89,20 +90,20 @@ class TaskStore(Upkeep):
         """
         while True:
             task_id = secrets.token_hex(8)
-            reply = self._run(
+            reply = Submitted.of(self._run(
                 "submit",
                 [keys.task(task_id), keys.lane(sub.deployment), keys.dedupe(sub.identity or "-")],
                 [task_id, sub.deployment, sub.type, sub.priority, sub.pool,
                  json.dumps(sub.payload), json.dumps(sub.metadata), sub.dedupe_key or "",
                  sub.identity or "", sub.cooldown_s, sub.max_retries, sub.timeout_s,
                  sub.stall_s],
-            )
+            ))
             if reply.code == "lane_unreadable":
                 raise lane_unreadable(sub.deployment)
             if reply.code == "deduplicated":
-                return self.get(reply.values[0]), True
+                return self.get(reply.task_id), True
             if reply.code == "created":
-                return accepted_task(task_id, sub, *reply.values[1:]), False
+                return accepted_task(task_id, sub, reply.created_at, reply.position), False
 
     def _read(self, task_ids: list[str], listed: bool) -> list[dict | None | Unreadable]:
         """Each task's JSON (capped as LISTED_* say if ``listed``), None if
@@ -203,25 +204,26 @@ class TaskStore(Upkeep):
     def cancel(self, task_id: str) -> str:
         """Returns 'canceled' or 'requested' (a running attempt will stop)."""
         task = self.get(task_id)
-        reply = self._run("cancel", [keys.task(task_id), keys.lease(task["deployment"])],
-                          [task_id, "canceled by request"])
+        reply = Outcome.of(self._run("cancel", [keys.task(task_id), keys.lease(task["deployment"])],
+                                     [task_id, "canceled by request"]))
         if reply.code == "ended":
-            raise Conflict(f"task {task_id} has already ended ({reply.values[0]})")
+            raise Conflict(f"task {task_id} has already ended ({reply.status})")
         return reply.code
 
     def skip(self, task_id: str) -> None:
         task = self.get(task_id)
-        reply = self._run("skip", [keys.task(task_id), keys.lane(task["deployment"])], [task_id])
+        reply = Outcome.of(self._run("skip", [keys.task(task_id), keys.lane(task["deployment"])],
+                                     [task_id]))
         if reply.code == "invalid":
             raise Conflict(f"only a waiting task can be skipped; task {task_id} is "
-                           f"{'active' if reply.values[0] == 'queued' else reply.values[0]}")
+                           f"{'active' if reply.status == 'queued' else reply.status}")
 
     def requeue(self, task_id: str) -> None:
         self.get(task_id)
-        reply = self._run("requeue", [keys.task(task_id)], [task_id])
+        reply = Outcome.of(self._run("requeue", [keys.task(task_id)], [task_id]))
         if reply.code == "invalid":
             raise Conflict(f"only a failed or canceled task can be retried; "
-                           f"task {task_id} is {reply.values[0]}")
+                           f"task {task_id} is {reply.status}")
 
     def set_paused(self, deployment: str, paused: bool) -> None:
         reply = self._run("pause", [keys.lane(deployment)],
@@ -304,10 +306,10 @@ class TaskStore(Upkeep):
 
     # -- attempts (called by the runner in the process running the handler) ------
 
-    def claim(self, task_id: str, worker: str) -> Reply:
+    def claim(self, task_id: str, worker: str) -> Claim:
         lease_ms = int(self.settings.lease_s * 1000)
-        return parse_reply(self.scripts("claim", [keys.task(task_id)],
-                                        [task_id, worker, lease_ms]))
+        return Claim.of(parse_reply(self.scripts("claim", [keys.task(task_id)],
+                                                 [task_id, worker, lease_ms])))
 
     def heartbeat(self, deployment: str, task_id: str, token: str) -> str:
         lease_ms = int(self.settings.lease_s * 1000)
@@ -320,11 +322,11 @@ class TaskStore(Upkeep):
 
     def finish(self, task_id: str, deployment: str, token: str, *, outcome: str,
                result: Any = None, error: dict | None = None, reason: str = "",
-               backoff_ms: int = 0, retryable: bool = True) -> Reply:
-        return self._run(
+               backoff_ms: int = 0, retryable: bool = True) -> Outcome:
+        return Outcome.of(self._run(
             "finish", [keys.task(task_id), keys.lane(deployment), keys.lease(deployment)],
             [task_id, token, outcome, json.dumps(result), json.dumps(error) if error else "",
-             reason, backoff_ms, "1" if retryable else "0"])
+             reason, backoff_ms, "1" if retryable else "0"]))
 
     def take_due(self, limit: int = 100) -> int:
         dispatch = dispatch_list(self.scripts("take_due", [keys.DUE], [limit]))
