@@ -279,8 +279,10 @@ def cost_rows(res: dict[str, dict]) -> list[tuple[str, ...]]:
 
 def table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> str:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    line = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w)  # noqa: E731
-                               for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+    def line(r: tuple[str, ...]) -> str:
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                         for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+
     return "\n".join([line(header), "  ".join("-" * w for w in widths),
                       *(line(r) for r in rows)])
 
