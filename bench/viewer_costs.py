@@ -24,8 +24,14 @@ from wsproto.events import AcceptConnection, Request, TextMessage
 from jobsvc.live.events import task_event
 from jobsvc.live.hub import Subscription, id_after
 
-ENTRY = ("1795572470726-0", {"type": "log", "at": "1795572470726171",
-                             "data": json.dumps({"line": "1324 1795572470.725508"})})
+ENTRY = (
+    "1795572470726-0",
+    {
+        "type": "log",
+        "at": "1795572470726171",
+        "data": json.dumps({"line": "1324 1795572470.725508"}),
+    },
+)
 ROUNDS = 20_000
 
 
@@ -97,8 +103,10 @@ def main() -> None:
         drain()
 
     steps = {
-        "Subscription.deliver + Queue.get_nowait (same thread)":
-            lambda: (sub.deliver(ENTRY), sub.entries.get_nowait()),
+        "Subscription.deliver + Queue.get_nowait (same thread)": lambda: (
+            sub.deliver(ENTRY),
+            sub.entries.get_nowait(),
+        ),
         "id_after": lambda: id_after(ENTRY[0], "1795572470725-0"),
         "live.task_event (json.loads + iso)": lambda: task_event(*ENTRY),
         "json.dumps(event)": lambda: json.dumps(message),

@@ -40,8 +40,12 @@ def reconcile_job(every_s: float) -> dict:
     if not take_slot("reconcile", every_s):
         return {"skipped": "already ran in this period"}
     report = reconcile_all(process_store())
-    return {"republished": len(report.republished), "reaped": len(report.reaped),
-            "stalled": len(report.stalled), "promoted": len(report.promoted)}
+    return {
+        "republished": len(report.republished),
+        "reaped": len(report.reaped),
+        "stalled": len(report.stalled),
+        "promoted": len(report.promoted),
+    }
 
 
 def cleanup_job(days: float = CLEANUP_DAYS, every_s: float = CLEANUP_EVERY_S) -> dict:
@@ -49,8 +53,7 @@ def cleanup_job(days: float = CLEANUP_DAYS, every_s: float = CLEANUP_EVERY_S) ->
     ago, and only a later run deletes them, a period on (`jobsvc cleanup` is at once)."""
     if not take_slot("cleanup", every_s):
         return {"skipped": "already ran in this period"}
-    flagged, deleted = cleanup_ended(process_store(), days,
-                                     grace_s=every_s * CLEANUP_GRACE_PERIODS)
+    flagged, deleted = cleanup_ended(process_store(), days, grace_s=every_s * CLEANUP_GRACE_PERIODS)
     return {"flagged": flagged, "deleted": deleted}
 
 

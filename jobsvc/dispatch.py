@@ -87,8 +87,9 @@ class Dispatcher:
 
     def queue(self, name: str) -> Queue:
         if name not in self._queues:
-            self._queues[name] = Queue(name, connection=self.connection, job_class=TaskJob,
-                                       serializer=JSONSerializer)
+            self._queues[name] = Queue(
+                name, connection=self.connection, job_class=TaskJob, serializer=JSONSerializer
+            )
         return self._queues[name]
 
     def publish(self, dispatch: Iterable[tuple[str, str, str, int]]) -> None:
@@ -137,7 +138,11 @@ class Dispatcher:
     def workers(self) -> list[dict[str, Any]]:
         """The RQ workers registered in Redis, as ``GET /stats`` lists them."""
         return [
-            {"name": w.name, "state": str(w.get_state()), "queues": w.queue_names(),
-             "currentJobId": w.get_current_job_id()}
+            {
+                "name": w.name,
+                "state": str(w.get_state()),
+                "queues": w.queue_names(),
+                "currentJobId": w.get_current_job_id(),
+            }
             for w in Worker.all(connection=self.connection, serializer=JSONSerializer)
         ]

@@ -42,8 +42,10 @@ def is_loopback_host(host: str) -> bool:
 
 def refusal(addresses: list[str]) -> str:
     """Why a server without API tokens will not listen on ``addresses`` (none loopback)."""
-    return (f"refusing to listen on {', '.join(addresses)}: no JOBSVC_API_TOKENS configured "
-            "(without tokens jobsvc listens on loopback only)")
+    return (
+        f"refusing to listen on {', '.join(addresses)}: no JOBSVC_API_TOKENS configured "
+        "(without tokens jobsvc listens on loopback only)"
+    )
 
 
 def is_loopback_peer(remote_addr: str | None) -> bool:

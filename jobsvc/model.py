@@ -40,8 +40,12 @@ def render_history(entries: list[str]) -> list[dict]:
     return out
 
 
-def render_task(h: dict[str, str], history: list[str], position: int,
-                truncated: list[str] | tuple[str, ...] = ()) -> dict:
+def render_task(
+    h: dict[str, str],
+    history: list[str],
+    position: int,
+    truncated: list[str] | tuple[str, ...] = (),
+) -> dict:
     """One task as the contract's Task JSON.
 
     A listing leaves out large fields (``truncated`` names them, history

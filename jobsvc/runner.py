@@ -166,7 +166,8 @@ class HandlerThread(threading.Thread):
                 log.exception("stop callback of task %s failed", self.ctx.task_id)
         if self.ident is not None and self.is_alive():
             ctypes.pythonapi.PyThreadState_SetAsyncExc(
-                ctypes.c_ulong(self.ident), ctypes.py_object(exc_type))
+                ctypes.c_ulong(self.ident), ctypes.py_object(exc_type)
+            )
         self.join(STOP_GRACE_S)
 
 
@@ -180,8 +181,9 @@ class Attempt:
         self.type_name = claim.type
         self.timeout_s = claim.timeout_s
         self.task_type = registry.get(claim.type)
-        self.ctx = Context(task_id, deployment, json.loads(claim.payload), claim.attempt, store,
-                           token)
+        self.ctx = Context(
+            task_id, deployment, json.loads(claim.payload), claim.attempt, store, token
+        )
         self.started = time.monotonic()
 
     def run(self) -> None:
@@ -199,8 +201,11 @@ class Attempt:
         faults.point("before_finish")
         if outcome == "timeout":
             thread.interrupt(TaskTimeout)
-            self._finish("failed", reason="timeout",
-                         exc=TaskTimeout(f"exceeded its timeout of {self.timeout_s}s"))
+            self._finish(
+                "failed",
+                reason="timeout",
+                exc=TaskTimeout(f"exceeded its timeout of {self.timeout_s}s"),
+            )
         elif outcome == "cancel":
             thread.interrupt(TaskCanceled)
             self._finish("canceled", reason="canceled by request")
@@ -227,16 +232,32 @@ class Attempt:
             if beat != "ok":
                 return beat
 
-    def _finish(self, outcome: str, *, result: Any = None, reason: str = "",
-                exc: BaseException | None = None, retryable: bool = True) -> None:
+    def _finish(
+        self,
+        outcome: str,
+        *,
+        result: Any = None,
+        reason: str = "",
+        exc: BaseException | None = None,
+        retryable: bool = True,
+    ) -> None:
         error = error_info(reason, exc, self.started, self.ctx.attempt) if exc else None
         base = self.task_type.backoff if self.task_type and self.task_type.backoff else None
         delay = backoff_ms(base or self.store.settings.backoff_s, self.retry_count)
-        reply = retry_redis(lambda: self.store.finish(
-            self.task_id, self.deployment, self.token, outcome=outcome, result=result,
-            error=error, reason=reason, backoff_ms=delay, retryable=retryable))
-        log.info("task %s attempt %d: %s (%s)", self.task_id, self.ctx.attempt, outcome,
-                 reply.code)
+        reply = retry_redis(
+            lambda: self.store.finish(
+                self.task_id,
+                self.deployment,
+                self.token,
+                outcome=outcome,
+                result=result,
+                error=error,
+                reason=reason,
+                backoff_ms=delay,
+                retryable=retryable,
+            )
+        )
+        log.info("task %s attempt %d: %s (%s)", self.task_id, self.ctx.attempt, outcome, reply.code)
 
 
 # -- the RQ job function ------------------------------------------------------------

@@ -43,8 +43,14 @@ DEFAULT_QUEUE_LIMIT, MAX_QUEUE_LIMIT = 100, 1000
 
 
 class Service:
-    def __init__(self, url: str, settings: Settings | None = None, *,
-                 pool_size: int | None = None, name: str | None = None):
+    def __init__(
+        self,
+        url: str,
+        settings: Settings | None = None,
+        *,
+        pool_size: int | None = None,
+        name: str | None = None,
+    ):
         """``pool_size`` bounds each of the two connection pools (callers wait for a free one)."""
         self.settings = settings or Settings.from_env()
         loader.load(self.settings)
@@ -62,16 +68,29 @@ class Service:
         return self.store.submit(sub)
 
     def submit(
-        self, deployment: str, type: str, payload: dict | None = None, *,
-        priority: str | None = None, dedupe_key: str | None = None,
-        key_fields: dict | None = None, cooldown: int | None = None,
-        retries: int | None = None, timeout: int | None = None,
+        self,
+        deployment: str,
+        type: str,
+        payload: dict | None = None,
+        *,
+        priority: str | None = None,
+        dedupe_key: str | None = None,
+        key_fields: dict | None = None,
+        cooldown: int | None = None,
+        retries: int | None = None,
+        timeout: int | None = None,
         metadata: dict | None = None,
     ) -> Task:
         body = {
-            "type": type, "payload": payload, "priority": priority, "dedupeKey": dedupe_key,
-            "keyFields": key_fields, "cooldownS": cooldown, "maxRetries": retries,
-            "timeoutS": timeout, "metadata": metadata,
+            "type": type,
+            "payload": payload,
+            "priority": priority,
+            "dedupeKey": dedupe_key,
+            "keyFields": key_fields,
+            "cooldownS": cooldown,
+            "maxRetries": retries,
+            "timeoutS": timeout,
+            "metadata": metadata,
         }
         task, _ = self.submit_body(deployment, {k: v for k, v in body.items() if v is not None})
         return Task(task)
@@ -90,14 +109,23 @@ class Service:
     def get(self, task_id: str) -> Task:
         return Task(self.store.get(valid_task_id(task_id)))
 
-    def list_tasks(self, *, deployment: str | None = None, status: str | None = None,
-                   type_: str | None = None, limit: int = DEFAULT_TASKS_LIMIT,
-                   cursor: int | None = None) -> tuple[list[dict], int | None]:
+    def list_tasks(
+        self,
+        *,
+        deployment: str | None = None,
+        status: str | None = None,
+        type_: str | None = None,
+        limit: int = DEFAULT_TASKS_LIMIT,
+        cursor: int | None = None,
+    ) -> tuple[list[dict], int | None]:
         """Newest first, filtered by what is given; the cursor continues below a page."""
         return self.store.list_tasks(
             deployment=None if deployment is None else valid_deployment(deployment),
             status=None if status is None else valid_status(status),
-            type_=type_, limit=limit, cursor=cursor)
+            type_=type_,
+            limit=limit,
+            cursor=cursor,
+        )
 
     def log(self, task_id: str) -> str:
         """The task's whole output (capped at JOBSVC_LOG_MAX_BYTES)."""
@@ -131,8 +159,9 @@ class Service:
                 self._relay = Relay(self.url)
             return self._relay
 
-    def open_events(self, task_id: str, since: str | None = None, field: str = "since"
-                    ) -> TaskStream:
+    def open_events(
+        self, task_id: str, since: str | None = None, field: str = "since"
+    ) -> TaskStream:
         """Everything that can refuse a task's live stream, checked before it starts:
         the task id and the task (404), the resume point (400 naming ``field``)."""
         task_id, since = valid_task_id(task_id), valid_stream_id(since, field)
@@ -145,15 +174,24 @@ class Service:
         if stream.final is not None:
             return iter(stream.final)
         relay = self.relay
-        return live.task_events(relay.hub, relay.reads, stream.task_id, stream.since,
-                                self.settings.keepalive_s)
+        return live.task_events(
+            relay.hub, relay.reads, stream.task_id, stream.since, self.settings.keepalive_s
+        )
 
-    def task_events_into(self, stream: TaskStream, out: SocketSink,
-                         still_there: Callable[[], bool]) -> bool:
+    def task_events_into(
+        self, stream: TaskStream, out: SocketSink, still_there: Callable[[], bool]
+    ) -> bool:
         """A checked, live stream written to a WebSocket viewer's sink (``live.follow_into``)."""
         relay = self.relay
-        return live.follow_into(relay.hub, relay.reads, stream.task_id, stream.since, out,
-                                still_there, self.settings.keepalive_s)
+        return live.follow_into(
+            relay.hub,
+            relay.reads,
+            stream.task_id,
+            stream.since,
+            out,
+            still_there,
+            self.settings.keepalive_s,
+        )
 
     def dashboard_events(self) -> Iterator[dict | None]:
         """A snapshot of every deployment, then one message per lane change."""
@@ -167,8 +205,9 @@ class Service:
         summary["queue"] = [t for t in self.store.get_many(ids) if t is not None]
         return summary
 
-    def deployments(self, cursor: str | None = None, limit: int = DEFAULT_DEPLOYMENTS_LIMIT
-                    ) -> tuple[list[dict], str | None]:
+    def deployments(
+        self, cursor: str | None = None, limit: int = DEFAULT_DEPLOYMENTS_LIMIT
+    ) -> tuple[list[dict], str | None]:
         names, next_cursor = self.store.deployments(cursor, limit)
         return self.store.summaries(names), next_cursor
 

@@ -95,8 +95,9 @@ def _read_recurring(env: Mapping[str, str]) -> tuple[dict, ...]:
     sources = [("JOBSVC_RECURRING", env.get("JOBSVC_RECURRING", ""))]
     if env.get("JOBSVC_RECURRING_FILE"):
         try:
-            sources.append((env["JOBSVC_RECURRING_FILE"],
-                            Path(env["JOBSVC_RECURRING_FILE"]).read_text()))
+            sources.append(
+                (env["JOBSVC_RECURRING_FILE"], Path(env["JOBSVC_RECURRING_FILE"]).read_text())
+            )
         except OSError as exc:
             raise ConfigError(f"JOBSVC_RECURRING_FILE: {exc}") from None
     for where, raw in sources:

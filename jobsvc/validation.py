@@ -32,8 +32,17 @@ MAX_TIMEOUT_S = 7 * 24 * 3600
 MAX_COOLDOWN_S = 30 * 24 * 3600
 MAX_DEDUPE_KEY = 256
 SUBMIT_FIELDS = frozenset(
-    {"type", "payload", "priority", "dedupeKey", "keyFields", "cooldownS", "maxRetries",
-     "timeoutS", "metadata"}
+    {
+        "type",
+        "payload",
+        "priority",
+        "dedupeKey",
+        "keyFields",
+        "cooldownS",
+        "maxRetries",
+        "timeoutS",
+        "metadata",
+    }
 )
 
 
@@ -58,7 +67,8 @@ def deployment(name: Any) -> str:
     if not isinstance(name, str) or not DEPLOYMENT_RE.fullmatch(name):
         raise InvalidInput(
             f"deployment must fully match {DEPLOYMENT_RE.pattern}",
-            field="deployment", code="invalid_deployment",
+            field="deployment",
+            code="invalid_deployment",
         )
     return name
 
@@ -82,8 +92,11 @@ def stream_id(value: str | None, field: str = "since") -> str:
     match = STREAM_ID_RE.fullmatch(value)
     parts = [int(part or 0) for part in match.groups()] if match else []
     if not parts or max(parts) > STREAM_ID_PART_MAX:
-        raise InvalidInput(f"{field} must be an event id such as 1700000000000-0 (two integers "
-                           f"up to 2^64-1), or 0 for the start", field=field)
+        raise InvalidInput(
+            f"{field} must be an event id such as 1700000000000-0 (two integers "
+            f"up to 2^64-1), or 0 for the start",
+            field=field,
+        )
     return f"{parts[0]}-{parts[1]}"
 
 
@@ -132,8 +145,10 @@ def _encodable(body: dict) -> None:
     """Refuses, naming the field, a body holding a string that is not valid Unicode."""
     for name, value in body.items():
         if not encodable({name: value}):
-            raise InvalidInput(f"{name} holds a string that is not valid Unicode",
-                               field=str(name).encode("utf-8", "replace").decode())
+            raise InvalidInput(
+                f"{name} holds a string that is not valid Unicode",
+                field=str(name).encode("utf-8", "replace").decode(),
+            )
 
 
 def canonical(value: Any) -> str:
@@ -173,8 +188,9 @@ def _task_type(body: dict) -> registry.TaskType:
     task_type = registry.get(name)
     if task_type is None:
         known = ", ".join(registry.names())
-        raise InvalidInput(f"unknown task type {name!r} (known: {known})", field="type",
-                           code="unknown_type")
+        raise InvalidInput(
+            f"unknown task type {name!r} (known: {known})", field="type", code="unknown_type"
+        )
     return task_type
 
 

@@ -220,9 +220,14 @@ def test_python_api_and_cli_take_the_same_checked_path(svc, make_worker, env, re
         with pytest.raises(InvalidInput) as caught:
             svc.events(task.id, since=bad)
         assert caught.value.field == "since"
-        tail = subprocess.run([sys.executable, "-m", "jobsvc", "tail", task.id, "--since", bad],
-                              cwd=ROOT, env={**os.environ, **env}, capture_output=True,
-                              text=True, timeout=60)
+        tail = subprocess.run(
+            [sys.executable, "-m", "jobsvc", "tail", task.id, "--since", bad],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert tail.returncode == 1 and tail.stdout == ""
         assert "since" in tail.stderr and tail.stderr.count("\n") == 1, tail.stderr
     assert list(svc.events(task.id, since=f"{ms}-{seq}")) == []

@@ -37,8 +37,12 @@ def test_killed_worker_attempt_is_retried_on_another_worker(svc, make_worker, tm
     os.killpg(doomed.pid, signal.SIGKILL)
     # The lease (3 s in tests) expires; only then may the attempt be reaped.
     assert reconcile_all(svc.store).reaped == []
-    wait_until(lambda: reconcile_all(svc.store).reaped == [t.id], timeout=10,
-               what="the lease to expire and the attempt to be reaped", interval=0.2)
+    wait_until(
+        lambda: reconcile_all(svc.store).reaped == [t.id],
+        timeout=10,
+        what="the lease to expire and the attempt to be reaped",
+        interval=0.2,
+    )
     gate.touch()
     make_worker()
     done = wait_ended(svc, t.id)
@@ -64,8 +68,15 @@ def test_stale_attempt_writes_are_refused(svc):
     claim = svc.store.claim(t.id, "test")
     token = claim.token
     assert svc.store.output(t.id, token, "log", ["mine"])
-    code = svc.store.reap(t.id, "prod-eu", token, reason="stalled", error={"reason": "stalled"},
-                          backoff_ms=0, force=True)
+    code = svc.store.reap(
+        t.id,
+        "prod-eu",
+        token,
+        reason="stalled",
+        error={"reason": "stalled"},
+        backoff_ms=0,
+        force=True,
+    )
     assert code == "retry"
     assert not svc.store.output(t.id, token, "log", ["late"])
     assert svc.store.heartbeat("prod-eu", t.id, token) == "lost"

@@ -58,8 +58,11 @@ def test_daily_job_flags_in_one_run_and_deletes_in_a_later_one(svc, make_worker,
 
     assert crons.cleanup_job(days=0, every_s=1.0) == {"flagged": 1, "deleted": 0}
     assert svc.get(t.id).status == "completed"
-    later = wait_until(lambda: _deleting_run(crons.cleanup_job(days=0, every_s=1.0)),
-                       timeout=10, what="a later run of the cleanup job to delete")
+    later = wait_until(
+        lambda: _deleting_run(crons.cleanup_job(days=0, every_s=1.0)),
+        timeout=10,
+        what="a later run of the cleanup job to delete",
+    )
     assert later == {"flagged": 0, "deleted": 1}
     with pytest.raises(NotFound):
         svc.get(t.id)

@@ -33,8 +33,10 @@ def test_running_to_terminal_by_finish(svc, outcome):
 
 def test_running_back_to_queued_by_finish_when_retries_remain(svc):
     t, token = claimed(svc, retries=1)
-    assert svc.store.finish(t.id, "lane", token, outcome="failed", error={"reason": "x"}
-                            ).code == "retry"
+    assert (
+        svc.store.finish(t.id, "lane", token, outcome="failed", error={"reason": "x"}).code
+        == "retry"
+    )
     assert svc.get(t.id).status == "queued" and svc.get(t.id).position == 0
 
 

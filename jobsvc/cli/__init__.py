@@ -31,8 +31,12 @@ from .terminal import shown
 def service_command(func: Callable[..., Any]) -> Callable[..., Any]:
     """Gives the command a connected Service and turns errors into one line."""
 
-    @click.option("--redis-url", envvar="JOBSVC_REDIS_URL", default=None,
-                  help="Redis to use [env JOBSVC_REDIS_URL; default: `jobsvc up`'s].")
+    @click.option(
+        "--redis-url",
+        envvar="JOBSVC_REDIS_URL",
+        default=None,
+        help="Redis to use [env JOBSVC_REDIS_URL; default: `jobsvc up`'s].",
+    )
     @wraps(func)
     def wrapper(redis_url: str | None, **kwargs: Any) -> None:
         try:
@@ -75,8 +79,13 @@ def up(port: int, worker_count: int) -> None:
 @cli.command()
 @click.option("--host", default=DEFAULT_HOST, show_default=True, envvar="JOBSVC_HOST")
 @click.option("--port", type=int, default=DEFAULT_PORT, show_default=True, envvar="JOBSVC_PORT")
-@click.option("--threads", type=int, default=DEFAULT_WEB_THREADS, show_default=True,
-              help="Per process; each live viewer holds one.")
+@click.option(
+    "--threads",
+    type=int,
+    default=DEFAULT_WEB_THREADS,
+    show_default=True,
+    help="Per process; each live viewer holds one.",
+)
 def web(host: str, port: int, threads: int) -> None:
     """The HTTP API (gunicorn, threads)."""
     try:
@@ -89,9 +98,14 @@ def web(host: str, port: int, threads: int) -> None:
 @click.option("--pool", default=DEFAULT_POOL, show_default=True, envvar="JOBSVC_POOL")
 @click.option("--count", type=int, default=1, show_default=True)
 @click.option("--burst", is_flag=True, help="Exit when there is nothing left to do.")
-@click.option("--worker-class", type=click.Choice(["fork", "simple"]), default="fork",
-              show_default=True, envvar="JOBSVC_WORKER_CLASS",
-              help="fork: each task in a forked work-horse; simple: in the worker process.")
+@click.option(
+    "--worker-class",
+    type=click.Choice(["fork", "simple"]),
+    default="fork",
+    show_default=True,
+    envvar="JOBSVC_WORKER_CLASS",
+    help="fork: each task in a forked work-horse; simple: in the worker process.",
+)
 def worker(pool: str, count: int, burst: bool, worker_class: str) -> None:
     """RQ workers for a pool."""
     try:
@@ -125,16 +139,34 @@ def scheduler(burst: bool) -> None:
 @click.option("--wait", is_flag=True, help="Wait for the task to end; exit 0 if it completed.")
 @click.option("--json", "as_json", is_flag=True)
 @service_command
-def submit(svc: Service, deployment: str, task_type: str, payload: str | None,
-           priority: str | None, dedupe_key: str | None, cooldown: int | None,
-           retries: int | None, timeout: int | None, wait: bool, as_json: bool) -> None:
+def submit(
+    svc: Service,
+    deployment: str,
+    task_type: str,
+    payload: str | None,
+    priority: str | None,
+    dedupe_key: str | None,
+    cooldown: int | None,
+    retries: int | None,
+    timeout: int | None,
+    wait: bool,
+    as_json: bool,
+) -> None:
     """Queue a task in DEPLOYMENT's lane."""
     try:
         body = json.loads(payload) if payload else None
     except ValueError as exc:
         raise click.ClickException(f"--payload is not JSON: {exc}") from None
-    task = svc.submit(deployment, task_type, body, priority=priority, dedupe_key=dedupe_key,
-                      cooldown=cooldown, retries=retries, timeout=timeout)
+    task = svc.submit(
+        deployment,
+        task_type,
+        body,
+        priority=priority,
+        dedupe_key=dedupe_key,
+        cooldown=cooldown,
+        retries=retries,
+        timeout=timeout,
+    )
     if wait:
         task = svc.wait(task.id)
     emit(task.data, as_json, output.task_line)
@@ -202,8 +234,13 @@ _lane_action("resume", "Let DEPLOYMENT's lane run again.")
 
 @cli.command()
 @click.option("--days", type=float, default=30, show_default=True)
-@click.option("--grace", type=float, default=0, show_default=True,
-              help="Delete only tasks flagged stale at least this many seconds ago.")
+@click.option(
+    "--grace",
+    type=float,
+    default=0,
+    show_default=True,
+    help="Delete only tasks flagged stale at least this many seconds ago.",
+)
 @service_command
 def cleanup(svc: Service, days: float, grace: float) -> None:
     """Delete tasks that ended more than N days ago (queued and running ones stay)."""
@@ -212,8 +249,13 @@ def cleanup(svc: Service, days: float, grace: float) -> None:
 
 
 @cli.command()
-@click.option("--timeout", type=float, default=600.0, show_default=True,
-              help="Seconds to wait for running tasks.")
+@click.option(
+    "--timeout",
+    type=float,
+    default=600.0,
+    show_default=True,
+    help="Seconds to wait for running tasks.",
+)
 @click.option("--resume", "resume_", is_flag=True, help="Lift the drain.")
 @service_command
 def drain(svc: Service, timeout: float, resume_: bool) -> None:
@@ -224,8 +266,9 @@ def drain(svc: Service, timeout: float, resume_: bool) -> None:
         return
     still = svc.drain(timeout, output.drain_progress)
     if still:
-        raise click.ClickException(f"{len(still)} task(s) still running after {timeout:.0f}s: "
-                                   + " ".join(still))
+        raise click.ClickException(
+            f"{len(still)} task(s) still running after {timeout:.0f}s: " + " ".join(still)
+        )
     click.echo("drained: nothing is running; `jobsvc drain --resume` starts tasks again")
 
 
@@ -236,8 +279,10 @@ def reconcile(svc: Service) -> None:
     report = svc.reconcile()
     click.echo(output.reconcile_text(report))
     if report.failed:
-        raise click.ClickException(f"{len(report.failed)} lane(s) could not be checked "
-                                   f"(see the log above): {' '.join(report.failed)}")
+        raise click.ClickException(
+            f"{len(report.failed)} lane(s) could not be checked "
+            f"(see the log above): {' '.join(report.failed)}"
+        )
 
 
 @cli.command()

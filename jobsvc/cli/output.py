@@ -12,16 +12,17 @@ from .terminal import shown
 
 def task_line(task: dict) -> str:
     pos = "" if task.get("position") is None else f" position={task['position']}"
-    line = (f"{task['id']}  {task['deployment']}  {task['type']}  {task['status']}"
-            f"  priority={task['priority']}{pos}  retries={task['retryCount']}")
+    line = (
+        f"{task['id']}  {task['deployment']}  {task['type']}  {task['status']}"
+        f"  priority={task['priority']}{pos}  retries={task['retryCount']}"
+    )
     if task.get("error"):
         line += f"  error={task['error'].get('reason')}: {task['error'].get('message')}"
     return line
 
 
 def summary_line(s: dict) -> str:
-    active = (f"{s['activeTaskId']} ({s['activeTaskStatus']})" if s.get("activeTaskId")
-              else "idle")
+    active = f"{s['activeTaskId']} ({s['activeTaskStatus']})" if s.get("activeTaskId") else "idle"
     paused = "  PAUSED" if s.get("paused") else ""
     return f"{s['deployment']:<24} {active:<30} waiting={s['queueDepth']}{paused}"
 
@@ -37,8 +38,11 @@ def _table(title: str, counts: dict[str, Any]) -> list[str]:
         return [f"{title}: none"]
     lines = [f"{title}:"]
     for name, value in sorted(counts.items()):
-        shown = value if isinstance(value, int) else "  ".join(
-            f"{k}={v}" for k, v in sorted(value.items()))
+        shown = (
+            value
+            if isinstance(value, int)
+            else "  ".join(f"{k}={v}" for k, v in sorted(value.items()))
+        )
         lines.append(f"  {name:<16} {shown}")
     return lines
 
@@ -57,10 +61,12 @@ def status_text(stats: dict) -> str:
 
 
 def reconcile_text(report: Any) -> str:
-    return (f"republished {len(report.republished)} orphaned task(s), "
-            f"reaped {len(report.reaped)} lost attempt(s), "
-            f"stopped {len(report.stalled)} stalled or overdue attempt(s), "
-            f"promoted {len(report.promoted)} idle lane(s)")
+    return (
+        f"republished {len(report.republished)} orphaned task(s), "
+        f"reaped {len(report.reaped)} lost attempt(s), "
+        f"stopped {len(report.stalled)} stalled or overdue attempt(s), "
+        f"promoted {len(report.promoted)} idle lane(s)"
+    )
 
 
 def drain_progress(running: int) -> None:
@@ -98,7 +104,10 @@ def print_event(event: dict) -> str | None:
         click.echo(f"== step: {shown(str(data.get('name')), tty, one_line=True)}", color=True)
     elif event["type"] == "status":
         reason = f" ({data['reason']})" if data.get("reason") else ""
-        click.echo(f"-- {data['status']}{shown(reason, sys.stderr.isatty(), one_line=True)}",
-                   err=True, color=True)
+        click.echo(
+            f"-- {data['status']}{shown(reason, sys.stderr.isatty(), one_line=True)}",
+            err=True,
+            color=True,
+        )
         return data["status"]
     return None

@@ -53,11 +53,14 @@ class TaskStream:
     final: list[dict] | None
 
 
-
 def task_event(entry_id: str, fields: dict[str, str]) -> dict:
     """One stream entry as the contract's task event."""
-    return {"id": entry_id, "type": fields["type"], "at": iso(fields["at"]),
-            "data": json.loads(fields["data"])}
+    return {
+        "id": entry_id,
+        "type": fields["type"],
+        "at": iso(fields["at"]),
+        "data": json.loads(fields["data"]),
+    }
 
 
 def is_terminal(event: dict) -> bool:
@@ -87,13 +90,13 @@ def _ended_without_stream(store: TaskStore, task_id: str, since: str) -> Iterato
         return
     task = store.get(task_id)
     final = task["history"][-1]
-    data = {"status": final["status"], **({"reason": final["reason"]} if "reason" in final
-                                          else {})}
+    data = {"status": final["status"], **({"reason": final["reason"]} if "reason" in final else {})}
     yield {"id": "0-1", "type": "status", "at": final["at"], "data": data}
 
 
-def open_task(reader: StreamReader, store: TaskStore, task_id: str, since: str,
-              field: str = "since") -> list[dict] | None:
+def open_task(
+    reader: StreamReader, store: TaskStore, task_id: str, since: str, field: str = "since"
+) -> list[dict] | None:
     """Checks a viewer's resume point before its stream starts.
 
     Returns all there is to send when that is known now: for an ended task
@@ -114,8 +117,7 @@ def open_task(reader: StreamReader, store: TaskStore, task_id: str, since: str,
         return list(_ended_without_stream(store, task_id, since))
     last = newest or "0-0"
     if id_after(since, last):
-        raise InvalidInput(f"{field} {since} is after the task's last event ({last})",
-                           field=field)
+        raise InvalidInput(f"{field} {since} is after the task's last event ({last})", field=field)
     return [] if ended and since == last else None
 
 
@@ -130,8 +132,9 @@ def render_frames(entries: list, frame: Any) -> tuple[bytes, bool]:
     return bytes(out), False
 
 
-def task_events(hub: Hub, reader: StreamReader, task_id: str, since: str, keepalive: float
-                ) -> Iterator[dict | None]:
+def task_events(
+    hub: Hub, reader: StreamReader, task_id: str, since: str, keepalive: float
+) -> Iterator[dict | None]:
     """The task's events after ``since``, then live ones, until its terminal status.
 
     For a stream ``open_task`` has checked and found there.
@@ -146,8 +149,9 @@ def task_events(hub: Hub, reader: StreamReader, task_id: str, since: str, keepal
             return
 
 
-def follow(hub: Hub, reader: StreamReader, key: str, since: str, keepalive: float
-           ) -> Iterator[Entry | None]:
+def follow(
+    hub: Hub, reader: StreamReader, key: str, since: str, keepalive: float
+) -> Iterator[Entry | None]:
     """A stream's entries after ``since``: caught up from Redis, then live from the hub.
 
     A viewer that falls so far behind that its buffer overflows is not
@@ -171,8 +175,15 @@ def follow(hub: Hub, reader: StreamReader, key: str, since: str, keepalive: floa
             hub.unsubscribe(sub)
 
 
-def follow_into(hub: Hub, reader: StreamReader, task_id: str, since: str, out: SocketSink,
-                still_there: Callable[[], bool], keepalive: float) -> bool:
+def follow_into(
+    hub: Hub,
+    reader: StreamReader,
+    task_id: str,
+    since: str,
+    out: SocketSink,
+    still_there: Callable[[], bool],
+    keepalive: float,
+) -> bool:
     """The task's events after ``since`` written to a WebSocket viewer's sink.
 
     The viewer first catches up at its own pace; then it is attached to the
@@ -197,8 +208,9 @@ def follow_into(hub: Hub, reader: StreamReader, task_id: str, since: str, out: S
         hub.unsubscribe(sub)
 
 
-def _catch_up_into(out: SocketSink, hub: Hub, reader: StreamReader, key: str, since: str,
-                   until: str) -> tuple[str, bool]:
+def _catch_up_into(
+    out: SocketSink, hub: Hub, reader: StreamReader, key: str, since: str, until: str
+) -> tuple[str, bool]:
     """Writes the entries after ``since`` up to the join id, at the viewer's pace.
 
     Returns (last id sent, whether the stream ended).

@@ -190,8 +190,9 @@ class Hub:
                 sub.sink.write(*rendered)
 
 
-def catch_up(reader: StreamReader, key: str, since: str, until: str, page: int = 500
-             ) -> Iterator[Entry]:
+def catch_up(
+    reader: StreamReader, key: str, since: str, until: str, page: int = 500
+) -> Iterator[Entry]:
     """Entries after ``since`` up to and including ``until``, read page by page."""
     start = f"({since}" if since != "0" else "-"
     while True:

@@ -34,5 +34,7 @@ class Relay:
     def __init__(self, url: str):
         self.name = f"jobsvc-relay-{os.getpid()}-{next(self._made)}"
         self.reads = stream_reader(url, max_connections=RELAY_POOL, name=self.name)
-        self.hub = Hub(stream_reader(url, max_connections=1, blocking=True, name=self.name),
-                       render=websocket_frames)
+        self.hub = Hub(
+            stream_reader(url, max_connections=1, blocking=True, name=self.name),
+            render=websocket_frames,
+        )

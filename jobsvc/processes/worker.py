@@ -63,8 +63,9 @@ class ShutdownDeadline:
             return super().request_stop(signum, frame)  # type: ignore[misc]
         finally:
             if self._deadline is None:
-                self._deadline = threading.Timer(max(self.shutdown_s, DEADLINE_MIN_S), os.kill,
-                                                 (os.getpid(), signal.SIGTERM))
+                self._deadline = threading.Timer(
+                    max(self.shutdown_s, DEADLINE_MIN_S), os.kill, (os.getpid(), signal.SIGTERM)
+                )
                 self._deadline.daemon = True
                 self._deadline.start()
 
@@ -103,8 +104,9 @@ class DueTicker(threading.Thread):
         return self.store.due_pending()
 
 
-def run_worker(pool: str, *, burst: bool = False, worker_class: str = "fork",
-               settings: Settings | None = None) -> None:
+def run_worker(
+    pool: str, *, burst: bool = False, worker_class: str = "fork", settings: Settings | None = None
+) -> None:
     """Runs one RQ worker in this process until it is stopped (or, burst, idle)."""
     settings = settings or Settings.from_env()
     loader.load(settings)
@@ -115,14 +117,20 @@ def run_worker(pool: str, *, burst: bool = False, worker_class: str = "fork",
     try:
         while True:
             worker = WORKER_CLASSES[worker_class](
-                pool_queue_names(pool), connection=store.dispatcher.connection,
-                job_class=TaskJob, serializer=JSONSerializer)
+                pool_queue_names(pool),
+                connection=store.dispatcher.connection,
+                job_class=TaskJob,
+                serializer=JSONSerializer,
+            )
             worker.shutdown_s = settings.shutdown_s
             try:
                 # Burst as "exit after BURST_IDLE_S idle": RQ's own burst mode polls each of
                 # the pool's five queues with an LPOP per job; this blocks on all at once.
-                worker.work(max_idle_time=BURST_IDLE_S if burst else None,
-                            logging_level="WARNING", with_scheduler=False)
+                worker.work(
+                    max_idle_time=BURST_IDLE_S if burst else None,
+                    logging_level="WARNING",
+                    with_scheduler=False,
+                )
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 log.warning("worker: Redis unavailable (%s); starting again", exc)
                 time.sleep(RESTART_S)
@@ -142,15 +150,24 @@ def run_worker(pool: str, *, burst: bool = False, worker_class: str = "fork",
         ticker.stopped.set()
 
 
-def run_workers(pool: str, count: int, *, burst: bool = False, worker_class: str = "fork"
-                ) -> int:
+def run_workers(pool: str, count: int, *, burst: bool = False, worker_class: str = "fork") -> int:
     """``count`` worker processes; SIGTERM/SIGINT go to each (warm shutdown)."""
     check_pool(pool)
     if count == 1:
         run_worker(pool, burst=burst, worker_class=worker_class)
         return 0
-    argv = [sys.executable, "-m", "jobsvc", "worker", "--pool", pool, "--count", "1",
-            "--worker-class", worker_class] + (["--burst"] if burst else [])
+    argv = [
+        sys.executable,
+        "-m",
+        "jobsvc",
+        "worker",
+        "--pool",
+        pool,
+        "--count",
+        "1",
+        "--worker-class",
+        worker_class,
+    ] + (["--burst"] if burst else [])
     children = [subprocess.Popen(argv) for _ in range(count)]
 
     def forward(signum: int, _frame: object) -> None:

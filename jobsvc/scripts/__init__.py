@@ -21,9 +21,23 @@ from ..settings import Settings
 
 HERE = Path(__file__).parent
 NAMES = (
-    "submit", "claim", "heartbeat", "output", "finish", "cancel", "skip", "requeue",
-    "pause", "take_due", "promote", "republish", "reap", "get_tasks", "summaries",
-    "delete_task", "flag_stale",
+    "submit",
+    "claim",
+    "heartbeat",
+    "output",
+    "finish",
+    "cancel",
+    "skip",
+    "requeue",
+    "pause",
+    "take_due",
+    "promote",
+    "republish",
+    "reap",
+    "get_tasks",
+    "summaries",
+    "delete_task",
+    "flag_stale",
 )
 # Cap on the dashboard change feed, in entries: viewers resume from it.
 DASHBOARD_MAXLEN = 10_000

@@ -13,8 +13,13 @@ from .tasks import TaskStore
 __all__ = ["TaskStore", "open_store"]
 
 
-def open_store(settings: Settings, url: str | None = None, *, pool_size: int | None = None,
-               name: str | None = None) -> TaskStore:
+def open_store(
+    settings: Settings,
+    url: str | None = None,
+    *,
+    pool_size: int | None = None,
+    name: str | None = None,
+) -> TaskStore:
     """A store on ``url`` (else the Redis the settings lead to), with two clients:
     jobsvc's own, which decodes to str, and RQ's, which must return bytes.
 
@@ -22,5 +27,8 @@ def open_store(settings: Settings, url: str | None = None, *, pool_size: int | N
     one); ``name`` is the client name ``CLIENT LIST`` shows.
     """
     url = url or resolve_url(settings)
-    return TaskStore(client(url, max_connections=pool_size, name=name),
-                     client(url, decode=False, max_connections=pool_size, name=name), settings)
+    return TaskStore(
+        client(url, max_connections=pool_size, name=name),
+        client(url, decode=False, max_connections=pool_size, name=name),
+        settings,
+    )

@@ -64,8 +64,16 @@ class Claim(NamedTuple):
         if reply.code != "ok":
             return cls(reply.code)
         token, attempt, type_, payload, timeout_s, retry_count, deployment = reply.values
-        return cls(reply.code, token, int(attempt), type_, payload, int(timeout_s),
-                   int(retry_count), deployment)
+        return cls(
+            reply.code,
+            token,
+            int(attempt),
+            type_,
+            payload,
+            int(timeout_s),
+            int(retry_count),
+            deployment,
+        )
 
 
 class Outcome(NamedTuple):

@@ -27,8 +27,9 @@ class StreamReader:
         newest = self.client.xrevrange(key, count=1)
         return _entries(newest)[0][0] if newest else None
 
-    def read(self, positions: dict[str, str], count: int, block_ms: int
-             ) -> list[tuple[str, list[Entry]]]:
+    def read(
+        self, positions: dict[str, str], count: int, block_ms: int
+    ) -> list[tuple[str, list[Entry]]]:
         """Entries after each stream's position, blocking up to ``block_ms`` for the first."""
         reply = self.client.xread(positions, count=count, block=block_ms)  # type: ignore[arg-type]
         return [(_text(key), _entries(entries)) for key, entries in reply or []]
@@ -47,13 +48,15 @@ class StreamReader:
         return status, (_entries(newest)[0][0] if newest else None)
 
 
-def stream_reader(url: str, *, name: str, max_connections: int, blocking: bool = False
-                  ) -> StreamReader:
+def stream_reader(
+    url: str, *, name: str, max_connections: int, blocking: bool = False
+) -> StreamReader:
     """A reader on its own bounded pool; ``blocking`` ones wait on XREAD BLOCK, so
     their socket has no timeout."""
     if blocking:
-        return StreamReader(client(url, max_connections=max_connections, socket_timeout=None,
-                                   name=name))
+        return StreamReader(
+            client(url, max_connections=max_connections, socket_timeout=None, name=name)
+        )
     return StreamReader(client(url, max_connections=max_connections, name=name))
 
 

@@ -45,11 +45,18 @@ LISTED_HISTORY = 20
 def accepted_task(task_id: str, sub: Submission, created_at: str, position: str) -> dict:
     """The Task JSON of a task just accepted, as get_tasks.lua would read it back."""
     fields = {
-        "id": task_id, "deployment": sub.deployment, "type": sub.type, "status": "queued",
-        "priority": sub.priority, "payload": json.dumps(sub.payload),
-        "metadata": json.dumps(sub.metadata), "cooldownS": str(sub.cooldown_s),
-        "maxRetries": str(sub.max_retries), "timeoutS": str(sub.timeout_s),
-        "retryCount": "0", "createdAt": created_at,
+        "id": task_id,
+        "deployment": sub.deployment,
+        "type": sub.type,
+        "status": "queued",
+        "priority": sub.priority,
+        "payload": json.dumps(sub.payload),
+        "metadata": json.dumps(sub.metadata),
+        "cooldownS": str(sub.cooldown_s),
+        "maxRetries": str(sub.max_retries),
+        "timeoutS": str(sub.timeout_s),
+        "retryCount": "0",
+        "createdAt": created_at,
     }
     if sub.identity:
         fields["dedupeKey"] = sub.dedupe_key or ""
@@ -60,8 +67,10 @@ def accepted_task(task_id: str, sub: Submission, created_at: str, position: str)
 def lane_unreadable(deployment: str) -> Unreadable:
     """A lane whose keys in Redis hold the wrong type (damaged by hand, or left
     by an older key layout: see `jobsvc check`)."""
-    return Unreadable(f"lane {deployment!r} cannot be read from Redis: its data there is "
-                      "damaged", code="lane_unreadable")
+    return Unreadable(
+        f"lane {deployment!r} cannot be read from Redis: its data there is damaged",
+        code="lane_unreadable",
+    )
 
 
 class TaskStore(Upkeep):
@@ -90,14 +99,31 @@ class TaskStore(Upkeep):
         """
         while True:
             task_id = secrets.token_hex(8)
-            reply = Submitted.of(self._run(
-                "submit",
-                [keys.task(task_id), keys.lane(sub.deployment), keys.dedupe(sub.identity or "-")],
-                [task_id, sub.deployment, sub.type, sub.priority, sub.pool,
-                 json.dumps(sub.payload), json.dumps(sub.metadata), sub.dedupe_key or "",
-                 sub.identity or "", sub.cooldown_s, sub.max_retries, sub.timeout_s,
-                 sub.stall_s],
-            ))
+            reply = Submitted.of(
+                self._run(
+                    "submit",
+                    [
+                        keys.task(task_id),
+                        keys.lane(sub.deployment),
+                        keys.dedupe(sub.identity or "-"),
+                    ],
+                    [
+                        task_id,
+                        sub.deployment,
+                        sub.type,
+                        sub.priority,
+                        sub.pool,
+                        json.dumps(sub.payload),
+                        json.dumps(sub.metadata),
+                        sub.dedupe_key or "",
+                        sub.identity or "",
+                        sub.cooldown_s,
+                        sub.max_retries,
+                        sub.timeout_s,
+                        sub.stall_s,
+                    ],
+                )
+            )
             if reply.code == "lane_unreadable":
                 raise lane_unreadable(sub.deployment)
             if reply.code == "deduplicated":
@@ -117,8 +143,12 @@ class TaskStore(Upkeep):
             if not entry:
                 out.append(None)
             elif len(entry) == 1:
-                out.append(Unreadable(f"task {task_id} cannot be read from Redis: {entry[0]}",
-                                      code="task_unreadable"))
+                out.append(
+                    Unreadable(
+                        f"task {task_id} cannot be read from Redis: {entry[0]}",
+                        code="task_unreadable",
+                    )
+                )
             else:
                 flat, history, position, cut = entry
                 fields = dict(zip(flat[::2], flat[1::2]))
@@ -146,8 +176,13 @@ class TaskStore(Upkeep):
         return task
 
     def list_tasks(
-        self, *, deployment: str | None, status: str | None, type_: str | None,
-        limit: int, cursor: int | None,
+        self,
+        *,
+        deployment: str | None,
+        status: str | None,
+        type_: str | None,
+        limit: int,
+        cursor: int | None,
     ) -> tuple[list[dict], int | None]:
         """Newest first; the cursor is the acceptance seq to continue below."""
         if deployment:
@@ -161,8 +196,9 @@ class TaskStore(Upkeep):
         last: int | None = None
         scanned = 0
         while len(found) < limit and scanned < LIST_SCAN_BUDGET:
-            batch = self.client.zrevrangebyscore(index, top, "-inf", start=0,
-                                                 num=max(limit, LIST_BATCH), withscores=True)
+            batch = self.client.zrevrangebyscore(
+                index, top, "-inf", start=0, num=max(limit, LIST_BATCH), withscores=True
+            )
             if not batch:
                 break
             ids = [tid for tid, _ in batch]
@@ -176,12 +212,14 @@ class TaskStore(Upkeep):
                         break
             top = f"({last}"
         more = last is not None and bool(
-            self.client.zrevrangebyscore(index, f"({last}", "-inf", start=0, num=1))
+            self.client.zrevrangebyscore(index, f"({last}", "-inf", start=0, num=1)
+        )
         tasks = [t for t in self.get_many(found) if t is not None]
         return tasks, (last if more else None)
 
-    def _matching(self, ids: list[str], deployment: str | None, status: str | None,
-                  type_: str | None) -> list[bool]:
+    def _matching(
+        self, ids: list[str], deployment: str | None, status: str | None, type_: str | None
+    ) -> list[bool]:
         """For each id, whether the task exists and fits every filter given."""
         with self.client.pipeline(transaction=False) as pipe:
             for tid in ids:
@@ -190,7 +228,8 @@ class TaskStore(Upkeep):
             rows = pipe.execute(raise_on_error=False)
         wanted = (deployment, status, type_)
         return [
-            isinstance(row, list) and row[0] is not None
+            isinstance(row, list)
+            and row[0] is not None
             and all(w is None or w == v for w, v in zip(wanted, row))
             for row in rows
         ]
@@ -204,30 +243,38 @@ class TaskStore(Upkeep):
     def cancel(self, task_id: str) -> str:
         """Returns 'canceled' or 'requested' (a running attempt will stop)."""
         task = self.get(task_id)
-        reply = Outcome.of(self._run("cancel", [keys.task(task_id), keys.lease(task["deployment"])],
-                                     [task_id, "canceled by request"]))
+        reply = Outcome.of(
+            self._run(
+                "cancel",
+                [keys.task(task_id), keys.lease(task["deployment"])],
+                [task_id, "canceled by request"],
+            )
+        )
         if reply.code == "ended":
             raise Conflict(f"task {task_id} has already ended ({reply.status})")
         return reply.code
 
     def skip(self, task_id: str) -> None:
         task = self.get(task_id)
-        reply = Outcome.of(self._run("skip", [keys.task(task_id), keys.lane(task["deployment"])],
-                                     [task_id]))
+        reply = Outcome.of(
+            self._run("skip", [keys.task(task_id), keys.lane(task["deployment"])], [task_id])
+        )
         if reply.code == "invalid":
-            raise Conflict(f"only a waiting task can be skipped; task {task_id} is "
-                           f"{'active' if reply.status == 'queued' else reply.status}")
+            raise Conflict(
+                f"only a waiting task can be skipped; task {task_id} is "
+                f"{'active' if reply.status == 'queued' else reply.status}"
+            )
 
     def requeue(self, task_id: str) -> None:
         self.get(task_id)
         reply = Outcome.of(self._run("requeue", [keys.task(task_id)], [task_id]))
         if reply.code == "invalid":
-            raise Conflict(f"only a failed or canceled task can be retried; "
-                           f"task {task_id} is {reply.status}")
+            raise Conflict(
+                f"only a failed or canceled task can be retried; task {task_id} is {reply.status}"
+            )
 
     def set_paused(self, deployment: str, paused: bool) -> None:
-        reply = self._run("pause", [keys.lane(deployment)],
-                          [deployment, "1" if paused else "0"])
+        reply = self._run("pause", [keys.lane(deployment)], [deployment, "1" if paused else "0"])
         if reply.code == "lane_unreadable":
             raise lane_unreadable(deployment)
 
@@ -246,8 +293,11 @@ class TaskStore(Upkeep):
         out = []
         for summary in map(render_summary, raw):
             if "unreadable" in summary:
-                log.warning("lane %s cannot be read from Redis: %s; left out",
-                            summary["deployment"], summary["unreadable"])
+                log.warning(
+                    "lane %s cannot be read from Redis: %s; left out",
+                    summary["deployment"],
+                    summary["unreadable"],
+                )
             else:
                 out.append(summary)
         return last, out
@@ -308,25 +358,52 @@ class TaskStore(Upkeep):
 
     def claim(self, task_id: str, worker: str) -> Claim:
         lease_ms = int(self.settings.lease_s * 1000)
-        return Claim.of(parse_reply(self.scripts("claim", [keys.task(task_id)],
-                                                 [task_id, worker, lease_ms])))
+        return Claim.of(
+            parse_reply(self.scripts("claim", [keys.task(task_id)], [task_id, worker, lease_ms]))
+        )
 
     def heartbeat(self, deployment: str, task_id: str, token: str) -> str:
         lease_ms = int(self.settings.lease_s * 1000)
-        return self.scripts("heartbeat", [keys.lease(deployment), keys.task(task_id)],
-                            [token, lease_ms])
+        return self.scripts(
+            "heartbeat", [keys.lease(deployment), keys.task(task_id)], [token, lease_ms]
+        )
 
     def output(self, task_id: str, token: str, kind: str, items: list[str]) -> bool:
-        return bool(self.scripts("output", [keys.task(task_id), keys.log(task_id)],
-                                 [task_id, token, kind, *items]))
+        return bool(
+            self.scripts(
+                "output", [keys.task(task_id), keys.log(task_id)], [task_id, token, kind, *items]
+            )
+        )
 
-    def finish(self, task_id: str, deployment: str, token: str, *, outcome: str,
-               result: Any = None, error: dict | None = None, reason: str = "",
-               backoff_ms: int = 0, retryable: bool = True) -> Outcome:
-        return Outcome.of(self._run(
-            "finish", [keys.task(task_id), keys.lane(deployment), keys.lease(deployment)],
-            [task_id, token, outcome, json.dumps(result), json.dumps(error) if error else "",
-             reason, backoff_ms, "1" if retryable else "0"]))
+    def finish(
+        self,
+        task_id: str,
+        deployment: str,
+        token: str,
+        *,
+        outcome: str,
+        result: Any = None,
+        error: dict | None = None,
+        reason: str = "",
+        backoff_ms: int = 0,
+        retryable: bool = True,
+    ) -> Outcome:
+        return Outcome.of(
+            self._run(
+                "finish",
+                [keys.task(task_id), keys.lane(deployment), keys.lease(deployment)],
+                [
+                    task_id,
+                    token,
+                    outcome,
+                    json.dumps(result),
+                    json.dumps(error) if error else "",
+                    reason,
+                    backoff_ms,
+                    "1" if retryable else "0",
+                ],
+            )
+        )
 
     def take_due(self, limit: int = 100) -> int:
         dispatch = dispatch_list(self.scripts("take_due", [keys.DUE], [limit]))
@@ -342,8 +419,19 @@ class TaskStore(Upkeep):
         active = self.client.hget(keys.lane(deployment), "active")
         state: dict[str, Any] = {"deployment": deployment, "active": active}
         if active:
-            fields = ("status", "token", "dispatchedAt", "dueAt", "timeoutS", "startedAt",
-                      "lastOutputAt", "lastBeatAt", "stallS", "pool", "priority")
+            fields = (
+                "status",
+                "token",
+                "dispatchedAt",
+                "dueAt",
+                "timeoutS",
+                "startedAt",
+                "lastOutputAt",
+                "lastBeatAt",
+                "stallS",
+                "pool",
+                "priority",
+            )
             state.update(zip(fields, self.client.hmget(keys.task(active), *fields)))
             state["leased"] = bool(self.client.exists(keys.lease(deployment)))
         return state
@@ -352,14 +440,25 @@ class TaskStore(Upkeep):
         return len(self._run("promote", [keys.lane(deployment)], [deployment]).dispatch)
 
     def republish(self, task_id: str, deployment: str, dispatched_at: str | None) -> bool:
-        reply = self._run("republish", [keys.task(task_id), keys.lane(deployment)],
-                          [task_id, dispatched_at or ""])
+        reply = self._run(
+            "republish", [keys.task(task_id), keys.lane(deployment)], [task_id, dispatched_at or ""]
+        )
         return reply.code == "ok"
 
-    def reap(self, task_id: str, deployment: str, token: str, *, reason: str, error: dict,
-             backoff_ms: int, force: bool = False) -> str:
+    def reap(
+        self,
+        task_id: str,
+        deployment: str,
+        token: str,
+        *,
+        reason: str,
+        error: dict,
+        backoff_ms: int,
+        force: bool = False,
+    ) -> str:
         return self._run(
-            "reap", [keys.task(task_id), keys.lane(deployment), keys.lease(deployment)],
+            "reap",
+            [keys.task(task_id), keys.lane(deployment), keys.lease(deployment)],
             [task_id, token, reason, json.dumps(error), backoff_ms, "1" if force else "0"],
         ).code
 

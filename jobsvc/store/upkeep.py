@@ -66,14 +66,18 @@ class Upkeep:
     def ended_batches(self, status: str) -> Iterator[list[EndedTask]]:
         """Tasks of one ended status, oldest first, ``ENDED_BATCH`` per round trip pair."""
         index, low = keys.by_status(status), "-inf"
-        while batch := self.client.zrangebyscore(index, low, "+inf", start=0, num=ENDED_BATCH,
-                                                 withscores=True):
+        while batch := self.client.zrangebyscore(
+            index, low, "+inf", start=0, num=ENDED_BATCH, withscores=True
+        ):
             with self.client.pipeline(transaction=False) as pipe:
                 for task_id, _ in batch:
                     pipe.hmget(keys.task(task_id), "completedAt", "cooldownUntil", "staleAt")
                 rows = pipe.execute()
-            yield [EndedTask(_text(tid), int(done), int(cooling or 0), _int(stale))
-                   for (tid, _), (done, cooling, stale) in zip(batch, rows) if done is not None]
+            yield [
+                EndedTask(_text(tid), int(done), int(cooling or 0), _int(stale))
+                for (tid, _), (done, cooling, stale) in zip(batch, rows)
+                if done is not None
+            ]
             low = f"({int(batch[-1][1])}"
 
     def flag_stale(self, task_id: str, now_us: int) -> int:
@@ -89,16 +93,19 @@ class Upkeep:
             config.update(self.client.config_get(name))
         return config
 
-    def first_key_of_type(self, pattern: str, suffixes: tuple[tuple[str, str], ...],
-                          count: int, calls: int) -> str | None:
+    def first_key_of_type(
+        self, pattern: str, suffixes: tuple[tuple[str, str], ...], count: int, calls: int
+    ) -> str | None:
         """The first key matching ``pattern`` that ends in one of the suffixes with its
         type, found by a SCAN of at most ``calls`` calls (an admin command only)."""
         cursor = 0
         for _ in range(calls):
             cursor, names = self.client.scan(cursor, match=pattern, count=count)
             for name in map(_text, names):
-                if any(name.endswith(suffix) and self.client.type(name) == kind
-                       for suffix, kind in suffixes):
+                if any(
+                    name.endswith(suffix) and self.client.type(name) == kind
+                    for suffix, kind in suffixes
+                ):
                     return name
             if cursor == 0:
                 return None

@@ -90,8 +90,9 @@ def _check_shell(payload: dict) -> str | None:
 def shell(ctx: Any, payload: dict) -> dict:
     """Runs an allowlisted command in a directory of its own, removed when it ends."""
     argv = sandbox.build_argv(_ALLOWLIST, payload)
-    with tempfile.TemporaryDirectory(prefix=sandbox.WORKDIR_PREFIX,
-                                     ignore_cleanup_errors=True) as workdir:
+    with tempfile.TemporaryDirectory(
+        prefix=sandbox.WORKDIR_PREFIX, ignore_cleanup_errors=True
+    ) as workdir:
         code = _run(ctx, argv, workdir)
     if ctx.stopping.is_set():
         raise TaskFailed("stopped")
@@ -103,8 +104,13 @@ def shell(ctx: Any, payload: dict) -> dict:
 def _run(ctx: Any, argv: list[str], workdir: str) -> int:
     """Streams the child's output to the task's log line by line; returns its exit status."""
     proc = subprocess.Popen(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        cwd=workdir, env=sandbox.child_env(workdir), start_new_session=True,
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        cwd=workdir,
+        env=sandbox.child_env(workdir),
+        start_new_session=True,
     )
     ctx.on_stop(lambda: _kill_group(proc))
     assert proc.stdout is not None

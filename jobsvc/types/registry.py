@@ -61,7 +61,15 @@ def task(
 
     def register(handler: Handler) -> Handler:
         _TYPES[name] = TaskType(
-            name, handler, pool, timeout, retries, backoff, cooldown, checks, validate,
+            name,
+            handler,
+            pool,
+            timeout,
+            retries,
+            backoff,
+            cooldown,
+            checks,
+            validate,
             stall_timeout,
         )
         return handler

@@ -27,8 +27,9 @@ def list_deployments() -> dict:
     """By name; ``nextCursor`` is the last name of this page."""
     cursor = query_text("cursor")
     if cursor is not None and not validation.DEPLOYMENT_RE.fullmatch(cursor):
-        raise InvalidInput("cursor must be a nextCursor returned by an earlier page",
-                           field="cursor")
+        raise InvalidInput(
+            "cursor must be a nextCursor returned by an earlier page", field="cursor"
+        )
     limit = query_limit(DEFAULT_DEPLOYMENTS_LIMIT, MAX_DEPLOYMENTS_LIMIT)
     summaries, next_cursor = get_service().deployments(cursor, limit)
     return {"deployments": summaries, "nextCursor": next_cursor}
@@ -39,7 +40,8 @@ def get_deployment(deployment: str) -> dict:
     """Summary S plus ``queue``: the active task, then those behind it in lane
     order, ``queueLimit`` at most."""
     return get_service().deployment(
-        deployment, query_limit(DEFAULT_QUEUE_LIMIT, MAX_QUEUE_LIMIT, "queueLimit"))
+        deployment, query_limit(DEFAULT_QUEUE_LIMIT, MAX_QUEUE_LIMIT, "queueLimit")
+    )
 
 
 @bp.post("/deployments/<name:deployment>/pause")

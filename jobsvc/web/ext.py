@@ -52,8 +52,12 @@ def get_service() -> Service:
             svc = app.extensions.get(EXTENSION)
             if svc is None:
                 settings = get_settings()
-                svc = Service(resolve_url(settings), settings, pool_size=WEB_POOL,
-                              name=f"jobsvc-web-{os.getpid()}")
+                svc = Service(
+                    resolve_url(settings),
+                    settings,
+                    pool_size=WEB_POOL,
+                    name=f"jobsvc-web-{os.getpid()}",
+                )
                 app.extensions[RELAY] = svc.relay
                 app.extensions[EXTENSION] = svc
     return svc

@@ -82,8 +82,9 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _invalid_json(reason: str) -> InvalidInput:
-    return InvalidInput(f"the request body is not valid JSON: {reason}", field="body",
-                        code="invalid_json")
+    return InvalidInput(
+        f"the request body is not valid JSON: {reason}", field="body", code="invalid_json"
+    )
 
 
 def json_body() -> Any:
@@ -92,8 +93,9 @@ def json_body() -> Any:
         raise UnsupportedMediaType("the request body must be JSON (Content-Type: application/json)")
     raw = _read_body(current_app.config["MAX_CONTENT_LENGTH"])
     try:
-        body = json.loads(raw, parse_constant=_constant, parse_float=_finite,
-                          object_pairs_hook=_unique_keys)
+        body = json.loads(
+            raw, parse_constant=_constant, parse_float=_finite, object_pairs_hook=_unique_keys
+        )
     except RecursionError:
         raise _invalid_json("nested too deeply") from None
     except ValueError as exc:  # JSONDecodeError, bad UTF-8, huge integers
@@ -176,8 +178,9 @@ def query_cursor() -> int | None:
     if value is None:
         return None
     if not CURSOR_RE.fullmatch(value):
-        raise InvalidInput("cursor must be a nextCursor returned by an earlier page",
-                           field="cursor")
+        raise InvalidInput(
+            "cursor must be a nextCursor returned by an earlier page", field="cursor"
+        )
     return int(value)
 
 

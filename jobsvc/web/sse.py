@@ -51,8 +51,11 @@ def sse(messages: Iterator[dict | None], end_event: bool) -> Response:
         if end_event:
             yield "event: end\ndata: {}\n\n"
 
-    return Response(stream_with_context(frames()), mimetype="text/event-stream",
-                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return Response(
+        stream_with_context(frames()),
+        mimetype="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
 
 
 @bp.get("/api/v1/tasks/<task_id>/events")

@@ -24,8 +24,11 @@ def submit(deployment: str) -> tuple[dict, int, dict]:
     validation.deployment(deployment)
     task, deduplicated = get_service().submit_body(deployment, json_body())
     location = url_for("tasks.get_task", task_id=task["id"])
-    return {"task": task, "deduplicated": deduplicated}, 200 if deduplicated else 201, {
-        "Location": location}
+    return (
+        {"task": task, "deduplicated": deduplicated},
+        200 if deduplicated else 201,
+        {"Location": location},
+    )
 
 
 @bp.get("/tasks/<task_id>")
