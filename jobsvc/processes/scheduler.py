@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 
 import redis
@@ -39,7 +40,7 @@ def register(scheduler: Scheduler, settings: Settings) -> None:
     RQ stores each function by its dotted path, ``jobsvc.crons.<name>``.
     """
     now = datetime.now(timezone.utc).replace(tzinfo=None)
-    periodic = (
+    periodic: tuple[tuple[str, Callable[..., dict], float, list[float]], ...] = (
         ("jobsvc-reconcile", crons.reconcile_job, settings.reconcile_s, [settings.reconcile_s]),
         ("jobsvc-cleanup", crons.cleanup_job, crons.CLEANUP_EVERY_S, []),
     )

@@ -78,7 +78,10 @@ class JobsvcSimpleWorker(ShutdownDeadline, SimpleWorker):
     pass
 
 
-WORKER_CLASSES = {"fork": JobsvcWorker, "simple": JobsvcSimpleWorker}
+WORKER_CLASSES: dict[str, type[JobsvcWorker] | type[JobsvcSimpleWorker]] = {
+    "fork": JobsvcWorker,
+    "simple": JobsvcSimpleWorker,
+}
 
 
 class DueTicker(threading.Thread):

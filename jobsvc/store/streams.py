@@ -10,9 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from redis import Redis
+from redis.typing import KeyT, StreamIdT
 
 from .. import keys
 from ..connection import client
+from .text import text
 
 # One stream entry: (id, fields).
 Entry = tuple[str, dict[str, str]]
@@ -31,8 +33,9 @@ class StreamReader:
         self, positions: dict[str, str], count: int, block_ms: int
     ) -> list[tuple[str, list[Entry]]]:
         """Entries after each stream's position, blocking up to ``block_ms`` for the first."""
-        reply = self.client.xread(positions, count=count, block=block_ms)  # type: ignore[arg-type]
-        return [(_text(key), _entries(entries)) for key, entries in reply or []]
+        streams: dict[KeyT, StreamIdT] = {key: value for key, value in positions.items()}
+        reply: Any = self.client.xread(streams, count=count, block=block_ms)
+        return [(text(key), _entries(entries)) for key, entries in reply or []]
 
     def page(self, key: str, start: str, until: str, count: int) -> list[Entry]:
         """XRANGE from ``start`` (``-``, an id, or ``(id`` to exclude it) to ``until``."""
@@ -60,9 +63,5 @@ def stream_reader(
     return StreamReader(client(url, max_connections=max_connections, name=name))
 
 
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 def _entries(raw: Any) -> list[Entry]:
-    return [(_text(entry_id), fields) for entry_id, fields in raw]
+    return [(text(entry_id), fields) for entry_id, fields in raw]

@@ -24,6 +24,7 @@ from ..settings import Settings
 from ..states import Status
 from ..validation import Submission
 from .replies import Claim, Outcome, Reply, Submitted, dispatch_list, parse_reply
+from .text import maybe_text, scored, texts
 from .upkeep import Upkeep
 
 log = logging.getLogger("jobsvc.store")
@@ -196,8 +197,10 @@ class TaskStore(Upkeep):
         last: int | None = None
         scanned = 0
         while len(found) < limit and scanned < LIST_SCAN_BUDGET:
-            batch = self.client.zrevrangebyscore(
-                index, top, "-inf", start=0, num=max(limit, LIST_BATCH), withscores=True
+            batch = scored(
+                self.client.zrevrangebyscore(
+                    index, top, "-inf", start=0, num=max(limit, LIST_BATCH), withscores=True
+                )
             )
             if not batch:
                 break
@@ -236,7 +239,7 @@ class TaskStore(Upkeep):
 
     def log(self, task_id: str) -> str:
         self.get(task_id)
-        return self.client.get(keys.log(task_id)) or ""
+        return maybe_text(self.client.get(keys.log(task_id))) or ""
 
     # -- user actions ------------------------------------------------------------
 
@@ -319,13 +322,13 @@ class TaskStore(Upkeep):
 
     def deployments(self, cursor: str | None, limit: int) -> tuple[list[str], str | None]:
         low = f"({cursor}" if cursor else "-"
-        names = self.client.zrangebylex(keys.DEPLOYMENTS, low, "+", start=0, num=limit + 1)
+        names = texts(self.client.zrangebylex(keys.DEPLOYMENTS, low, "+", start=0, num=limit + 1))
         more = len(names) > limit
         names = names[:limit]
         return names, (names[-1] if more else None)
 
     def busy_deployments(self) -> list[str]:
-        return sorted(self.client.smembers(keys.BUSY))
+        return sorted(texts(self.client.smembers(keys.BUSY)))
 
     # -- figures -------------------------------------------------------------------
 
@@ -416,7 +419,7 @@ class TaskStore(Upkeep):
 
     def lane_state(self, deployment: str) -> dict[str, Any]:
         """The lane's active task as the reconciler needs to judge it."""
-        active = self.client.hget(keys.lane(deployment), "active")
+        active = maybe_text(self.client.hget(keys.lane(deployment), "active"))
         state: dict[str, Any] = {"deployment": deployment, "active": active}
         if active:
             fields = (

@@ -8,12 +8,13 @@ store like everything else and never hold a Redis client of their own.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from redis import Redis
 
 from .. import keys
 from ..scripts import Scripts
+from .text import scored, text, texts
 
 # Ended tasks read per retention batch.
 ENDED_BATCH = 500
@@ -49,7 +50,7 @@ class Upkeep:
         return bool(self.client.exists(keys.DRAIN))
 
     def running_ids(self) -> list[str]:
-        return [_text(x) for x in self.client.zrange(keys.by_status("running"), 0, -1)]
+        return texts(self.client.zrange(keys.by_status("running"), 0, -1))
 
     # -- periodic jobs -------------------------------------------------------------------
 
@@ -66,15 +67,15 @@ class Upkeep:
     def ended_batches(self, status: str) -> Iterator[list[EndedTask]]:
         """Tasks of one ended status, oldest first, ``ENDED_BATCH`` per round trip pair."""
         index, low = keys.by_status(status), "-inf"
-        while batch := self.client.zrangebyscore(
-            index, low, "+inf", start=0, num=ENDED_BATCH, withscores=True
+        while batch := scored(
+            self.client.zrangebyscore(index, low, "+inf", start=0, num=ENDED_BATCH, withscores=True)
         ):
             with self.client.pipeline(transaction=False) as pipe:
                 for task_id, _ in batch:
                     pipe.hmget(keys.task(task_id), "completedAt", "cooldownUntil", "staleAt")
                 rows = pipe.execute()
             yield [
-                EndedTask(_text(tid), int(done), int(cooling or 0), _int(stale))
+                EndedTask(tid, int(done), int(cooling or 0), None if stale is None else int(stale))
                 for (tid, _), (done, cooling, stale) in zip(batch, rows)
                 if done is not None
             ]
@@ -90,7 +91,7 @@ class Upkeep:
         """CONFIG GET of each name (a managed Redis may refuse: its error is raised)."""
         config: dict[str, str] = {}
         for name in names:
-            config.update(self.client.config_get(name))
+            config.update((text(k), text(v)) for k, v in self.client.config_get(name).items())
         return config
 
     def first_key_of_type(
@@ -101,7 +102,7 @@ class Upkeep:
         cursor = 0
         for _ in range(calls):
             cursor, names = self.client.scan(cursor, match=pattern, count=count)
-            for name in map(_text, names):
+            for name in texts(names):
                 if any(
                     name.endswith(suffix) and self.client.type(name) == kind
                     for suffix, kind in suffixes
@@ -113,13 +114,4 @@ class Upkeep:
 
     def count_fields(self) -> list[str]:
         """The fields of ``jobsvc:counts``."""
-        return [_text(x) for x in self.client.hkeys(keys.COUNTS)]
-
-
-def _text(value: Any) -> str:
-    """A reply of jobsvc's client, which decodes: typed ``bytes | str`` by redis-py."""
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _int(value: Any) -> int | None:
-    return None if value is None else int(value)
+        return texts(self.client.hkeys(keys.COUNTS))
