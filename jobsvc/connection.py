@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import redis
@@ -89,9 +90,9 @@ def sentinel_client(url: str, **options: object) -> Redis:
     if not path:
         raise ValueError("a sentinel URL names the master: redis+sentinel://host:port/mymaster")
     db = int(path[1]) if len(path) > 1 else 0
-    return Sentinel(hosts, socket_timeout=CONNECT_TIMEOUT_S).master_for(
-        path[0], db=db, password=parts.password, **options
-    )
+    sentinel = Sentinel(hosts, socket_timeout=CONNECT_TIMEOUT_S)
+    master: Redis = sentinel.master_for(path[0], db=db, password=parts.password, **options)
+    return master
 
 
 def client(
@@ -107,7 +108,7 @@ def client(
     With ``max_connections`` the pool blocks callers instead of opening more
     connections: the web process's relay stays within a fixed number.
     """
-    options: dict = dict(
+    options: dict[str, Any] = dict(
         decode_responses=decode,
         socket_connect_timeout=CONNECT_TIMEOUT_S,
         socket_timeout=socket_timeout,

@@ -15,6 +15,7 @@ anything: a double fire runs once.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from .processes.reconcile import reconcile_all
 from .processes.retention import cleanup_ended
@@ -36,7 +37,7 @@ def take_slot(name: str, every_s: float) -> bool:
     return process_store().take_slot(name, slot, ttl_s=int(every_s * 2) + 1)
 
 
-def reconcile_job(every_s: float) -> dict:
+def reconcile_job(every_s: float) -> dict[str, Any]:
     if not take_slot("reconcile", every_s):
         return {"skipped": "already ran in this period"}
     report = reconcile_all(process_store())
@@ -48,7 +49,7 @@ def reconcile_job(every_s: float) -> dict:
     }
 
 
-def cleanup_job(days: float = CLEANUP_DAYS, every_s: float = CLEANUP_EVERY_S) -> dict:
+def cleanup_job(days: float = CLEANUP_DAYS, every_s: float = CLEANUP_EVERY_S) -> dict[str, Any]:
     """The retention pass, in two phases: a run flags the tasks that ended ``days``
     ago, and only a later run deletes them, a period on (`jobsvc cleanup` is at once)."""
     if not take_slot("cleanup", every_s):
@@ -57,7 +58,7 @@ def cleanup_job(days: float = CLEANUP_DAYS, every_s: float = CLEANUP_EVERY_S) ->
     return {"flagged": flagged, "deleted": deleted}
 
 
-def submit_recurring(definition: dict) -> dict:
+def submit_recurring(definition: dict[str, Any]) -> dict[str, Any]:
     """Fires one recurring task through the normal submit path.
 
     Its dedupe key is the definition's name: a double fire of rq-scheduler,
@@ -72,7 +73,7 @@ def submit_recurring(definition: dict) -> dict:
     return {"task": task["id"], "deduplicated": deduplicated}
 
 
-def recurring_body(definition: dict) -> dict:
+def recurring_body(definition: dict[str, Any]) -> dict[str, Any]:
     body = {k: v for k, v in definition.items() if k not in ("name", "cron", "deployment")}
     body.setdefault("dedupeKey", f"recurring:{definition['name']}")
     return body

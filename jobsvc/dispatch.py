@@ -68,7 +68,9 @@ class TaskJob(Job):
     pipeline RQ already runs.
     """
 
-    def __init__(self, id=None, connection=None, serializer=None):  # noqa: A002
+    def __init__(
+        self, id: str | None = None, connection: Redis | None = None, serializer: Any = None
+    ) -> None:
         super().__init__(id, connection=connection, serializer=serializer or JSONSerializer)
 
     def cleanup(self, ttl=None, pipeline=None, remove_from_queue=True):  # type: ignore[no-untyped-def]

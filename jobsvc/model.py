@@ -31,7 +31,7 @@ def _json(raw: str | None) -> Any:
     return None if raw is None else json.loads(raw)
 
 
-def render_history(entries: list[str]) -> list[dict]:
+def render_history(entries: list[str]) -> list[dict[str, Any]]:
     out = []
     for raw in entries:
         entry = json.loads(raw)
@@ -45,7 +45,7 @@ def render_task(
     history: list[str],
     position: int,
     truncated: list[str] | tuple[str, ...] = (),
-) -> dict:
+) -> dict[str, Any]:
     """One task as the contract's Task JSON.
 
     A listing leaves out large fields (``truncated`` names them, history
@@ -79,9 +79,9 @@ def render_task(
     return task
 
 
-def render_summary(raw: str) -> dict:
+def render_summary(raw: str) -> dict[str, Any]:
     """A deployment summary S from summaries.lua / the dashboard feed."""
-    s = json.loads(raw)
+    s: dict[str, Any] = json.loads(raw)
     if s.get("lastTask"):
         s["lastTask"]["completedAt"] = iso(s["lastTask"].get("completedAt"))
     return s
@@ -91,7 +91,7 @@ def render_summary(raw: str) -> dict:
 class Task:
     """A task as the Python API hands it out: attribute access over the JSON."""
 
-    data: dict
+    data: dict[str, Any]
 
     def __getattr__(self, name: str) -> Any:
         camel = "".join(p if i == 0 else p.title() for i, p in enumerate(name.split("_")))

@@ -61,7 +61,7 @@ class Service:
 
     # -- submitting --------------------------------------------------------------
 
-    def submit_body(self, deployment: str, body: Any) -> tuple[dict, bool]:
+    def submit_body(self, deployment: str, body: Any) -> tuple[dict[str, Any], bool]:
         """A submission as the HTTP API receives it -> (task JSON, deduplicated)."""
         sub = parse_submission(deployment, body)
         self.preflight(sub)
@@ -71,15 +71,15 @@ class Service:
         self,
         deployment: str,
         type: str,
-        payload: dict | None = None,
+        payload: dict[str, Any] | None = None,
         *,
         priority: str | None = None,
         dedupe_key: str | None = None,
-        key_fields: dict | None = None,
+        key_fields: dict[str, Any] | None = None,
         cooldown: int | None = None,
         retries: int | None = None,
         timeout: int | None = None,
-        metadata: dict | None = None,
+        metadata: dict[str, Any] | None = None,
     ) -> Task:
         body = {
             "type": type,
@@ -117,7 +117,7 @@ class Service:
         type_: str | None = None,
         limit: int = DEFAULT_TASKS_LIMIT,
         cursor: int | None = None,
-    ) -> tuple[list[dict], int | None]:
+    ) -> tuple[list[dict[str, Any]], int | None]:
         """Newest first, filtered by what is given; the cursor continues below a page."""
         return self.store.list_tasks(
             deployment=None if deployment is None else valid_deployment(deployment),
@@ -140,7 +140,7 @@ class Service:
                 return task
             time.sleep(POLL_S)
 
-    def events(self, task_id: str, since: str | None = None) -> Iterator[dict]:
+    def events(self, task_id: str, since: str | None = None) -> Iterator[dict[str, Any]]:
         """The task's events (log, progress, status, step) from ``since``, live, until it ends.
 
         The same path as the web's live viewers, on this Service's own relay.
@@ -168,7 +168,7 @@ class Service:
         final = live.open_task(self.relay.reads, self.store, task_id, since, field)
         return TaskStream(task_id, since, final)
 
-    def task_events(self, stream: TaskStream) -> Iterator[dict | None]:
+    def task_events(self, stream: TaskStream) -> Iterator[dict[str, Any] | None]:
         """A checked stream's events until the task's terminal status; None on a quiet
         keep-alive interval."""
         if stream.final is not None:
@@ -193,11 +193,11 @@ class Service:
             self.settings.keepalive_s,
         )
 
-    def dashboard_events(self) -> Iterator[dict | None]:
+    def dashboard_events(self) -> Iterator[dict[str, Any] | None]:
         """A snapshot of every deployment, then one message per lane change."""
         return live.dashboard_events(self.relay.hub, self.store, self.settings.keepalive_s)
 
-    def deployment(self, name: str, queue_limit: int = DEFAULT_QUEUE_LIMIT) -> dict:
+    def deployment(self, name: str, queue_limit: int = DEFAULT_QUEUE_LIMIT) -> dict[str, Any]:
         """Summary S plus ``queue``: the active task, then those behind it (at most
         ``queue_limit``; ``queueDepth`` counts them all)."""
         summary = self.store.summary(valid_deployment(name))
@@ -207,7 +207,7 @@ class Service:
 
     def deployments(
         self, cursor: str | None = None, limit: int = DEFAULT_DEPLOYMENTS_LIMIT
-    ) -> tuple[list[dict], str | None]:
+    ) -> tuple[list[dict[str, Any]], str | None]:
         names, next_cursor = self.store.deployments(cursor, limit)
         return self.store.summaries(names), next_cursor
 
@@ -215,11 +215,11 @@ class Service:
         """True when Redis answers; its connection error (a 503 on the web) when it does not."""
         return self.store.ping()
 
-    def busy_lanes(self) -> list[dict]:
+    def busy_lanes(self) -> list[dict[str, Any]]:
         """The summaries of the lanes with an active or waiting task."""
         return self.store.summaries(self.store.busy_deployments())
 
-    def stats(self) -> dict:
+    def stats(self) -> dict[str, Any]:
         stats = self.store.counts()
         stats["draining"] = self.store.draining()
         stats["workers"] = self.store.dispatcher.workers()
@@ -241,11 +241,11 @@ class Service:
         self.store.requeue(valid_task_id(task_id))
         return self.get(task_id)
 
-    def pause(self, name: str) -> dict:
+    def pause(self, name: str) -> dict[str, Any]:
         self.store.set_paused(valid_deployment(name), True)
         return self.store.summary(name)
 
-    def resume(self, name: str) -> dict:
+    def resume(self, name: str) -> dict[str, Any]:
         self.store.set_paused(valid_deployment(name), False)
         return self.store.summary(name)
 

@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .errors import ConfigError
 from .types.sandbox import Command, parse_allowlist
@@ -86,12 +87,12 @@ def _read_float(env: Mapping[str, str], var: str, default: float) -> float:
     return value
 
 
-def _read_recurring(env: Mapping[str, str]) -> tuple[dict, ...]:
+def _read_recurring(env: Mapping[str, str]) -> tuple[dict[str, Any], ...]:
     """``JOBSVC_RECURRING`` (a JSON list), plus the list in ``JOBSVC_RECURRING_FILE``.
 
     Each entry: ``{"name", "cron", "deployment", "type", ...submit fields}``.
     """
-    entries: list = []
+    entries: list[dict[str, Any]] = []
     sources = [("JOBSVC_RECURRING", env.get("JOBSVC_RECURRING", ""))]
     if env.get("JOBSVC_RECURRING_FILE"):
         try:
@@ -124,8 +125,8 @@ class Settings:
 
     redis_url: str | None = None
     data_dir: Path = Path(".jobsvc")
-    api_tokens: dict[str, str] = field(default_factory=dict)
-    read_tokens: dict[str, str] = field(default_factory=dict)
+    api_tokens: dict[str, str] = field(default_factory=dict[str, Any])
+    read_tokens: dict[str, str] = field(default_factory=dict[str, Any])
     task_modules: tuple[str, ...] = ()
     max_body: int = DEFAULT_MAX_BODY
     lease_s: float = DEFAULT_LEASE_S
@@ -138,8 +139,8 @@ class Settings:
     stall_s: float = DEFAULT_STALL_S
     shutdown_s: float = DEFAULT_SHUTDOWN_S
     reconcile_s: float = DEFAULT_RECONCILE_S
-    shell_allowlist: dict[str, Command] = field(default_factory=dict)
-    recurring: tuple[dict, ...] = ()
+    shell_allowlist: dict[str, Command] = field(default_factory=dict[str, Any])
+    recurring: tuple[dict[str, Any], ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:

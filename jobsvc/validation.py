@@ -50,14 +50,14 @@ SUBMIT_FIELDS = frozenset(
 class Submission:
     deployment: str
     type: str
-    payload: dict
+    payload: dict[str, Any]
     priority: str
     dedupe_key: str | None
     identity: str | None
     cooldown_s: int
     max_retries: int
     timeout_s: int
-    metadata: dict
+    metadata: dict[str, Any]
     pool: str
     # Seconds without output before the run counts as stalled; 0 = the process default.
     stall_s: int = 0
@@ -108,7 +108,7 @@ def status(value: Any) -> str:
         raise InvalidInput(f"status must be one of {allowed}", field="status") from None
 
 
-def _integer(body: dict, name: str, default: int, low: int, high: int) -> int:
+def _integer(body: dict[str, Any], name: str, default: int, low: int, high: int) -> int:
     value = body.get(name, default)
     if value is None:
         return default
@@ -119,7 +119,7 @@ def _integer(body: dict, name: str, default: int, low: int, high: int) -> int:
     return value
 
 
-def _object(body: dict, name: str) -> dict:
+def _object(body: dict[str, Any], name: str) -> dict[str, Any]:
     value = body.get(name)
     if value is None:
         return {}
@@ -141,7 +141,7 @@ def encodable(value: Any) -> bool:
     return True
 
 
-def _encodable(body: dict) -> None:
+def _encodable(body: dict[str, Any]) -> None:
     """Refuses, naming the field, a body holding a string that is not valid Unicode."""
     for name, value in body.items():
         if not encodable({name: value}):
@@ -161,7 +161,9 @@ def identity_of(deployment_name: str, type_name: str, key: str) -> str:
     return hashlib.sha256(raw).hexdigest()[:32]
 
 
-def _dedupe(body: dict, metadata: dict, name: str, type_name: str) -> tuple[str | None, str | None]:
+def _dedupe(
+    body: dict[str, Any], metadata: dict[str, Any], name: str, type_name: str
+) -> tuple[str | None, str | None]:
     """(dedupeKey as shown, identity): from dedupeKey, else metadata.dedupeKey, else keyFields."""
     for label, source in (("dedupeKey", body), ("metadata.dedupeKey", metadata)):
         key = source.get("dedupeKey")
@@ -181,7 +183,7 @@ def _dedupe(body: dict, metadata: dict, name: str, type_name: str) -> tuple[str 
     return "keyFields:" + identity, identity
 
 
-def _task_type(body: dict) -> registry.TaskType:
+def _task_type(body: dict[str, Any]) -> registry.TaskType:
     name = body.get("type")
     if not isinstance(name, str) or not name:
         raise InvalidInput("type is required and must be a string", field="type")
@@ -194,7 +196,7 @@ def _task_type(body: dict) -> registry.TaskType:
     return task_type
 
 
-def _priority(body: dict) -> str:
+def _priority(body: dict[str, Any]) -> str:
     value = body.get("priority", Priority.MEDIUM.value)
     try:
         return Priority(value).value

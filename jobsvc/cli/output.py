@@ -10,7 +10,7 @@ import click
 from .terminal import shown
 
 
-def task_line(task: dict) -> str:
+def task_line(task: dict[str, Any]) -> str:
     pos = "" if task.get("position") is None else f" position={task['position']}"
     line = (
         f"{task['id']}  {task['deployment']}  {task['type']}  {task['status']}"
@@ -21,13 +21,13 @@ def task_line(task: dict) -> str:
     return line
 
 
-def summary_line(s: dict) -> str:
+def summary_line(s: dict[str, Any]) -> str:
     active = f"{s['activeTaskId']} ({s['activeTaskStatus']})" if s.get("activeTaskId") else "idle"
     paused = "  PAUSED" if s.get("paused") else ""
     return f"{s['deployment']:<24} {active:<30} waiting={s['queueDepth']}{paused}"
 
 
-def deployment_text(d: dict) -> str:
+def deployment_text(d: dict[str, Any]) -> str:
     lines = [summary_line(d)]
     lines += [f"  {t['position']:>3}  {task_line(t)}" for t in d.get("queue", [])]
     return "\n".join(lines)
@@ -47,7 +47,7 @@ def _table(title: str, counts: dict[str, Any]) -> list[str]:
     return lines
 
 
-def status_text(stats: dict) -> str:
+def status_text(stats: dict[str, Any]) -> str:
     lines = ["tasks by status: " + "  ".join(f"{k}={v}" for k, v in stats["byStatus"].items())]
     if stats.get("draining"):
         lines.insert(0, "DRAINING: nothing new starts (`jobsvc drain --resume` lifts it)")
@@ -81,7 +81,7 @@ def progress_bar(percent: float, message: str, width: int = 30) -> str:
     return f"[{'#' * filled}{'.' * (width - filled)}] {percent:5.1f}% {message}"
 
 
-def print_event(event: dict) -> str | None:
+def print_event(event: dict[str, Any]) -> str | None:
     """Prints one task event for a person; returns the status if it is a status event.
 
     Progress redraws one line in place on a terminal; output lines and
@@ -109,5 +109,5 @@ def print_event(event: dict) -> str | None:
             err=True,
             color=True,
         )
-        return data["status"]
+        return str(data["status"])
     return None

@@ -50,10 +50,10 @@ class TaskStream:
     since: str
     # All there is to send when an ended task's stream needs no following (see
     # open_task), else None.
-    final: list[dict] | None
+    final: list[dict[str, Any]] | None
 
 
-def task_event(entry_id: str, fields: dict[str, str]) -> dict:
+def task_event(entry_id: str, fields: dict[str, str]) -> dict[str, Any]:
     """One stream entry as the contract's task event."""
     return {
         "id": entry_id,
@@ -63,11 +63,13 @@ def task_event(entry_id: str, fields: dict[str, str]) -> dict:
     }
 
 
-def is_terminal(event: dict) -> bool:
+def is_terminal(event: dict[str, Any]) -> bool:
     return event["type"] == "status" and event["data"].get("status") in ENDED
 
 
-def _live(sub: Subscription, last: str, keepalive: float) -> Iterator[tuple[str, dict] | None]:
+def _live(
+    sub: Subscription, last: str, keepalive: float
+) -> Iterator[tuple[str, dict[str, Any]] | None]:
     """Entries from the hub after ``last``; None on a quiet ``keepalive`` interval."""
     while True:
         try:
@@ -84,7 +86,7 @@ def _live(sub: Subscription, last: str, keepalive: float) -> Iterator[tuple[str,
             yield entry
 
 
-def _ended_without_stream(store: TaskStore, task_id: str, since: str) -> Iterator[dict]:
+def _ended_without_stream(store: TaskStore, task_id: str, since: str) -> Iterator[dict[str, Any]]:
     """An ended task whose stream has expired: its final status, once, from history."""
     if since not in ("0", "0-0"):
         return
@@ -96,7 +98,7 @@ def _ended_without_stream(store: TaskStore, task_id: str, since: str) -> Iterato
 
 def open_task(
     reader: StreamReader, store: TaskStore, task_id: str, since: str, field: str = "since"
-) -> list[dict] | None:
+) -> list[dict[str, Any]] | None:
     """Checks a viewer's resume point before its stream starts.
 
     Returns all there is to send when that is known now: for an ended task
@@ -121,7 +123,7 @@ def open_task(
     return [] if ended and since == last else None
 
 
-def render_frames(entries: list, frame: Any) -> tuple[bytes, bool]:
+def render_frames(entries: list[Entry], frame: Callable[[str], bytes]) -> tuple[bytes, bool]:
     """Entries as wire frames (``frame(text) -> bytes``), up to a terminal status event."""
     out = bytearray()
     for entry in entries:
@@ -134,7 +136,7 @@ def render_frames(entries: list, frame: Any) -> tuple[bytes, bool]:
 
 def task_events(
     hub: Hub, reader: StreamReader, task_id: str, since: str, keepalive: float
-) -> Iterator[dict | None]:
+) -> Iterator[dict[str, Any] | None]:
     """The task's events after ``since``, then live ones, until its terminal status.
 
     For a stream ``open_task`` has checked and found there.
@@ -230,9 +232,9 @@ def _catch_up_into(
     return last, False
 
 
-def _snapshot(store: TaskStore) -> tuple[list[dict], dict[str, str]]:
+def _snapshot(store: TaskStore) -> tuple[list[dict[str, Any]], dict[str, str]]:
     """Every deployment's summary, and per deployment the feed id it is current to."""
-    summaries: list[dict] = []
+    summaries: list[dict[str, Any]] = []
     seen: dict[str, str] = {}
     cursor = None
     while True:
@@ -244,7 +246,9 @@ def _snapshot(store: TaskStore) -> tuple[list[dict], dict[str, str]]:
             return summaries, seen
 
 
-def dashboard_events(hub: Hub, store: TaskStore, keepalive: float) -> Iterator[dict | None]:
+def dashboard_events(
+    hub: Hub, store: TaskStore, keepalive: float
+) -> Iterator[dict[str, Any] | None]:
     """A snapshot of every deployment, then one message per lane change.
 
     A viewer whose buffer overflows gets a fresh snapshot rather than a gap.

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 import redis
 
@@ -40,17 +41,17 @@ class Report:
     failed: list[str] = field(default_factory=list)
 
 
-def _orphaned(store: TaskStore, state: dict, now_us: int, grace_s: float) -> bool:
+def _orphaned(store: TaskStore, state: dict[str, Any], now_us: int, grace_s: float) -> bool:
     if state.get("status") != "queued" or not dispatch_settled(state, now_us, grace_s):
         return False
     return not store.dispatcher.job_alive(state["active"], state["pool"], state["priority"])
 
 
-def _error(reason: str, message: str) -> dict:
+def _error(reason: str, message: str) -> dict[str, Any]:
     return {"reason": reason, "type": reason, "message": message, "traceback": None}
 
 
-def _reap(store: TaskStore, state: dict, reason: str, message: str, force: bool) -> bool:
+def _reap(store: TaskStore, state: dict[str, Any], reason: str, message: str, force: bool) -> bool:
     code = store.reap(
         state["active"],
         state["deployment"],

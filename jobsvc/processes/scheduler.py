@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
+from typing import Any
 
 import redis
 from crontab import CronTab  # what rq-scheduler itself parses cron strings with
@@ -40,7 +41,7 @@ def register(scheduler: Scheduler, settings: Settings) -> None:
     RQ stores each function by its dotted path, ``jobsvc.crons.<name>``.
     """
     now = datetime.now(timezone.utc).replace(tzinfo=None)
-    periodic: tuple[tuple[str, Callable[..., dict], float, list[float]], ...] = (
+    periodic: tuple[tuple[str, Callable[..., dict[str, Any]], float, list[float]], ...] = (
         ("jobsvc-reconcile", crons.reconcile_job, settings.reconcile_s, [settings.reconcile_s]),
         ("jobsvc-cleanup", crons.cleanup_job, crons.CLEANUP_EVERY_S, []),
     )

@@ -76,7 +76,7 @@ def _own_redis(settings: Settings) -> RedisServer:
     return server
 
 
-def _children(port: int, workers: int, env: dict[str, str]) -> list[subprocess.Popen]:
+def _children(port: int, workers: int, env: dict[str, str]) -> list[subprocess.Popen[bytes]]:
     me = [sys.executable, "-m", "jobsvc"]
     commands = [
         me + ["web", "--port", str(port)],
@@ -87,7 +87,7 @@ def _children(port: int, workers: int, env: dict[str, str]) -> list[subprocess.P
     return [subprocess.Popen(cmd, env=env, start_new_session=True) for cmd in commands]
 
 
-def _signal_group(child: subprocess.Popen, signum: int) -> None:
+def _signal_group(child: subprocess.Popen[bytes], signum: int) -> None:
     if child.poll() is None:
         try:
             os.killpg(child.pid, signum)
@@ -105,7 +105,9 @@ def stop_timeout_s(settings: Settings) -> float:
     return settings.shutdown_s + FORCE_GRACE_S
 
 
-def _stop(children: list[subprocess.Popen], forced: threading.Event, timeout_s: float) -> None:
+def _stop(
+    children: list[subprocess.Popen[bytes]], forced: threading.Event, timeout_s: float
+) -> None:
     """SIGTERM (warm: workers finish their task); SIGKILL for what is left at the deadline."""
     for child in children:
         _signal_group(child, signal.SIGTERM)
@@ -125,7 +127,7 @@ def run_up(port: int, workers: int) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     server = None if settings.redis_url else _own_redis(settings)
     url = settings.redis_url or server.url  # type: ignore[union-attr]
-    children: list[subprocess.Popen] = []
+    children: list[subprocess.Popen[bytes]] = []
     stopping, forced = False, threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:

@@ -65,7 +65,7 @@ class Scripts:
 
     client: Redis
     settings: Settings
-    _scripts: dict[str, Script] = field(default_factory=dict)
+    _scripts: dict[str, Script] = field(default_factory=dict[str, Any])
 
     def __post_init__(self) -> None:
         for name in NAMES:

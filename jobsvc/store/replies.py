@@ -94,7 +94,7 @@ class Outcome(NamedTuple):
         return cls(reply.code, status=value, dispatched=len(reply.dispatch))
 
 
-def parse_reply(raw: list) -> Reply:
+def parse_reply(raw: list[Any]) -> Reply:
     """Splits ``{code, values..., '@dispatch', id, pool, priority, timeoutS, ...}``."""
     items = [_text(x) for x in raw]
     code, rest = items[0], items[1:]
@@ -106,7 +106,7 @@ def parse_reply(raw: list) -> Reply:
     return Reply(code, rest, dispatch_list(tail))
 
 
-def dispatch_list(flat: list) -> list[Dispatch]:
+def dispatch_list(flat: list[Any]) -> list[Dispatch]:
     """Groups a flat ``id, pool, priority, timeoutS, ...`` list into tuples."""
     flat = [_text(x) for x in flat]
     return [

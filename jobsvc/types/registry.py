@@ -14,12 +14,12 @@ from typing import Any
 from ..dispatch import check_pool
 from ..settings import DEFAULT_MAX_RETRIES, DEFAULT_POOL, DEFAULT_TIMEOUT_S
 
-Handler = Callable[[Any, dict], Any]
+Handler = Callable[[Any, dict[str, Any]], Any]
 # A preflight check returns None when all is well, else the reason it failed (422).
-Preflight = Callable[[dict], "str | None"]
+Preflight = Callable[[dict[str, Any]], "str | None"]
 # A payload check returns None when the payload fits the type, else what is wrong (400);
 # it may instead raise InvalidInput naming the exact field (e.g. ``payload.args.name``).
-Validator = Callable[[dict], "str | None"]
+Validator = Callable[[dict[str, Any]], "str | None"]
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,8 @@ running lane, so a portal can show or pause it before its first task.
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint
 
 from .. import validation
@@ -23,7 +25,7 @@ bp = Blueprint("deployments", __name__, url_prefix="/api/v1")
 
 
 @bp.get("/deployments")
-def list_deployments() -> dict:
+def list_deployments() -> dict[str, Any]:
     """By name; ``nextCursor`` is the last name of this page."""
     cursor = query_text("cursor")
     if cursor is not None and not validation.DEPLOYMENT_RE.fullmatch(cursor):
@@ -36,7 +38,7 @@ def list_deployments() -> dict:
 
 
 @bp.get("/deployments/<name:deployment>")
-def get_deployment(deployment: str) -> dict:
+def get_deployment(deployment: str) -> dict[str, Any]:
     """Summary S plus ``queue``: the active task, then those behind it in lane
     order, ``queueLimit`` at most."""
     return get_service().deployment(
@@ -45,11 +47,11 @@ def get_deployment(deployment: str) -> dict:
 
 
 @bp.post("/deployments/<name:deployment>/pause")
-def pause(deployment: str) -> dict:
+def pause(deployment: str) -> dict[str, Any]:
     """The lane starts nothing new; a running task goes on."""
     return get_service().pause(deployment)
 
 
 @bp.post("/deployments/<name:deployment>/resume")
-def resume(deployment: str) -> dict:
+def resume(deployment: str) -> dict[str, Any]:
     return get_service().resume(deployment)

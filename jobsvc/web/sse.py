@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import Any
 
 from flask import Blueprint, Response, stream_with_context
 
@@ -39,7 +40,7 @@ def dashboard_stream() -> None:
     resume_point()
 
 
-def sse(messages: Iterator[dict | None], end_event: bool) -> Response:
+def sse(messages: Iterator[dict[str, Any] | None], end_event: bool) -> Response:
     def frames() -> Iterator[str]:
         yield "retry: 1000\n\n"  # sends the headers now; clients reconnect after 1 s
         for message in messages:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint
 
 from .ext import get_service
@@ -10,7 +12,7 @@ bp = Blueprint("system", __name__)
 
 
 @bp.get("/healthz")
-def healthz() -> dict:
+def healthz() -> dict[str, Any]:
     """200 only when Redis answers: a load balancer then sends traffic elsewhere.
 
     A Redis that does not answer raises here and the error handler makes it a 503.
@@ -20,6 +22,6 @@ def healthz() -> dict:
 
 
 @bp.get("/api/v1/stats")
-def stats() -> dict:
+def stats() -> dict[str, Any]:
     """Counts by status, type and priority; tasks in cooldown; RQ workers."""
     return get_service().stats()

@@ -8,6 +8,8 @@ the path says everything, so a client may send ``{}``, nothing, or anything.
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, Response, url_for
 
 from .. import validation
@@ -19,7 +21,7 @@ bp = Blueprint("tasks", __name__, url_prefix="/api/v1")
 
 
 @bp.post("/deployments/<name:deployment>/tasks")
-def submit(deployment: str) -> tuple[dict, int, dict]:
+def submit(deployment: str) -> tuple[dict[str, Any], int, dict[str, Any]]:
     """201 for a new task; 200 with the earlier task when its dedupe identity holds."""
     validation.deployment(deployment)
     task, deduplicated = get_service().submit_body(deployment, json_body())
@@ -32,12 +34,12 @@ def submit(deployment: str) -> tuple[dict, int, dict]:
 
 
 @bp.get("/tasks/<task_id>")
-def get_task(task_id: str) -> dict:
+def get_task(task_id: str) -> dict[str, Any]:
     return {"task": get_service().get(task_id).data}
 
 
 @bp.get("/tasks")
-def list_tasks() -> dict:
+def list_tasks() -> dict[str, Any]:
     """Newest first; ``nextCursor`` continues below the last task of this page."""
     tasks, cursor = get_service().list_tasks(
         deployment=query_text("deployment"),
@@ -50,18 +52,18 @@ def list_tasks() -> dict:
 
 
 @bp.post("/tasks/<task_id>/cancel")
-def cancel(task_id: str) -> dict:
+def cancel(task_id: str) -> dict[str, Any]:
     """A running task is stopped first; the answer waits for it up to the cancel wait."""
     return {"task": get_service().cancel(task_id).data}
 
 
 @bp.post("/tasks/<task_id>/skip")
-def skip(task_id: str) -> dict:
+def skip(task_id: str) -> dict[str, Any]:
     return {"task": get_service().skip(task_id).data}
 
 
 @bp.post("/tasks/<task_id>/retry")
-def retry(task_id: str) -> dict:
+def retry(task_id: str) -> dict[str, Any]:
     return {"task": get_service().retry(task_id).data}
 
 

@@ -19,10 +19,11 @@ import functools
 import json
 import socket
 from collections.abc import Callable, Generator, Iterator
+from typing import Any
 
 from flask import Blueprint, current_app, g, request
 from flask_sock import Sock
-from simple_websocket import ConnectionClosed
+from simple_websocket import ConnectionClosed, Server
 from wsproto.utilities import LocalProtocolError
 
 from ..errors import JobsvcError, NotFound
@@ -88,7 +89,7 @@ def session(handler: Callable[..., None]) -> Callable[..., None]:
     """
 
     @functools.wraps(handler)
-    def run(ws, *args, **kwargs) -> None:
+    def run(ws: Server, *args: Any, **kwargs: Any) -> None:
         try:
             handler(ws, *args, **kwargs)
         except GONE:
@@ -103,7 +104,7 @@ def session(handler: Callable[..., None]) -> Callable[..., None]:
     return run
 
 
-def hang_up(ws) -> None:
+def hang_up(ws: Server) -> None:
     """Ends a session's TCP connection: close frame out, the viewer's close back, then shut.
 
     Each step is bounded.  Left to gunicorn, the connection was ended on its
@@ -128,7 +129,7 @@ def hang_up(ws) -> None:
     ws.thread.join(CLOSE_REPLY_S)
 
 
-def relay_ws(ws, messages: Iterator[dict | None]) -> None:
+def relay_ws(ws: Server, messages: Iterator[dict[str, Any] | None]) -> None:
     """Sends each message; on a quiet interval, checks the viewer is still there."""
     try:
         for message in messages:
@@ -147,7 +148,7 @@ def relay_ws(ws, messages: Iterator[dict | None]) -> None:
             messages.close()  # leaves the hub now, not when collected
 
 
-def _stream_task(ws, stream: TaskStream) -> None:
+def _stream_task(ws: Server, stream: TaskStream) -> None:
     """The hot path: the hub writes the task's events straight to the viewer's socket."""
     out = sink.attach(ws)
     if not get_service().task_events_into(stream, out, lambda: ws.connected):
@@ -160,7 +161,7 @@ def _stream_task(ws, stream: TaskStream) -> None:
 
 @sock.route("/ws/tasks/<task_id>", bp=bp)
 @session
-def task_events_ws(ws, task_id: str) -> None:
+def task_events_ws(ws: Server, task_id: str) -> None:
     stream: TaskStream | NotFound = g.task_stream  # checked before the handshake
     if isinstance(stream, NotFound):
         ws.close(CLOSE_NOT_FOUND, stream.message[:120])
@@ -172,5 +173,5 @@ def task_events_ws(ws, task_id: str) -> None:
 
 @sock.route("/ws/dashboard", bp=bp)
 @session
-def dashboard_ws(ws) -> None:
+def dashboard_ws(ws: Server) -> None:
     relay_ws(ws, get_service().dashboard_events())
