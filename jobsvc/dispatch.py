@@ -6,7 +6,7 @@ The RQ job's only argument is the task id and every queue uses RQ's JSON
 serializer, so nothing a client sent is ever pickled.  A dispatch happens
 right after the Lua step that promoted the task; if this process dies in
 between, the task is active and queued with no RQ job, and
-``reconcile.reconcile_lane`` hands it over again (see docs/architecture.md).
+``processes.reconcile`` hands it over again (see docs/architecture.md).
 """
 
 from __future__ import annotations
