@@ -23,7 +23,7 @@ from rq.serializers import JSONSerializer
 from .. import runner
 from ..dispatch import TaskJob, check_pool, pool_queue_names
 from ..settings import DEFAULT_SHUTDOWN_S, Settings
-from ..store import open_store
+from ..store import TaskStore, open_store
 from ..types import loader
 
 log = logging.getLogger("jobsvc.worker")
@@ -119,24 +119,8 @@ def run_worker(
     ticker.start()
     try:
         while True:
-            worker = WORKER_CLASSES[worker_class](
-                pool_queue_names(pool),
-                connection=store.dispatcher.connection,
-                job_class=TaskJob,
-                serializer=JSONSerializer,
-            )
-            worker.shutdown_s = settings.shutdown_s
-            try:
-                # Burst as "exit after BURST_IDLE_S idle": RQ's own burst mode polls each of
-                # the pool's five queues with an LPOP per job; this blocks on all at once.
-                worker.work(
-                    max_idle_time=BURST_IDLE_S if burst else None,
-                    logging_level="WARNING",
-                    with_scheduler=False,
-                )
-            except (redis.ConnectionError, redis.TimeoutError) as exc:
-                log.warning("worker: Redis unavailable (%s); starting again", exc)
-                time.sleep(RESTART_S)
+            worker = _rq_worker(store, pool, worker_class, settings.shutdown_s)
+            if not _work(worker, burst):
                 continue
             if worker.signalled:
                 break
@@ -151,6 +135,36 @@ def run_worker(
             time.sleep(RESTART_S)
     finally:
         ticker.stopped.set()
+
+
+def _rq_worker(
+    store: TaskStore, pool: str, worker_class: str, shutdown_s: float
+) -> JobsvcWorker | JobsvcSimpleWorker:
+    worker = WORKER_CLASSES[worker_class](
+        pool_queue_names(pool),
+        connection=store.dispatcher.connection,
+        job_class=TaskJob,
+        serializer=JSONSerializer,
+    )
+    worker.shutdown_s = shutdown_s
+    return worker
+
+
+def _work(worker: JobsvcWorker | JobsvcSimpleWorker, burst: bool) -> bool:
+    """RQ's loop, until it returns (True) or Redis fails under it (False, after a pause)."""
+    try:
+        # Burst as "exit after BURST_IDLE_S idle": RQ's own burst mode polls each of
+        # the pool's five queues with an LPOP per job; this blocks on all at once.
+        worker.work(
+            max_idle_time=BURST_IDLE_S if burst else None,
+            logging_level="WARNING",
+            with_scheduler=False,
+        )
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        log.warning("worker: Redis unavailable (%s); starting again", exc)
+        time.sleep(RESTART_S)
+        return False
+    return True
 
 
 def run_workers(pool: str, count: int, *, burst: bool = False, worker_class: str = "fork") -> int:
