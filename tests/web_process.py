@@ -50,7 +50,7 @@ class WebProcess:
 def _answers(base_url: str) -> bool:
     try:
         return requests.get(base_url + "/healthz", timeout=2).status_code == 200
-    except requests.ConnectionError:
+    except (requests.ConnectionError, requests.Timeout):  # still booting
         return False
 
 
