@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.invariants import ENDED, PRIORITIES, check, passed  # noqa: E402
-from jobsvc.redis_server import RedisServer  # noqa: E402
+from jobsvc.processes.redis_server import RedisServer  # noqa: E402
 from jobsvc.service import Service  # noqa: E402
 from jobsvc.settings import Settings  # noqa: E402
 
@@ -57,8 +57,14 @@ class Plan:
 
 
 # Longer tasks: with fewer of them, faults still find tasks running.
-SHORT = Plan(tasks=1000, deployments=30, submitters=2, fault_every_s=1.5, settle_s=120.0,
-             seconds=(0.05, 0.1, 0.2))
+SHORT = Plan(
+    tasks=1000,
+    deployments=30,
+    submitters=2,
+    fault_every_s=1.5,
+    settle_s=120.0,
+    seconds=(0.05, 0.1, 0.2),
+)
 
 ENV = {
     "JOBSVC_LEASE_S": "3",
@@ -79,8 +85,12 @@ def submitter(url: str, plan: Plan, index: int, count: int, out: str) -> None:
         for n in range(count):
             lane = f"dep-{rng.randrange(plan.deployments)}"
             key = f"k{rng.randrange(20)}" if rng.random() < 0.3 else None
-            body = {"type": "sleep", "payload": {"seconds": rng.choice(plan.seconds)},
-                    "priority": rng.choice(PRIORITIES), "maxRetries": 5}
+            body = {
+                "type": "sleep",
+                "payload": {"seconds": rng.choice(plan.seconds)},
+                "priority": rng.choice(PRIORITIES),
+                "maxRetries": 5,
+            }
             if key:
                 body["dedupeKey"] = key
             while True:
@@ -112,8 +122,14 @@ class Cluster:
         self.workers = [self._worker() for _ in range(self.plan.workers)]
 
     def _spawn(self, argv: list[str]) -> subprocess.Popen:
-        return subprocess.Popen(argv, cwd=ROOT, env=self.env, start_new_session=True,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return subprocess.Popen(
+            argv,
+            cwd=ROOT,
+            env=self.env,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
 
     def _worker(self) -> subprocess.Popen:
         return self._spawn([sys.executable, "-m", "jobsvc", "worker", "--worker-class", "fork"])
@@ -206,9 +222,10 @@ def run(plan: Plan, workdir: Path | None = None) -> dict:
         cluster.start()
         ctx = multiprocessing.get_context("spawn")
         share = plan.tasks // plan.submitters
-        procs = [ctx.Process(target=submitter,
-                             args=(cluster.redis.url, plan, i, share, str(answers)))
-                 for i in range(plan.submitters)]
+        procs = [
+            ctx.Process(target=submitter, args=(cluster.redis.url, plan, i, share, str(answers)))
+            for i in range(plan.submitters)
+        ]
         started = time.monotonic()
         for p in procs:
             p.start()
@@ -220,8 +237,11 @@ def run(plan: Plan, workdir: Path | None = None) -> dict:
         svc = Service(cluster.redis.url, Settings.from_env({**ENV}))
         deadline = faults_stopped + plan.settle_s
         while time.monotonic() < deadline:
-            still = [t for t in svc.store.get_many(sorted(set(accepted)))
-                     if t is None or t["status"] not in ENDED]
+            still = [
+                t
+                for t in svc.store.get_many(sorted(set(accepted)))
+                if t is None or t["status"] not in ENDED
+            ]
             if not still:
                 break
             time.sleep(1.0)
@@ -229,7 +249,8 @@ def run(plan: Plan, workdir: Path | None = None) -> dict:
         result["faults"] = dict(cluster.faults)
         result["processes alive at the end"] = {
             "workers": sum(w.poll() is None for w in cluster.workers),
-            "scheduler": cluster.scheduler is not None and cluster.scheduler.poll() is None}
+            "scheduler": cluster.scheduler is not None and cluster.scheduler.poll() is None,
+        }
         result["seconds under faults"] = round(faults_stopped - started, 1)
         result["seconds to settle"] = round(time.monotonic() - faults_stopped, 1)
         return result

@@ -92,8 +92,13 @@ def phase_submit(db: BenchRedis, side: Side, n: int) -> dict:
     elapsed = _timed_loop(side.submit_one, n)
     trips = rtt.count() - trips
     calls = db.command_calls()
-    return {"rate": n / elapsed, "elapsed": elapsed, "calls": calls,
-            "cmds": sum(calls.values()) / n, "rtt": trips / n}
+    return {
+        "rate": n / elapsed,
+        "elapsed": elapsed,
+        "calls": calls,
+        "cmds": sum(calls.values()) / n,
+        "rtt": trips / n,
+    }
 
 
 def _timed_loop(submit: Callable[[int], object], n: int) -> float:
@@ -103,8 +108,16 @@ def _timed_loop(submit: Callable[[int], object], n: int) -> float:
     return time.perf_counter() - start
 
 
-def phase_e2e(db: BenchRedis, side: Side, n: int, workers: int, log_dir: Path, *,
-              burst: bool = True, launcher: tuple[str, ...] = LAUNCHER) -> dict:
+def phase_e2e(
+    db: BenchRedis,
+    side: Side,
+    n: int,
+    workers: int,
+    log_dir: Path,
+    *,
+    burst: bool = True,
+    launcher: tuple[str, ...] = LAUNCHER,
+) -> dict:
     """Preload n tasks, start the workers, time until all n are done.
 
     Burst workers exit by themselves; others are stopped (warm) once all are done.
@@ -130,10 +143,17 @@ def phase_e2e(db: BenchRedis, side: Side, n: int, workers: int, log_dir: Path, *
     cpu_workers, cpu_redis = children_cpu_seconds() - cpu_workers, db.cpu_seconds() - cpu_redis
     calls = db.command_calls()
     calls["zcard"] -= side.harness_zcards
-    return {"rate": n / elapsed, "elapsed": elapsed, "calls": +calls, "done": done,
-            "cmds": sum(calls.values()) / n, "rtt": None if trips is None else trips / n,
-            "retained": (db.used_memory() - empty) / n,
-            "cpu_workers_ms": cpu_workers * 1000 / n, "cpu_redis_ms": cpu_redis * 1000 / n}
+    return {
+        "rate": n / elapsed,
+        "elapsed": elapsed,
+        "calls": +calls,
+        "done": done,
+        "cmds": sum(calls.values()) / n,
+        "rtt": None if trips is None else trips / n,
+        "retained": (db.used_memory() - empty) / n,
+        "cpu_workers_ms": cpu_workers * 1000 / n,
+        "cpu_redis_ms": cpu_redis * 1000 / n,
+    }
 
 
 def _wait_all_done(side: Side, procs: Workers, n: int, timeout: float, burst: bool) -> int:
@@ -143,26 +163,31 @@ def _wait_all_done(side: Side, procs: Workers, n: int, timeout: float, burst: bo
         if done >= n:
             return done
         if failed or procs.failed() or time.monotonic() > deadline:
-            raise PhaseFailed(f"{side.name}: {done}/{n} done, {failed} failed, worker exit "
-                              f"codes {procs.failed()}\n{procs.logs_tail()}")
+            raise PhaseFailed(
+                f"{side.name}: {done}/{n} done, {failed} failed, worker exit "
+                f"codes {procs.failed()}\n{procs.logs_tail()}"
+            )
         if burst and all(p.poll() is not None for p in procs.procs):
             # Burst workers all gone: give stragglers' writes a moment, then judge.
             if not wait_for(lambda: side.progress()[0] >= n, timeout=2):
-                raise PhaseFailed(f"{side.name}: workers exited with {done}/{n} done\n"
-                                  f"{procs.logs_tail()}")
+                raise PhaseFailed(
+                    f"{side.name}: workers exited with {done}/{n} done\n{procs.logs_tail()}"
+                )
         time.sleep(0.02)
 
 
-def phase_latency(db: BenchRedis, sides: list[Side], samples: int, workers: int,
-                  log_dir: Path) -> dict[str, dict]:
+def phase_latency(
+    db: BenchRedis, sides: list[Side], samples: int, workers: int, log_dir: Path
+) -> dict[str, dict]:
     """Both systems' idle workers at once; samples alternate, so both see the same machine."""
     db.reset()
     seconds: dict[str, list[float]] = {side.name: [] for side in sides}
     with Workers(log_dir) as procs:
         for side in sides:
             for _ in range(workers):
-                procs.start(f"{side.name}-latency", side.worker_argv(burst=False),
-                            worker_env(db.url))
+                procs.start(
+                    f"{side.name}-latency", side.worker_argv(burst=False), worker_env(db.url)
+                )
         for side in sides:
             for i in range(WARMUP_SAMPLES):
                 side.latency_sample(i)
@@ -236,26 +261,53 @@ def main_rows(res: dict[str, dict], sizes: Sizes) -> list[tuple[str, ...]]:
     p99 = ours["latency"]["p99"] / theirs["latency"]["p99"]
     mem_ours, mem_rq = ours["memory"]["per_task"], theirs["memory"]["per_task"]
     return [
-        ("(a) submit rate, tasks/s", f"{ours['submit']['rate']:.0f}",
-         f"{theirs['submit']['rate']:.0f}", f"{submit:.2f}", f">= {SUBMIT_MIN_RATIO}",
-         verdict(submit >= SUBMIT_MIN_RATIO)),
-        (f"(b) end-to-end, tasks/s ({sizes.workers} workers)", f"{ours['e2e']['rate']:.0f}",
-         f"{theirs['e2e']['rate']:.0f}", f"{e2e:.2f}", f">= {E2E_MIN_RATIO}",
-         verdict(e2e >= E2E_MIN_RATIO)),
-        ("(c) enqueue->start p50, ms", f"{ours['latency']['p50']:.2f}",
-         f"{theirs['latency']['p50']:.2f}", f"{p50:.2f}", "(info)", ""),
-        ("(c) enqueue->start p99, ms", f"{ours['latency']['p99']:.2f}",
-         f"{theirs['latency']['p99']:.2f}", f"{p99:.2f}", f"<= {LATENCY_P99_MAX_RATIO}",
-         verdict(p99 <= LATENCY_P99_MAX_RATIO)),
-        ("(d) Redis memory per queued task, B", f"{mem_ours:.0f}", f"{mem_rq:.0f}",
-         f"{mem_ours / mem_rq:.2f}", f"jobsvc <= {MEMORY_MAX_BYTES} B",
-         verdict(mem_ours <= MEMORY_MAX_BYTES)),
+        (
+            "(a) submit rate, tasks/s",
+            f"{ours['submit']['rate']:.0f}",
+            f"{theirs['submit']['rate']:.0f}",
+            f"{submit:.2f}",
+            f">= {SUBMIT_MIN_RATIO}",
+            verdict(submit >= SUBMIT_MIN_RATIO),
+        ),
+        (
+            f"(b) end-to-end, tasks/s ({sizes.workers} workers)",
+            f"{ours['e2e']['rate']:.0f}",
+            f"{theirs['e2e']['rate']:.0f}",
+            f"{e2e:.2f}",
+            f">= {E2E_MIN_RATIO}",
+            verdict(e2e >= E2E_MIN_RATIO),
+        ),
+        (
+            "(c) enqueue->start p50, ms",
+            f"{ours['latency']['p50']:.2f}",
+            f"{theirs['latency']['p50']:.2f}",
+            f"{p50:.2f}",
+            "(info)",
+            "",
+        ),
+        (
+            "(c) enqueue->start p99, ms",
+            f"{ours['latency']['p99']:.2f}",
+            f"{theirs['latency']['p99']:.2f}",
+            f"{p99:.2f}",
+            f"<= {LATENCY_P99_MAX_RATIO}",
+            verdict(p99 <= LATENCY_P99_MAX_RATIO),
+        ),
+        (
+            "(d) Redis memory per queued task, B",
+            f"{mem_ours:.0f}",
+            f"{mem_rq:.0f}",
+            f"{mem_ours / mem_rq:.2f}",
+            f"jobsvc <= {MEMORY_MAX_BYTES} B",
+            verdict(mem_ours <= MEMORY_MAX_BYTES),
+        ),
     ]
 
 
 def cost_rows(res: dict[str, dict]) -> list[tuple[str, ...]]:
-    def row(label: str, ours: float | None, theirs: float | None, digits: int = 1
-            ) -> tuple[str, ...]:
+    def row(
+        label: str, ours: float | None, theirs: float | None, digits: int = 1
+    ) -> tuple[str, ...]:
         fmt = lambda v: "n/a" if v is None else f"{v:.{digits}f}"  # noqa: E731
         ratio = "" if ours is None or theirs is None else f"{ours / theirs:.2f}"
         return (label, fmt(ours), fmt(theirs), ratio)
@@ -263,26 +315,50 @@ def cost_rows(res: dict[str, dict]) -> list[tuple[str, ...]]:
     ours, theirs = res["jobsvc"], res["RQ"]
     rows = []
     for phase, label in (("submit", "(a) submit"), ("e2e", "(b) run, workers only")):
-        rows.append(row(f"{label}: Redis commands/task", ours[phase]["cmds"],
-                        theirs[phase]["cmds"]))
+        rows.append(
+            row(f"{label}: Redis commands/task", ours[phase]["cmds"], theirs[phase]["cmds"])
+        )
         rows.append(row(f"{label}: round trips/task", ours[phase]["rtt"], theirs[phase]["rtt"]))
-    rows.append(row("(b) CPU ms/task, worker processes", ours["e2e"]["cpu_workers_ms"],
-                    theirs["e2e"]["cpu_workers_ms"], 2))
-    rows.append(row("(b) CPU ms/task, redis-server", ours["e2e"]["cpu_redis_ms"],
-                    theirs["e2e"]["cpu_redis_ms"], 2))
-    rows.append(row("(b) Redis memory kept per completed task, B", ours["e2e"]["retained"],
-                    theirs["e2e"]["retained"], 0))
-    rows.append(row("(c) enqueue->start max, ms", ours["latency"]["max"],
-                    theirs["latency"]["max"], 2))
+    rows.append(
+        row(
+            "(b) CPU ms/task, worker processes",
+            ours["e2e"]["cpu_workers_ms"],
+            theirs["e2e"]["cpu_workers_ms"],
+            2,
+        )
+    )
+    rows.append(
+        row(
+            "(b) CPU ms/task, redis-server",
+            ours["e2e"]["cpu_redis_ms"],
+            theirs["e2e"]["cpu_redis_ms"],
+            2,
+        )
+    )
+    rows.append(
+        row(
+            "(b) Redis memory kept per completed task, B",
+            ours["e2e"]["retained"],
+            theirs["e2e"]["retained"],
+            0,
+        )
+    )
+    rows.append(
+        row("(c) enqueue->start max, ms", ours["latency"]["max"], theirs["latency"]["max"], 2)
+    )
     return rows
 
 
 def table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> str:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    line = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w)  # noqa: E731
-                               for i, (c, w) in enumerate(zip(r, widths, strict=True)))
-    return "\n".join([line(header), "  ".join("-" * w for w in widths),
-                      *(line(r) for r in rows)])
+
+    def line(r: tuple[str, ...]) -> str:
+        return "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        )
+
+    return "\n".join([line(header), "  ".join("-" * w for w in widths), *(line(r) for r in rows)])
 
 
 def top_commands(calls: Counter[str], n: int, limit: int = 12) -> str:
@@ -290,44 +366,62 @@ def top_commands(calls: Counter[str], n: int, limit: int = 12) -> str:
 
 
 def top_keys(by_key: Counter[str], n: int, limit: int = 10) -> str:
-    return "\n".join(f"      {size / n:7.0f} B/task  {kind}"
-                     for kind, size in by_key.most_common(limit))
+    return "\n".join(
+        f"      {size / n:7.0f} B/task  {kind}" for kind, size in by_key.most_common(limit)
+    )
 
 
 def report(res: dict[str, dict], sizes: Sizes) -> str:
-    parts = ["", "Per-task Redis cost (server INFO commandstats incl. commands run inside Lua; "
-             "client round trips counted in redis-py):",
-             table(("cost", "jobsvc", "raw RQ", "ours/RQ"), cost_rows(res)), ""]
+    parts = [
+        "",
+        "Per-task Redis cost (server INFO commandstats incl. commands run inside Lua; "
+        "client round trips counted in redis-py):",
+        table(("cost", "jobsvc", "raw RQ", "ours/RQ"), cost_rows(res)),
+        "",
+    ]
     for phase, label in (("submit", "(a)"), ("e2e", "(b)")):
-        runs = "; ".join(f"{side} " + ", ".join(f"{r:.0f}" for r in res[side][phase]["trials"])
-                         for side in ("jobsvc", "RQ"))
+        runs = "; ".join(
+            f"{side} " + ", ".join(f"{r:.0f}" for r in res[side][phase]["trials"])
+            for side in ("jobsvc", "RQ")
+        )
         parts.append(f"  {label} tasks/s of each run (best counts): {runs}")
     for side in ("jobsvc", "RQ"):
-        parts.append(f"  {side} commands/task, (a) submit: "
-                     f"{top_commands(res[side]['submit']['calls'], sizes.submit)}")
-        parts.append(f"  {side} commands/task, (b) run:    "
-                     f"{top_commands(res[side]['e2e']['calls'], sizes.e2e)}")
+        parts.append(
+            f"  {side} commands/task, (a) submit: "
+            f"{top_commands(res[side]['submit']['calls'], sizes.submit)}"
+        )
+        parts.append(
+            f"  {side} commands/task, (b) run:    "
+            f"{top_commands(res[side]['e2e']['calls'], sizes.e2e)}"
+        )
     for side in ("jobsvc", "RQ"):
         parts.append(f"  {side} memory by key kind (MEMORY USAGE), {sizes.memory} queued:")
         parts.append(top_keys(res[side]["memory"]["by_key"], sizes.memory))
-    parts += ["", "Summary (ratio = jobsvc / raw RQ):",
-              table(("metric", "jobsvc", "raw RQ", "ratio", "target", "result"),
-                    main_rows(res, sizes))]
+    parts += [
+        "",
+        "Summary (ratio = jobsvc / raw RQ):",
+        table(("metric", "jobsvc", "raw RQ", "ratio", "target", "result"), main_rows(res, sizes)),
+    ]
     return "\n".join(parts)
 
 
 def describe(db: BenchRedis, sizes: Sizes, use_cli: bool) -> str:
     info = db.client.info("server")
-    launcher = "python -m jobsvc worker" if use_cli else \
-        "bench.jobsvc_worker (jobsvc CLI not importable; same run_worker)"
-    return (f"jobsvc vs raw RQ {rq.__version__} | Python {platform.python_version()} | "
-            f"redis-py {redis.__version__} | redis-server {info['redis_version']} "
-            f"(no AOF) | {os.cpu_count()} cores\n"
-            f"N: submit {sizes.submit}, e2e {sizes.e2e}, latency {sizes.latency} samples, "
-            f"memory {sizes.memory}; {sizes.deployments} deployments; e2e workers "
-            f"{sizes.workers}, latency workers {sizes.latency_workers}; SimpleWorker both sides\n"
-            f"jobsvc: {jobsvc_revision()}; workers: {launcher}\n"
-            f"load average at start: {load_average()}")
+    launcher = (
+        "python -m jobsvc worker"
+        if use_cli
+        else "bench.jobsvc_worker (jobsvc CLI not importable; same run_worker)"
+    )
+    return (
+        f"jobsvc vs raw RQ {rq.__version__} | Python {platform.python_version()} | "
+        f"redis-py {redis.__version__} | redis-server {info['redis_version']} "
+        f"(no AOF) | {os.cpu_count()} cores\n"
+        f"N: submit {sizes.submit}, e2e {sizes.e2e}, latency {sizes.latency} samples, "
+        f"memory {sizes.memory}; {sizes.deployments} deployments; e2e workers "
+        f"{sizes.workers}, latency workers {sizes.latency_workers}; SimpleWorker both sides\n"
+        f"jobsvc: {jobsvc_revision()}; workers: {launcher}\n"
+        f"load average at start: {load_average()}"
+    )
 
 
 def load_average() -> str:
@@ -337,6 +431,7 @@ def load_average() -> str:
 
 def jobsvc_revision() -> str:
     """HEAD's short hash, and whether jobsvc/ differs from it (read-only git calls)."""
+
     def git(*args: str) -> str:
         done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
         return done.stdout.strip() if done.returncode == 0 else ""
@@ -349,8 +444,16 @@ def jobsvc_revision() -> str:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.core", description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="smaller N (a smoke run, ~40 s)")
-    for name in ("submit", "e2e", "latency", "memory", "deployments", "workers",
-                 "latency-workers", "repeat"):
+    for name in (
+        "submit",
+        "e2e",
+        "latency",
+        "memory",
+        "deployments",
+        "workers",
+        "latency-workers",
+        "repeat",
+    ):
         p.add_argument(f"--{name}", type=int, default=None, help=f"override N for {name}")
     p.add_argument("--keep", action="store_true", help="keep the temp dir (Redis, worker logs)")
     return p.parse_args(argv)
@@ -363,8 +466,9 @@ def _exit_on_signal(signum: int, _frame: object) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     sizes = QUICK if args.quick else Sizes()
-    overrides = {k: v for k, v in vars(args).items()
-                 if k in Sizes.__dataclass_fields__ and v is not None}
+    overrides = {
+        k: v for k, v in vars(args).items() if k in Sizes.__dataclass_fields__ and v is not None
+    }
     sizes = replace(sizes, **overrides)
     signal.signal(signal.SIGTERM, _exit_on_signal)
     rtt.install()

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import redis
 
-from jobsvc.redis_server import RedisServer
+from jobsvc.processes.redis_server import RedisServer
 
 ROOT = Path(__file__).resolve().parent.parent
 # Commands the benchmark itself sends while a phase is measured; not the systems' cost.
@@ -100,9 +100,17 @@ class Workers:
         count_file.unlink(missing_ok=True)
         log = open(self.log_dir / f"{label}-{n}.log", "wb")
         argv = [sys.executable, "-m", *self.launcher, str(count_file), *module_argv]
-        self.procs.append(subprocess.Popen(
-            argv, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,
-            stderr=subprocess.STDOUT, start_new_session=True))
+        self.procs.append(
+            subprocess.Popen(
+                argv,
+                cwd=ROOT,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        )
         log.close()
         self.count_files.append(count_file)
 

@@ -35,8 +35,9 @@ def _overlaps_and_order(lane: list[dict], seq: dict[str, int]) -> tuple[int, int
     overlaps = sum(1 for a, b in zip(spans, spans[1:]) if b[0] < a[1])
     order = 0
     for prio in PRIORITIES:
-        same = sorted((t for t in lane if t["priority"] == prio and attempts(t)),
-                      key=lambda t: seq[t["id"]])
+        same = sorted(
+            (t for t in lane if t["priority"] == prio and attempts(t)), key=lambda t: seq[t["id"]]
+        )
         starts = [attempts(t)[0][0] for t in same]
         order += sum(1 for a, b in zip(starts, starts[1:]) if b < a)
     return overlaps, order
@@ -66,7 +67,8 @@ def check(svc: Service, accepted: list[str]) -> dict:
     tasks = svc.store.get_many(ids)
     ended = [t for t in tasks if t and t["status"] in ENDED]
     counts: dict = {
-        "accepted answers": len(accepted), "accepted tasks": len(ids),
+        "accepted answers": len(accepted),
+        "accepted tasks": len(ids),
         "completed": sum(t["status"] == "completed" for t in ended),
         "retried": sum(t["retryCount"] > 0 for t in ended),
         # Invariant 1: every accepted task exists and has ended (by the deadline).
@@ -84,9 +86,14 @@ def check(svc: Service, accepted: list[str]) -> dict:
     for lane in by_lane.values():
         o, v = _overlaps_and_order(lane, seq)
         overlaps, order = overlaps + o, order + v
-    counts.update({"overlaps": overlaps, "order violations": order,
-                   "duplicate identities": _duplicates(ended, seq, identity),
-                   "identities reused": _reused(ended, identity)})
+    counts.update(
+        {
+            "overlaps": overlaps,
+            "order violations": order,
+            "duplicate identities": _duplicates(ended, seq, identity),
+            "identities reused": _reused(ended, identity),
+        }
+    )
     return counts
 
 
@@ -100,5 +107,6 @@ def _reused(ended: list[dict], identity: dict[str, str | None]) -> int:
 
 
 def passed(counts: dict) -> bool:
-    return all(counts[k] == 0 for k in ("lost", "overlaps", "order violations",
-                                        "duplicate identities"))
+    return all(
+        counts[k] == 0 for k in ("lost", "overlaps", "order violations", "duplicate identities")
+    )

@@ -1,6 +1,6 @@
 """Fallback worker entry point for when ``python -m jobsvc`` cannot be imported.
 
-``jobsvc worker --count 1`` calls ``jobsvc.workers.run_worker`` in its own
+``jobsvc worker --count 1`` calls ``jobsvc.processes.worker.run_worker`` in its own
 process, so this runs exactly the same worker without the click layer.
 
     python -m bench.jobsvc_worker POOL [--burst]
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 
-from jobsvc.workers import run_worker
+from jobsvc.processes.worker import run_worker
 
 
 def main() -> None:

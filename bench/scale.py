@@ -44,8 +44,8 @@ from bench.scale_report import FULL_LANES, FULL_TASKS, describe, report
 # jobsvc as this benchmark uses it: stable entry points only, all of them here
 # (modules are moving into subpackages; these lines are what to update).
 from jobsvc import Service
-from jobsvc.reconcile import reconcile_all
-from jobsvc.redis_server import free_port
+from jobsvc.processes.reconcile import reconcile_all
+from jobsvc.processes.redis_server import free_port
 from jobsvc.settings import Settings
 
 WEB_APP = "jobsvc.web:create_app()"  # served by gunicorn

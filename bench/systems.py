@@ -50,8 +50,12 @@ class Side(Protocol):
 
 def jobsvc_cli_works() -> bool:
     """Whether ``python -m jobsvc`` imports (others may be editing the CLI)."""
-    probe = subprocess.run([sys.executable, "-c", "import jobsvc.cli"], cwd=ROOT,
-                           env=worker_env("redis://unused"), capture_output=True)
+    probe = subprocess.run(
+        [sys.executable, "-c", "import jobsvc.cli"],
+        cwd=ROOT,
+        env=worker_env("redis://unused"),
+        capture_output=True,
+    )
     return probe.returncode == 0
 
 
@@ -106,8 +110,10 @@ class JobsvcSide:
             for _, entries in reply:
                 for entry_id, fields in entries:
                     after = entry_id
-                    if fields.get("type") == "status" and \
-                            json.loads(fields["data"])["status"] in wanted:
+                    if (
+                        fields.get("type") == "status"
+                        and json.loads(fields["data"])["status"] in wanted
+                    ):
                         return entry_id
         raise TimeoutError(f"task {task_id} reached none of {sorted(wanted)}")
 
@@ -136,9 +142,20 @@ class RQSide:
 
     def worker_argv(self, burst: bool) -> list[str]:
         flag = ["--burst"] if burst else []
-        return ["rq.cli", "worker", *flag, "--worker-class", "rq.worker.SimpleWorker",
-                "--serializer", "rq.serializers.JSONSerializer", "-u", self.url,
-                "--logging_level", "WARNING", RQ_QUEUE]
+        return [
+            "rq.cli",
+            "worker",
+            *flag,
+            "--worker-class",
+            "rq.worker.SimpleWorker",
+            "--serializer",
+            "rq.serializers.JSONSerializer",
+            "-u",
+            self.url,
+            "--logging_level",
+            "WARNING",
+            RQ_QUEUE,
+        ]
 
     def progress(self) -> tuple[int, int]:
         self.harness_zcards += 2
@@ -167,4 +184,3 @@ def _iso_us(text: str) -> int:
     """``2026-11-25T10:00:00.123456Z`` -> microseconds since the epoch, exactly."""
     dt = datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
     return (dt - datetime(1970, 1, 1, tzinfo=timezone.utc)) // timedelta(microseconds=1)
-

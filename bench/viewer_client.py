@@ -78,7 +78,7 @@ def log_line(message: str) -> str | None:
         return None
     at = message.rfind(LINE_MARK)
     if at >= 0 and message.endswith('"}}') and "\\" not in message[at:]:
-        return message[at + len(LINE_MARK):-3]
+        return message[at + len(LINE_MARK) : -3]
     event = json.loads(message)
     return event["data"]["line"] if event.get("type") == "log" else None
 
@@ -98,13 +98,19 @@ async def watch(ws: ClientConnection, tally: Tally) -> None:
         tally.open -= 1
 
 
-async def open_viewer(url: str, gate: asyncio.Semaphore, deflate: bool, tally: Tally
-                      ) -> ClientConnection | None:
+async def open_viewer(
+    url: str, gate: asyncio.Semaphore, deflate: bool, tally: Tally
+) -> ClientConnection | None:
     async with gate:
         began = time.monotonic()
         try:
-            ws = await connect(url, compression="deflate" if deflate else None,
-                               ping_interval=None, open_timeout=60, close_timeout=2)
+            ws = await connect(
+                url,
+                compression="deflate" if deflate else None,
+                ping_interval=None,
+                open_timeout=60,
+                close_timeout=2,
+            )
         except Exception as exc:  # noqa: BLE001  (every failure is counted and reported)
             tally.failed += 1
             if len(tally.errors) < 5:
@@ -137,12 +143,19 @@ def say(message: dict) -> None:
 
 def result(tally: Tally) -> dict:
     lags = sorted(tally.lag_ms) or [0.0]
-    return {"event": "result", "msgs": tally.msgs, "hist": dict(tally.hist),
-            "gaps": tally.gaps, "dups": tally.dups, "open": tally.open,
-            "closed": dict(tally.closed),
-            "lag_p99_ms": lags[min(len(lags) - 1, int(len(lags) * 0.99))],
-            "lag_max_ms": lags[-1], "seconds": tally.seconds,
-            "handshake_s": sorted(tally.handshake_s)}
+    return {
+        "event": "result",
+        "msgs": tally.msgs,
+        "hist": dict(tally.hist),
+        "gaps": tally.gaps,
+        "dups": tally.dups,
+        "open": tally.open,
+        "closed": dict(tally.closed),
+        "lag_p99_ms": lags[min(len(lags) - 1, int(len(lags) * 0.99))],
+        "lag_max_ms": lags[-1],
+        "seconds": tally.seconds,
+        "handshake_s": sorted(tally.handshake_s),
+    }
 
 
 async def main() -> None:
@@ -161,16 +174,18 @@ async def main() -> None:
 
     opened = await asyncio.gather(*(open_and_watch(url) for url in setup["urls"]))
     viewers = [ws for ws in opened if ws is not None]
-    say({"event": "connected", "ok": len(viewers), "failed": tally.failed,
-         "errors": tally.errors})
+    say({"event": "connected", "ok": len(viewers), "failed": tally.failed, "errors": tally.errors})
     window = await read_command()
     tally.start, tally.end = window["start"], window["end"]
     await asyncio.sleep(max(0.0, tally.end - time.time()) + 0.05)
     say(result(tally))
     await read_command()
     lag.cancel()
-    await asyncio.wait([asyncio.create_task(ws.close()) for ws in viewers] or
-                       [asyncio.create_task(asyncio.sleep(0))], timeout=5)
+    await asyncio.wait(
+        [asyncio.create_task(ws.close()) for ws in viewers]
+        or [asyncio.create_task(asyncio.sleep(0))],
+        timeout=5,
+    )
     for watcher in watchers:
         watcher.cancel()
 

@@ -2,8 +2,8 @@
 
     python -m bench.viewer_costs
 
-Times the steps a viewer's thread runs for every entry (``jobsvc.live`` and
-``jobsvc.web.live`` as they are), single-threaded, then the same line handed
+Times the steps a viewer's thread runs for every entry (``jobsvc.live.events`` and
+``jobsvc.web.sse`` as they are), single-threaded, then the same line handed
 from one thread to another through a ``queue.Queue`` (what ``Hub._deliver`` ->
 ``_live`` does per viewer per entry), and the alternative: one JSON text and
 one WebSocket frame built once per entry and written to every viewer.
@@ -21,11 +21,17 @@ from collections.abc import Callable
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, Request, TextMessage
 
-from jobsvc.hub import Subscription, id_after
-from jobsvc.live import task_event
+from jobsvc.live.events import task_event
+from jobsvc.live.hub import Subscription, id_after
 
-ENTRY = ("1795572470726-0", {"type": "log", "at": "1795572470726171",
-                             "data": json.dumps({"line": "1324 1795572470.725508"})})
+ENTRY = (
+    "1795572470726-0",
+    {
+        "type": "log",
+        "at": "1795572470726171",
+        "data": json.dumps({"line": "1324 1795572470.725508"}),
+    },
+)
 ROUNDS = 20_000
 
 
@@ -97,8 +103,10 @@ def main() -> None:
         drain()
 
     steps = {
-        "Subscription.deliver + Queue.get_nowait (same thread)":
-            lambda: (sub.deliver(ENTRY), sub.entries.get_nowait()),
+        "Subscription.deliver + Queue.get_nowait (same thread)": lambda: (
+            sub.deliver(ENTRY),
+            sub.entries.get_nowait(),
+        ),
         "id_after": lambda: id_after(ENTRY[0], "1795572470725-0"),
         "live.task_event (json.loads + iso)": lambda: task_event(*ENTRY),
         "json.dumps(event)": lambda: json.dumps(message),

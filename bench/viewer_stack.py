@@ -18,7 +18,7 @@ import redis
 import requests
 
 from jobsvc import keys
-from jobsvc.redis_server import RedisServer, free_port
+from jobsvc.processes.redis_server import RedisServer, free_port
 from jobsvc.service import Service
 from jobsvc.settings import Settings
 
@@ -42,15 +42,24 @@ class Stack:
         return f"http://127.0.0.1:{self.port}"
 
     def env(self) -> dict[str, str]:
-        return {**os.environ, "JOBSVC_REDIS_URL": self.redis.url,
-                "JOBSVC_TASK_MODULES": TASK_MODULE, "PYTHONPATH": str(ROOT),
-                "JOBSVC_DATA_DIR": str(self.tmp / "data")}
+        return {
+            **os.environ,
+            "JOBSVC_REDIS_URL": self.redis.url,
+            "JOBSVC_TASK_MODULES": TASK_MODULE,
+            "PYTHONPATH": str(ROOT),
+            "JOBSVC_DATA_DIR": str(self.tmp / "data"),
+        }
 
-    def spawn(self, name: str, argv: list[str], stop_signal: int, **env: str
-              ) -> subprocess.Popen:
+    def spawn(self, name: str, argv: list[str], stop_signal: int, **env: str) -> subprocess.Popen:
         out = open(self.tmp / f"{name}.log", "wb")  # noqa: SIM115  (the child owns it)
-        proc = subprocess.Popen([sys.executable, *argv], cwd=ROOT, env={**self.env(), **env},
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, *argv],
+            cwd=ROOT,
+            env={**self.env(), **env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         out.close()
         self.procs.append((proc, stop_signal))
         return proc
@@ -59,20 +68,46 @@ class Stack:
         self.redis.start()
         # Workers stop warm on SIGTERM (they would finish a 10-minute ticker): kill them.
         self.worker_tree = self.spawn(
-            "workers", ["-m", "jobsvc", "worker", "--pool", "standard", "--count",
-                        str(self.workers), "--worker-class", "simple"], signal.SIGKILL)
+            "workers",
+            [
+                "-m",
+                "jobsvc",
+                "worker",
+                "--pool",
+                "standard",
+                "--count",
+                str(self.workers),
+                "--worker-class",
+                "simple",
+            ],
+            signal.SIGKILL,
+        )
         # SIGINT is gunicorn's quick shutdown.
-        self.web = self.spawn("web", self.web_argv(), signal.SIGINT, WEB_CONCURRENCY="1",
-                              JOBSVC_HOST="127.0.0.1", PORT=str(self.port),
-                              JOBSVC_WEB_THREADS=str(self.threads))
+        self.web = self.spawn(
+            "web",
+            self.web_argv(),
+            signal.SIGINT,
+            WEB_CONCURRENCY="1",
+            JOBSVC_HOST="127.0.0.1",
+            PORT=str(self.port),
+            JOBSVC_WEB_THREADS=str(self.threads),
+        )
 
     def web_argv(self) -> list[str]:
         """``jobsvc web`` itself, or (what-if) the same gunicorn with bench.viewer_whatif."""
         if self.whatif:
-            return ["-m", "gunicorn", "-c", "python:bench.viewer_whatif",
-                    "jobsvc.web:create_app()"]
-        return ["-m", "jobsvc", "web", "--host", "127.0.0.1", "--port", str(self.port),
-                "--threads", str(self.threads)]
+            return ["-m", "gunicorn", "-c", "python:bench.viewer_whatif", "jobsvc.web:create_app()"]
+        return [
+            "-m",
+            "jobsvc",
+            "web",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--threads",
+            str(self.threads),
+        ]
 
     def stop(self) -> None:
         for proc, sig in reversed(self.procs):
@@ -123,7 +158,6 @@ class Stack:
             pipe.xrevrange(keys.events(task_id), count=1)
         return {tid: (r[0][0] if r else "0") for tid, r in zip(task_ids, pipe.execute())}
 
-
     def lines_written(self, task_ids: list[str]) -> int:
         """Entries in the tickers' streams so far (well under the stream's MAXLEN here)."""
         pipe = self.client().pipeline(transaction=False)
@@ -150,8 +184,7 @@ def kill_group(proc: subprocess.Popen, sig: int) -> None:
 
 
 def submit_tickers(svc: Service, count: int, seconds: float) -> list[str]:
-    return [svc.submit(f"view-{i:02d}", "ticker", {"seconds": seconds}).id
-            for i in range(count)]
+    return [svc.submit(f"view-{i:02d}", "ticker", {"seconds": seconds}).id for i in range(count)]
 
 
 def wait_running(svc: Service, task_ids: list[str], deadline: float) -> None:
@@ -172,13 +205,15 @@ def process_clients(client: redis.Redis, proc: psutil.Process, redis_port: int) 
     Attributed by port: an entry belongs to the process when its source port
     is a local port of one of the process's sockets to Redis.
     """
-    ports = {c.laddr.port for c in proc.net_connections(kind="tcp")
-             if c.raddr and c.raddr.port == redis_port}
+    ports = {
+        c.laddr.port
+        for c in proc.net_connections(kind="tcp")
+        if c.raddr and c.raddr.port == redis_port
+    }
     return [c for c in client.client_list() if int(c["addr"].rsplit(":", 1)[1]) in ports]
 
 
-def redis_conns(client: redis.Redis, proc: psutil.Process, redis_port: int
-                ) -> tuple[int, int]:
+def redis_conns(client: redis.Redis, proc: psutil.Process, redis_port: int) -> tuple[int, int]:
     """(relay connections, all connections) that ``proc`` holds to Redis."""
     mine = process_clients(client, proc, redis_port)
     relay = f"jobsvc-relay-{proc.pid}-"

@@ -58,13 +58,19 @@ class Viewers:
         self.procs: list[subprocess.Popen] = []
         self.lines: queue.Queue = queue.Queue()
         for k in range(processes):
-            proc = subprocess.Popen([sys.executable, "-m", "bench.viewer_client"], cwd=ROOT,
-                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                    start_new_session=True)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "bench.viewer_client"],
+                cwd=ROOT,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+                start_new_session=True,
+            )
             self.procs.append(proc)
             threading.Thread(target=self._read, args=(proc,), daemon=True).start()
-            self.tell(proc, {"urls": urls[k::processes], "concurrency": HANDSHAKES,
-                             "deflate": deflate})
+            self.tell(
+                proc, {"urls": urls[k::processes], "concurrency": HANDSHAKES, "deflate": deflate}
+            )
 
     def _read(self, proc: subprocess.Popen) -> None:
         for line in proc.stdout:  # type: ignore[union-attr]
@@ -81,8 +87,9 @@ class Viewers:
             try:
                 message = self.lines.get(timeout=max(0.01, deadline - time.monotonic()))
             except queue.Empty:
-                raise RuntimeError(f"viewer processes: {len(got)}/{len(self.procs)} "
-                                   f"reported {event!r} in time") from None
+                raise RuntimeError(
+                    f"viewer processes: {len(got)}/{len(self.procs)} reported {event!r} in time"
+                ) from None
             if message["event"] == event:
                 got.append(message)
         return got
@@ -124,13 +131,11 @@ def ctx_switches(pid: int) -> int:
             text = (task / "status").read_text()
         except OSError:
             continue
-        total += sum(int(line.split()[1]) for line in text.splitlines()
-                     if "ctxt_switches:" in line)
+        total += sum(int(line.split()[1]) for line in text.splitlines() if "ctxt_switches:" in line)
     return total
 
 
-def watch_peak(stack: Stack, web: psutil.Process, stop: threading.Event, peak: list[int]
-               ) -> None:
+def watch_peak(stack: Stack, web: psutil.Process, stop: threading.Event, peak: list[int]) -> None:
     """Samples the web worker's Redis connections while viewers connect."""
     client = stack.client()
     while not stop.wait(0.5):
@@ -143,8 +148,10 @@ def watch_peak(stack: Stack, web: psutil.Process, stop: threading.Event, peak: l
 def run_phase(stack: Stack, task_ids: list[str], n: int, args: argparse.Namespace) -> Phase:
     web = stack.web_worker()
     since = stack.last_ids(task_ids)
-    urls = [f"ws://127.0.0.1:{stack.port}/ws/tasks/{tid}?since={since[tid]}"
-            for tid in (task_ids[i % len(task_ids)] for i in range(n))]
+    urls = [
+        f"ws://127.0.0.1:{stack.port}/ws/tasks/{tid}?since={since[tid]}"
+        for tid in (task_ids[i % len(task_ids)] for i in range(n))
+    ]
     processes = args.clients or (1 if n <= 200 else 3)
     phase, peak, done = Phase(n), [0], threading.Event()
     sampler = threading.Thread(target=watch_peak, args=(stack, web, done, peak), daemon=True)
@@ -181,19 +188,35 @@ class Counters:
     machine: tuple
 
     @classmethod
-    def read(cls, stack: Stack, groups: dict[str, list[psutil.Process]], task_ids: list[str]
-             ) -> Counters:
+    def read(
+        cls, stack: Stack, groups: dict[str, list[psutil.Process]], task_ids: list[str]
+    ) -> Counters:
         web = groups["web"][0]
-        return cls({name: cpu_s(procs) for name, procs in groups.items()},
-                   web.cpu_times().user, ctx_switches(web.pid), stack.lines_written(task_ids),
-                   xread_calls(stack), tuple(psutil.cpu_times()))
+        return cls(
+            {name: cpu_s(procs) for name, procs in groups.items()},
+            web.cpu_times().user,
+            ctx_switches(web.pid),
+            stack.lines_written(task_ids),
+            xread_calls(stack),
+            tuple(psutil.cpu_times()),
+        )
 
 
-def measure(stack: Stack, web: psutil.Process, viewers: Viewers, phase: Phase,
-            window: tuple[float, float], task_ids: list[str]) -> None:
+def measure(
+    stack: Stack,
+    web: psutil.Process,
+    viewers: Viewers,
+    phase: Phase,
+    window: tuple[float, float],
+    task_ids: list[str],
+) -> None:
     """Reads the server's figures over the window, then the viewers' results."""
-    groups = {"web": [web], "clients": [psutil.Process(p.pid) for p in viewers.procs],
-              "redis": [stack.redis_process()], "workers": stack.worker_processes()}
+    groups = {
+        "web": [web],
+        "clients": [psutil.Process(p.pid) for p in viewers.procs],
+        "redis": [stack.redis_process()],
+        "workers": stack.worker_processes(),
+    }
     start, end = window
     time.sleep(max(0.0, start - time.time()))
     before = Counters.read(stack, groups, task_ids)
@@ -212,9 +235,12 @@ def measure(stack: Stack, web: psutil.Process, viewers: Viewers, phase: Phase,
         "web user/sys %": (round(web_user), round(used["web"] - web_user)),
         "web ctx switches/s": round((after.switches - before.switches) / seconds),
         "hub XREAD calls/s": round((after.xreads - before.xreads) / seconds),
-        "web Redis conns by name": dict(Counter(
-            c["name"] or "(unnamed)"
-            for c in process_clients(stack.client(), web, stack.redis.port))),
+        "web Redis conns by name": dict(
+            Counter(
+                c["name"] or "(unnamed)"
+                for c in process_clients(stack.client(), web, stack.redis.port)
+            )
+        ),
     }
     add_viewer_results(phase, viewers.collect("result", time.monotonic() + 30), seconds)
 
@@ -241,13 +267,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds before the window")
     parser.add_argument("--tasks", type=int, default=50)
     parser.add_argument("--threads", type=int, default=1100, help="gunicorn threads")
-    parser.add_argument("--clients", type=int, default=0,
-                        help="viewer processes per phase (default: 1 up to 200 viewers, else 3)")
-    parser.add_argument("--deflate", action="store_true",
-                        help="viewers offer permessage-deflate, as browsers do")
-    parser.add_argument("--whatif", action="store_true",
-                        help="serve with bench.viewer_whatif (the hub's pause from "
-                             "JOBSVC_WHATIF_COALESCE_MS; not jobsvc as is)")
+    parser.add_argument(
+        "--clients",
+        type=int,
+        default=0,
+        help="viewer processes per phase (default: 1 up to 200 viewers, else 3)",
+    )
+    parser.add_argument(
+        "--deflate", action="store_true", help="viewers offer permessage-deflate, as browsers do"
+    )
+    parser.add_argument(
+        "--whatif",
+        action="store_true",
+        help="serve with bench.viewer_whatif (the hub's pause from "
+        "JOBSVC_WHATIF_COALESCE_MS; not jobsvc as is)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temp dir and its logs")
     args = parser.parse_args(argv)
     if args.quick:
@@ -280,11 +314,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     tmp = Path(tempfile.mkdtemp(prefix="jobsvc-viewers-"))
-    print(f"live viewers: {args.tasks} tickers x 20 lines/s, one web process, "
-          f"N = {args.viewers}, window {args.window:.0f}s, {psutil.cpu_count()} cores, "
-          f"load average {os.getloadavg()[0]:.1f}"
-          + (" [WHAT-IF: bench.viewer_whatif]" if args.whatif else ""),
-          flush=True)
+    print(
+        f"live viewers: {args.tasks} tickers x 20 lines/s, one web process, "
+        f"N = {args.viewers}, window {args.window:.0f}s, {psutil.cpu_count()} cores, "
+        f"load average {os.getloadavg()[0]:.1f}"
+        + (" [WHAT-IF: bench.viewer_whatif]" if args.whatif else ""),
+        flush=True,
+    )
     ok = False
     try:
         phases = run(args, tmp)

@@ -42,8 +42,14 @@ def main() -> int:
             for side in sides:
                 label = f"{side.name}, {'burst' if burst else 'long-running'} workers"
                 res = phase_e2e(db, side, args.e2e, args.workers, tmp, burst=burst)
-                rows.append((label, f"{res['rate']:.0f}", f"{res['cmds']:.1f}",
-                             "n/a" if res["rtt"] is None else f"{res['rtt']:.1f}"))
+                rows.append(
+                    (
+                        label,
+                        f"{res['rate']:.0f}",
+                        f"{res['cmds']:.1f}",
+                        "n/a" if res["rtt"] is None else f"{res['rtt']:.1f}",
+                    )
+                )
                 print(f"  {label}: {res['rate']:.0f} tasks/s", flush=True)
     finally:
         db.stop()

@@ -6,7 +6,7 @@ order (priority first), watched live, and never lost.
 
 from .errors import JobsvcError
 from .model import Task
-from .registry import task
 from .service import Service, connect
+from .types.registry import task
 
 __all__ = ["JobsvcError", "Service", "Task", "connect", "task"]

@@ -15,6 +15,8 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import redis
 from redis import Redis
@@ -79,34 +81,46 @@ def sentinel_client(url: str, **options: object) -> Redis:
     The client asks the sentinels again after a failover, so workers and web
     processes follow the new master without a restart.
     """
-    from urllib.parse import urlsplit
-
     parts = urlsplit(url)
-    hosts = [(h.rsplit(":", 1)[0], int(h.rsplit(":", 1)[1]) if ":" in h else 26379)
-             for h in parts.netloc.split("@")[-1].split(",")]
+    hosts = [
+        (h.rsplit(":", 1)[0], int(h.rsplit(":", 1)[1]) if ":" in h else 26379)
+        for h in parts.netloc.split("@")[-1].split(",")
+    ]
     path = [p for p in parts.path.split("/") if p]
     if not path:
         raise ValueError("a sentinel URL names the master: redis+sentinel://host:port/mymaster")
     db = int(path[1]) if len(path) > 1 else 0
-    return Sentinel(hosts, socket_timeout=CONNECT_TIMEOUT_S).master_for(
-        path[0], db=db, password=parts.password, **options)
+    sentinel = Sentinel(hosts, socket_timeout=CONNECT_TIMEOUT_S)
+    master: Redis = sentinel.master_for(path[0], db=db, password=parts.password, **options)
+    return master
 
 
-def client(url: str, *, decode: bool = True, socket_timeout: float | None = SOCKET_TIMEOUT_S,
-           max_connections: int | None = None, name: str | None = None) -> Redis:
+def client(
+    url: str,
+    *,
+    decode: bool = True,
+    socket_timeout: float | None = SOCKET_TIMEOUT_S,
+    max_connections: int | None = None,
+    name: str | None = None,
+) -> Redis:
     """jobsvc's own client decodes to str; RQ needs one that returns bytes.
 
     With ``max_connections`` the pool blocks callers instead of opening more
     connections: the web process's relay stays within a fixed number.
     """
-    options: dict = dict(decode_responses=decode, socket_connect_timeout=CONNECT_TIMEOUT_S,
-                         socket_timeout=socket_timeout, client_name=name)
+    options: dict[str, Any] = dict(
+        decode_responses=decode,
+        socket_connect_timeout=CONNECT_TIMEOUT_S,
+        socket_timeout=socket_timeout,
+        client_name=name,
+    )
     try:
         if url.startswith("redis+sentinel://"):
             return sentinel_client(url, **options)
         if max_connections is not None:
             pool = redis.BlockingConnectionPool.from_url(
-                url, max_connections=max_connections, timeout=POOL_WAIT_S, **options)
+                url, max_connections=max_connections, timeout=POOL_WAIT_S, **options
+            )
             return redis.Redis(connection_pool=pool)
         return redis.Redis.from_url(url, health_check_interval=30, **options)
     except ValueError as exc:

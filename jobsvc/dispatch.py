@@ -1,30 +1,36 @@
-"""Hands promoted tasks to RQ: one job per dispatch, job id = task id.
+"""Hands promoted tasks to RQ, and the rest of what jobsvc asks of RQ itself.
+
+One job per dispatch, job id = task id.
 
 The RQ job's only argument is the task id and every queue uses RQ's JSON
 serializer, so nothing a client sent is ever pickled.  A dispatch happens
 right after the Lua step that promoted the task; if this process dies in
 between, the task is active and queued with no RQ job, and
-``reconcile.reconcile_lane`` hands it over again (see docs/architecture.md).
+``processes.reconcile`` hands it over again (see docs/architecture.md).
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable
+from typing import Any
 
 from redis import Redis
-from rq import Queue
+from rq import Queue, Worker
+from rq.command import send_stop_job_command
+from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from .errors import ConfigError
+from .policy import RQ_TIMEOUT_GRACE_S
+from .states import PRIORITIES
+
+log = logging.getLogger("jobsvc.dispatch")
 
 # The RQ job function: a dotted path, so RQ never pickles a callable.
 JOB_FUNC = "jobsvc.runner.run_task"
-# RQ's own timeout is a backstop behind the runner's: it only fires if the
-# runner itself is stuck, so it must come later than the task's timeout.
-RQ_TIMEOUT_GRACE_S = 60
-PRIORITIES = ("critical", "high", "medium", "low")
 # Queue for the reconcilers; every worker serves it first.
 MAINTENANCE_QUEUE = "maintenance"
 
@@ -62,7 +68,9 @@ class TaskJob(Job):
     pipeline RQ already runs.
     """
 
-    def __init__(self, id=None, connection=None, serializer=None):  # noqa: A002
+    def __init__(
+        self, id: str | None = None, connection: Redis | None = None, serializer: Any = None
+    ) -> None:
         super().__init__(id, connection=connection, serializer=serializer or JSONSerializer)
 
     def cleanup(self, ttl=None, pipeline=None, remove_from_queue=True):  # type: ignore[no-untyped-def]
@@ -81,8 +89,9 @@ class Dispatcher:
 
     def queue(self, name: str) -> Queue:
         if name not in self._queues:
-            self._queues[name] = Queue(name, connection=self.connection, job_class=TaskJob,
-                                       serializer=JSONSerializer)
+            self._queues[name] = Queue(
+                name, connection=self.connection, job_class=TaskJob, serializer=JSONSerializer
+            )
         return self._queues[name]
 
     def publish(self, dispatch: Iterable[tuple[str, str, str, int]]) -> None:
@@ -104,3 +113,38 @@ class Dispatcher:
                     pipeline=pipe,
                 )
             pipe.execute()
+
+    def job_alive(self, task_id: str, pool: str, priority: str) -> bool:
+        """True if RQ still holds a job that will run this task."""
+        try:
+            job = Job.fetch(task_id, connection=self.connection, serializer=JSONSerializer)
+        except NoSuchJobError:
+            return False
+        status = job.get_status(refresh=False)
+        if status == "queued":
+            key = self.queue(queue_name(pool, priority)).key
+            return self.connection.lpos(key, task_id) is not None
+        return status in ("scheduled", "deferred")
+
+    def stop_job(self, task_id: str) -> None:
+        """Asks the worker running the task's RQ job to kill its work-horse.
+
+        A forking worker kills the horse; a simple worker cannot, but its runner
+        finds its token fenced off at the next heartbeat and stops the handler.
+        """
+        try:
+            send_stop_job_command(self.connection, task_id, serializer=JSONSerializer)
+        except Exception as exc:  # noqa: BLE001  (the job may be gone or not started by RQ)
+            log.info("task %s: no RQ job to stop (%s)", task_id, exc)
+
+    def workers(self) -> list[dict[str, Any]]:
+        """The RQ workers registered in Redis, as ``GET /stats`` lists them."""
+        return [
+            {
+                "name": w.name,
+                "state": str(w.get_state()),
+                "queues": w.queue_names(),
+                "currentJobId": w.get_current_job_id(),
+            }
+            for w in Worker.all(connection=self.connection, serializer=JSONSerializer)
+        ]

@@ -8,6 +8,8 @@ running attempt (cancel, timeout) live in ``runner`` and stay outside.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class JobsvcError(Exception):
     """Base of every error jobsvc reports to a caller."""
@@ -22,8 +24,8 @@ class JobsvcError(Exception):
         if code is not None:
             self.code = code
 
-    def to_json(self) -> dict:
-        body: dict = {"code": self.code, "message": self.message}
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"code": self.code, "message": self.message}
         if self.field is not None:
             body["field"] = self.field
         return {"error": body}

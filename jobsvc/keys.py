@@ -92,6 +92,12 @@ def fire(name: str, fire_time: int) -> str:
     return f"{PREFIX}fire:{fire_time}:{name}"
 
 
+# The kinds of ``COUNTS`` fields: tasks by type, and by priority (``_lib.lua``'s
+# set_status writes both).
+COUNT_BY_TYPE = "type"
+COUNT_BY_PRIORITY = "priority"
+
+
 def count(kind: str, status: str, name: str) -> str:
     """A field of ``COUNTS``: tasks of one type or priority (``kind``) in one status.
 

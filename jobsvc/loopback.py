@@ -40,6 +40,14 @@ def is_loopback_host(host: str) -> bool:
     return address.is_loopback
 
 
+def refusal(addresses: list[str]) -> str:
+    """Why a server without API tokens will not listen on ``addresses`` (none loopback)."""
+    return (
+        f"refusing to listen on {', '.join(addresses)}: no JOBSVC_API_TOKENS configured "
+        "(without tokens jobsvc listens on loopback only)"
+    )
+
+
 def is_loopback_peer(remote_addr: str | None) -> bool:
     """A client's address: loopback, or none at all (a Unix socket, reachable from here only)."""
     return not remote_addr or is_loopback_host(remote_addr)

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from .states import ENDED
+
 TIME_FIELDS = ("createdAt", "startedAt", "completedAt", "lastOutputAt", "cooldownUntil")
 JSON_FIELDS = ("payload", "metadata", "progress", "result", "error")
 INT_FIELDS = ("retryCount", "maxRetries", "timeoutS", "cooldownS")
@@ -29,7 +31,7 @@ def _json(raw: str | None) -> Any:
     return None if raw is None else json.loads(raw)
 
 
-def render_history(entries: list[str]) -> list[dict]:
+def render_history(entries: list[str]) -> list[dict[str, Any]]:
     out = []
     for raw in entries:
         entry = json.loads(raw)
@@ -38,8 +40,12 @@ def render_history(entries: list[str]) -> list[dict]:
     return out
 
 
-def render_task(h: dict[str, str], history: list[str], position: int,
-                truncated: list[str] | tuple[str, ...] = ()) -> dict:
+def render_task(
+    h: dict[str, str],
+    history: list[str],
+    position: int,
+    truncated: list[str] | tuple[str, ...] = (),
+) -> dict[str, Any]:
     """One task as the contract's Task JSON.
 
     A listing leaves out large fields (``truncated`` names them, history
@@ -73,9 +79,9 @@ def render_task(h: dict[str, str], history: list[str], position: int,
     return task
 
 
-def render_summary(raw: str) -> dict:
+def render_summary(raw: str) -> dict[str, Any]:
     """A deployment summary S from summaries.lua / the dashboard feed."""
-    s = json.loads(raw)
+    s: dict[str, Any] = json.loads(raw)
     if s.get("lastTask"):
         s["lastTask"]["completedAt"] = iso(s["lastTask"].get("completedAt"))
     return s
@@ -85,7 +91,7 @@ def render_summary(raw: str) -> dict:
 class Task:
     """A task as the Python API hands it out: attribute access over the JSON."""
 
-    data: dict
+    data: dict[str, Any]
 
     def __getattr__(self, name: str) -> Any:
         camel = "".join(p if i == 0 else p.title() for i, p in enumerate(name.split("_")))
@@ -96,4 +102,4 @@ class Task:
 
     @property
     def ended(self) -> bool:
-        return self.data["status"] in ("completed", "failed", "canceled", "skipped")
+        return self.data["status"] in ENDED

@@ -19,7 +19,6 @@ import ctypes
 import json
 import logging
 import os
-import random
 import socket
 import threading
 import time
@@ -29,10 +28,12 @@ from typing import Any
 
 import redis
 
-from . import faults, registry
-from .connection import client, resolve_url
+from . import faults
+from .policy import backoff_ms
 from .settings import LOG_LINE_MAX_BYTES, Settings
-from .store import TaskStore
+from .store import TaskStore, open_store
+from .store.replies import Claim
+from .types import loader, registry
 
 log = logging.getLogger("jobsvc.runner")
 
@@ -41,8 +42,6 @@ STOP_GRACE_S = 2.0
 # How long an attempt keeps trying to record its end through a Redis outage.
 # Past it the attempt is given up: its lease expires and it is run again.
 FINISH_RETRY_S = 120.0
-# Largest retry backoff, in seconds, however many attempts came before.
-MAX_BACKOFF_S = 300.0
 
 
 class TaskStop(BaseException):
@@ -114,12 +113,6 @@ class Context:
         self._on_stop.append(callback)
 
 
-def backoff_ms(base_s: float, retry_count: int) -> int:
-    """Exponential backoff with full jitter: uniform in [base, base * 2**retries]."""
-    ceiling = min(MAX_BACKOFF_S, base_s * (2**retry_count))
-    return int(random.uniform(base_s, max(base_s, ceiling)) * 1000)
-
-
 def error_info(reason: str, exc: BaseException | None, started: float, attempt: int) -> dict:
     info: dict[str, Any] = {
         "reason": reason,
@@ -173,21 +166,24 @@ class HandlerThread(threading.Thread):
                 log.exception("stop callback of task %s failed", self.ctx.task_id)
         if self.ident is not None and self.is_alive():
             ctypes.pythonapi.PyThreadState_SetAsyncExc(
-                ctypes.c_ulong(self.ident), ctypes.py_object(exc_type))
+                ctypes.c_ulong(self.ident), ctypes.py_object(exc_type)
+            )
         self.join(STOP_GRACE_S)
 
 
 class Attempt:
     """One claimed attempt: supervise the handler, then finish."""
 
-    def __init__(self, store: TaskStore, task_id: str, claim: list[str]):
-        token, attempt, type_name, payload, timeout_s, retry_count, deployment = claim
+    def __init__(self, store: TaskStore, task_id: str, claim: Claim):
+        deployment, token = claim.deployment, claim.token
         self.store, self.task_id, self.deployment, self.token = store, task_id, deployment, token
-        self.retry_count = int(retry_count)
-        self.type_name = type_name
-        self.timeout_s = int(timeout_s)
-        self.task_type = registry.get(type_name)
-        self.ctx = Context(task_id, deployment, json.loads(payload), int(attempt), store, token)
+        self.retry_count = claim.retry_count
+        self.type_name = claim.type
+        self.timeout_s = claim.timeout_s
+        self.task_type = registry.get(claim.type)
+        self.ctx = Context(
+            task_id, deployment, json.loads(claim.payload), claim.attempt, store, token
+        )
         self.started = time.monotonic()
 
     def run(self) -> None:
@@ -205,8 +201,11 @@ class Attempt:
         faults.point("before_finish")
         if outcome == "timeout":
             thread.interrupt(TaskTimeout)
-            self._finish("failed", reason="timeout",
-                         exc=TaskTimeout(f"exceeded its timeout of {self.timeout_s}s"))
+            self._finish(
+                "failed",
+                reason="timeout",
+                exc=TaskTimeout(f"exceeded its timeout of {self.timeout_s}s"),
+            )
         elif outcome == "cancel":
             thread.interrupt(TaskCanceled)
             self._finish("canceled", reason="canceled by request")
@@ -233,16 +232,32 @@ class Attempt:
             if beat != "ok":
                 return beat
 
-    def _finish(self, outcome: str, *, result: Any = None, reason: str = "",
-                exc: BaseException | None = None, retryable: bool = True) -> None:
+    def _finish(
+        self,
+        outcome: str,
+        *,
+        result: Any = None,
+        reason: str = "",
+        exc: BaseException | None = None,
+        retryable: bool = True,
+    ) -> None:
         error = error_info(reason, exc, self.started, self.ctx.attempt) if exc else None
         base = self.task_type.backoff if self.task_type and self.task_type.backoff else None
         delay = backoff_ms(base or self.store.settings.backoff_s, self.retry_count)
-        reply = retry_redis(lambda: self.store.finish(
-            self.task_id, self.deployment, self.token, outcome=outcome, result=result,
-            error=error, reason=reason, backoff_ms=delay, retryable=retryable))
-        log.info("task %s attempt %d: %s (%s)", self.task_id, self.ctx.attempt, outcome,
-                 reply.code)
+        reply = retry_redis(
+            lambda: self.store.finish(
+                self.task_id,
+                self.deployment,
+                self.token,
+                outcome=outcome,
+                result=result,
+                error=error,
+                reason=reason,
+                backoff_ms=delay,
+                retryable=retryable,
+            )
+        )
+        log.info("task %s attempt %d: %s (%s)", self.task_id, self.ctx.attempt, outcome, reply.code)
 
 
 # -- the RQ job function ------------------------------------------------------------
@@ -259,9 +274,8 @@ def process_store() -> TaskStore:
     global _STORE
     if _STORE is None:
         settings = Settings.from_env()
-        registry.load(settings)
-        url = resolve_url(settings)
-        _STORE = TaskStore(client(url), client(url, decode=False), settings)
+        loader.load(settings)
+        _STORE = open_store(settings)
     return _STORE
 
 
@@ -283,4 +297,4 @@ def run_task(task_id: str) -> None:
         log.info("task %s not claimed (%s); another dispatch has it", task_id, claim.code)
         return
     faults.point("after_claim")
-    Attempt(store, task_id, claim.values).run()
+    Attempt(store, task_id, claim).run()

@@ -7,60 +7,90 @@ leave every state change to the store.
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from rq import Worker
-from rq.serializers import JSONSerializer
-
-from . import registry
-from .connection import client, resolve_url
+from .connection import resolve_url
 from .errors import PreflightFailed
+from .live import events as live
+from .live.events import TaskStream
+from .live.relay import Relay
+from .live.sink import SocketSink
 from .model import Task
+from .processes import drain
+from .processes.check import layout_warnings, redis_warnings
+from .processes.reconcile import Report, reconcile_all
+from .processes.retention import cleanup_ended
 from .settings import Settings
-from .store import TaskStore
+from .store import open_store
+from .types import loader, registry
 from .validation import Submission, parse_submission
 from .validation import deployment as valid_deployment
+from .validation import status as valid_status
+from .validation import stream_id as valid_stream_id
 from .validation import task_id as valid_task_id
 
 # How often a waiting call looks at a task again, in seconds.
 POLL_S = 0.05
-# Tasks of a deployment's queue shown by default, and at most (the contract's queueLimit).
-DEFAULT_QUEUE_LIMIT = 100
-MAX_QUEUE_LIMIT = 1000
+# Page sizes when the caller names none, and the most it may ask for (a larger
+# request is a 400, not a cut: see docs/architecture.md): a task listing, the
+# deployment listing (one dashboard screen), a deployment's queue (queueLimit).
+DEFAULT_TASKS_LIMIT, MAX_TASKS_LIMIT = 50, 500
+DEFAULT_DEPLOYMENTS_LIMIT, MAX_DEPLOYMENTS_LIMIT = 100, 500
+DEFAULT_QUEUE_LIMIT, MAX_QUEUE_LIMIT = 100, 1000
 
 
 class Service:
-    def __init__(self, url: str, settings: Settings | None = None, *,
-                 pool_size: int | None = None, name: str | None = None):
+    def __init__(
+        self,
+        url: str,
+        settings: Settings | None = None,
+        *,
+        pool_size: int | None = None,
+        name: str | None = None,
+    ):
         """``pool_size`` bounds each of the two connection pools (callers wait for a free one)."""
         self.settings = settings or Settings.from_env()
-        registry.load(self.settings)
+        loader.load(self.settings)
         self.url = url
-        self.rq_client = client(url, decode=False, max_connections=pool_size, name=name)
-        self.store = TaskStore(client(url, max_connections=pool_size, name=name),
-                               self.rq_client, self.settings)
+        self.store = open_store(self.settings, url, pool_size=pool_size, name=name)
+        self._relay: Relay | None = None
+        self._relay_lock = threading.Lock()
 
     # -- submitting --------------------------------------------------------------
 
-    def submit_body(self, deployment: str, body: Any) -> tuple[dict, bool]:
+    def submit_body(self, deployment: str, body: Any) -> tuple[dict[str, Any], bool]:
         """A submission as the HTTP API receives it -> (task JSON, deduplicated)."""
         sub = parse_submission(deployment, body)
         self.preflight(sub)
         return self.store.submit(sub)
 
     def submit(
-        self, deployment: str, type: str, payload: dict | None = None, *,
-        priority: str | None = None, dedupe_key: str | None = None,
-        key_fields: dict | None = None, cooldown: int | None = None,
-        retries: int | None = None, timeout: int | None = None,
-        metadata: dict | None = None,
+        self,
+        deployment: str,
+        type: str,
+        payload: dict[str, Any] | None = None,
+        *,
+        priority: str | None = None,
+        dedupe_key: str | None = None,
+        key_fields: dict[str, Any] | None = None,
+        cooldown: int | None = None,
+        retries: int | None = None,
+        timeout: int | None = None,
+        metadata: dict[str, Any] | None = None,
     ) -> Task:
         body = {
-            "type": type, "payload": payload, "priority": priority, "dedupeKey": dedupe_key,
-            "keyFields": key_fields, "cooldownS": cooldown, "maxRetries": retries,
-            "timeoutS": timeout, "metadata": metadata,
+            "type": type,
+            "payload": payload,
+            "priority": priority,
+            "dedupeKey": dedupe_key,
+            "keyFields": key_fields,
+            "cooldownS": cooldown,
+            "maxRetries": retries,
+            "timeoutS": timeout,
+            "metadata": metadata,
         }
         task, _ = self.submit_body(deployment, {k: v for k, v in body.items() if v is not None})
         return Task(task)
@@ -79,6 +109,28 @@ class Service:
     def get(self, task_id: str) -> Task:
         return Task(self.store.get(valid_task_id(task_id)))
 
+    def list_tasks(
+        self,
+        *,
+        deployment: str | None = None,
+        status: str | None = None,
+        type_: str | None = None,
+        limit: int = DEFAULT_TASKS_LIMIT,
+        cursor: int | None = None,
+    ) -> tuple[list[dict[str, Any]], int | None]:
+        """Newest first, filtered by what is given; the cursor continues below a page."""
+        return self.store.list_tasks(
+            deployment=None if deployment is None else valid_deployment(deployment),
+            status=None if status is None else valid_status(status),
+            type_=type_,
+            limit=limit,
+            cursor=cursor,
+        )
+
+    def log(self, task_id: str) -> str:
+        """The task's whole output (capped at JOBSVC_LOG_MAX_BYTES)."""
+        return self.store.log(valid_task_id(task_id))
+
     def wait(self, task_id: str, timeout: float | None = None) -> Task:
         """Blocks until the task has ended (or the timeout passes) and returns it."""
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -88,13 +140,64 @@ class Service:
                 return task
             time.sleep(POLL_S)
 
-    def events(self, task_id: str, since: str | None = None) -> Iterator[dict]:
-        """The task's events (log, progress, status, step) from ``since``, live, until it ends."""
-        from .live import follow_task
+    def events(self, task_id: str, since: str | None = None) -> Iterator[dict[str, Any]]:
+        """The task's events (log, progress, status, step) from ``since``, live, until it ends.
 
-        return follow_task(self.store.client, self.store, valid_task_id(task_id), since or "0")
+        The same path as the web's live viewers, on this Service's own relay.
+        """
+        stream = self.open_events(task_id, since)
+        return (event for event in self.task_events(stream) if event is not None)
 
-    def deployment(self, name: str, queue_limit: int = DEFAULT_QUEUE_LIMIT) -> dict:
+    # -- live viewers -----------------------------------------------------------------
+
+    @property
+    def relay(self) -> Relay:
+        """This process's relay for live viewers (one hub, a few catch-up connections),
+        built on first use: a process that never watches opens none of it."""
+        with self._relay_lock:
+            if self._relay is None:
+                self._relay = Relay(self.url)
+            return self._relay
+
+    def open_events(
+        self, task_id: str, since: str | None = None, field: str = "since"
+    ) -> TaskStream:
+        """Everything that can refuse a task's live stream, checked before it starts:
+        the task id and the task (404), the resume point (400 naming ``field``)."""
+        task_id, since = valid_task_id(task_id), valid_stream_id(since, field)
+        final = live.open_task(self.relay.reads, self.store, task_id, since, field)
+        return TaskStream(task_id, since, final)
+
+    def task_events(self, stream: TaskStream) -> Iterator[dict[str, Any] | None]:
+        """A checked stream's events until the task's terminal status; None on a quiet
+        keep-alive interval."""
+        if stream.final is not None:
+            return iter(stream.final)
+        relay = self.relay
+        return live.task_events(
+            relay.hub, relay.reads, stream.task_id, stream.since, self.settings.keepalive_s
+        )
+
+    def task_events_into(
+        self, stream: TaskStream, out: SocketSink, still_there: Callable[[], bool]
+    ) -> bool:
+        """A checked, live stream written to a WebSocket viewer's sink (``live.follow_into``)."""
+        relay = self.relay
+        return live.follow_into(
+            relay.hub,
+            relay.reads,
+            stream.task_id,
+            stream.since,
+            out,
+            still_there,
+            self.settings.keepalive_s,
+        )
+
+    def dashboard_events(self) -> Iterator[dict[str, Any] | None]:
+        """A snapshot of every deployment, then one message per lane change."""
+        return live.dashboard_events(self.relay.hub, self.store, self.settings.keepalive_s)
+
+    def deployment(self, name: str, queue_limit: int = DEFAULT_QUEUE_LIMIT) -> dict[str, Any]:
         """Summary S plus ``queue``: the active task, then those behind it (at most
         ``queue_limit``; ``queueDepth`` counts them all)."""
         summary = self.store.summary(valid_deployment(name))
@@ -102,21 +205,24 @@ class Service:
         summary["queue"] = [t for t in self.store.get_many(ids) if t is not None]
         return summary
 
-    def deployments(self, cursor: str | None = None, limit: int = 100
-                    ) -> tuple[list[dict], str | None]:
+    def deployments(
+        self, cursor: str | None = None, limit: int = DEFAULT_DEPLOYMENTS_LIMIT
+    ) -> tuple[list[dict[str, Any]], str | None]:
         names, next_cursor = self.store.deployments(cursor, limit)
         return self.store.summaries(names), next_cursor
 
-    def stats(self) -> dict:
-        from . import drain
+    def ping(self) -> bool:
+        """True when Redis answers; its connection error (a 503 on the web) when it does not."""
+        return self.store.ping()
 
+    def busy_lanes(self) -> list[dict[str, Any]]:
+        """The summaries of the lanes with an active or waiting task."""
+        return self.store.summaries(self.store.busy_deployments())
+
+    def stats(self) -> dict[str, Any]:
         stats = self.store.counts()
-        stats["draining"] = drain.draining(self.store)
-        stats["workers"] = [
-            {"name": w.name, "state": str(w.get_state()), "queues": w.queue_names(),
-             "currentJobId": w.get_current_job_id()}
-            for w in Worker.all(connection=self.rq_client, serializer=JSONSerializer)
-        ]
+        stats["draining"] = self.store.draining()
+        stats["workers"] = self.store.dispatcher.workers()
         return stats
 
     # -- acting ----------------------------------------------------------------------
@@ -135,13 +241,36 @@ class Service:
         self.store.requeue(valid_task_id(task_id))
         return self.get(task_id)
 
-    def pause(self, name: str) -> dict:
+    def pause(self, name: str) -> dict[str, Any]:
         self.store.set_paused(valid_deployment(name), True)
         return self.store.summary(name)
 
-    def resume(self, name: str) -> dict:
+    def resume(self, name: str) -> dict[str, Any]:
         self.store.set_paused(valid_deployment(name), False)
         return self.store.summary(name)
+
+    # -- upkeep (the CLI's maintenance commands) --------------------------------------
+
+    def reconcile(self) -> Report:
+        """One reconcile pass now, as the scheduler runs every JOBSVC_RECONCILE_S."""
+        return reconcile_all(self.store)
+
+    def cleanup(self, days: float, grace_s: float = 0.0) -> tuple[int, int]:
+        """Retention now: (flagged, deleted); see ``processes.retention``."""
+        return cleanup_ended(self.store, days, grace_s)
+
+    def drain(self, timeout: float, progress: Callable[[int], None]) -> list[str]:
+        """Starts nothing new and waits for running tasks; returns those still running."""
+        drain.start(self.store)
+        return drain.wait(self.store, timeout, progress)
+
+    def end_drain(self) -> Report:
+        """Lifts the drain; what it held back goes to RQ at once."""
+        return drain.resume(self.store)
+
+    def check(self) -> list[str]:
+        """What in the Redis in use could lose tasks, or predates today's key layout."""
+        return redis_warnings(self.store) + layout_warnings(self.store)
 
 
 def connect(url: str | None = None, settings: Settings | None = None) -> Service:

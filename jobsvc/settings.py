@@ -6,13 +6,16 @@ configuration here, so a variable means the same thing in every process.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .errors import ConfigError
-from .sandbox import Command, parse_allowlist
+from .types.sandbox import Command, parse_allowlist
 
 # Largest request body the API reads; the contract's default.
 DEFAULT_MAX_BODY = 256 * 1024
@@ -47,6 +50,13 @@ DEFAULT_SHUTDOWN_S = 60.0
 DEFAULT_RECONCILE_S = 10.0
 # Worker pool served when none is named.
 DEFAULT_POOL = "standard"
+# Where `jobsvc web` and `jobsvc up` listen (JOBSVC_HOST, JOBSVC_PORT; gunicorn reads PORT).
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+# Threads per web process (JOBSVC_WEB_THREADS).  Each live viewer (SSE or WebSocket)
+# holds one for as long as it watches, so this is how many viewers one process
+# serves; gunicorn's gthread worker starts them only as connections arrive.
+DEFAULT_WEB_THREADS = 1024
 
 
 def _parse_tokens(raw: str, var: str) -> dict[str, str]:
@@ -77,20 +87,18 @@ def _read_float(env: Mapping[str, str], var: str, default: float) -> float:
     return value
 
 
-def _read_recurring(env: Mapping[str, str]) -> tuple[dict, ...]:
+def _read_recurring(env: Mapping[str, str]) -> tuple[dict[str, Any], ...]:
     """``JOBSVC_RECURRING`` (a JSON list), plus the list in ``JOBSVC_RECURRING_FILE``.
 
     Each entry: ``{"name", "cron", "deployment", "type", ...submit fields}``.
     """
-    import json
-    import re
-
-    entries: list = []
+    entries: list[dict[str, Any]] = []
     sources = [("JOBSVC_RECURRING", env.get("JOBSVC_RECURRING", ""))]
     if env.get("JOBSVC_RECURRING_FILE"):
         try:
-            sources.append((env["JOBSVC_RECURRING_FILE"],
-                            Path(env["JOBSVC_RECURRING_FILE"]).read_text()))
+            sources.append(
+                (env["JOBSVC_RECURRING_FILE"], Path(env["JOBSVC_RECURRING_FILE"]).read_text())
+            )
         except OSError as exc:
             raise ConfigError(f"JOBSVC_RECURRING_FILE: {exc}") from None
     for where, raw in sources:
@@ -117,8 +125,8 @@ class Settings:
 
     redis_url: str | None = None
     data_dir: Path = Path(".jobsvc")
-    api_tokens: dict[str, str] = field(default_factory=dict)
-    read_tokens: dict[str, str] = field(default_factory=dict)
+    api_tokens: dict[str, str] = field(default_factory=dict[str, Any])
+    read_tokens: dict[str, str] = field(default_factory=dict[str, Any])
     task_modules: tuple[str, ...] = ()
     max_body: int = DEFAULT_MAX_BODY
     lease_s: float = DEFAULT_LEASE_S
@@ -131,8 +139,8 @@ class Settings:
     stall_s: float = DEFAULT_STALL_S
     shutdown_s: float = DEFAULT_SHUTDOWN_S
     reconcile_s: float = DEFAULT_RECONCILE_S
-    shell_allowlist: dict[str, Command] = field(default_factory=dict)
-    recurring: tuple[dict, ...] = ()
+    shell_allowlist: dict[str, Command] = field(default_factory=dict[str, Any])
+    recurring: tuple[dict[str, Any], ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:

@@ -1,7 +1,10 @@
 """Task states, priorities and the transition table the Lua scripts enforce.
 
 Each row of ``TRANSITIONS`` names the scripts that carry it out;
-``tests/test_states.py`` drives the rows against Redis.
+``tests/test_states.py`` drives the rows against Redis.  The scripts keep a
+mirror of ``ENDED`` and of the priority ranks (``scripts/_lib.lua``), which
+``tests/test_states.py`` checks against this module, as ``test_keys`` does
+for the keys.
 """
 
 from __future__ import annotations
@@ -22,10 +25,14 @@ class Status(str, Enum):
         return self in ENDED
 
 
+# The terminal states: a task in one of them never moves again except by requeue.
+# Members compare equal to their values, so ``"failed" in ENDED`` holds.
 ENDED = frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELED, Status.SKIPPED})
 
 
 class Priority(str, Enum):
+    """In the order lanes and RQ queues serve them, highest first."""
+
     CRITICAL = "critical"
     HIGH = "high"
     MEDIUM = "medium"
@@ -33,11 +40,13 @@ class Priority(str, Enum):
 
     @property
     def rank(self) -> int:
-        """Lower runs first; matches the rank table in ``scripts/_lib.lua``."""
+        """Lower runs first: the position above (``RANK`` in ``scripts/_lib.lua``)."""
         return _RANK[self]
 
 
-_RANK = {Priority.CRITICAL: 0, Priority.HIGH: 1, Priority.MEDIUM: 2, Priority.LOW: 3}
+_RANK = {p: i for i, p in enumerate(Priority)}
+# The priority names, highest first.
+PRIORITIES = tuple(p.value for p in Priority)
 
 # (from, to) -> the scripts that perform it.
 TRANSITIONS: dict[tuple[Status, Status], tuple[str, ...]] = {

@@ -13,21 +13,36 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from . import registry
 from .errors import InvalidInput, NotFound
 from .states import Priority, Status
+from .types import registry
 
 # Names match in full (re.fullmatch): "$" would let a trailing newline through.
 DEPLOYMENT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 TASK_ID_RE = re.compile(r"[0-9a-f]{16,32}")
+# A Redis stream id as a live stream resumes from it: ``<ms>-<seq>``, or ``<ms>`` (seq 0);
+# ASCII digits only, both parts unsigned 64-bit (Redis' own limits).
+STREAM_ID_RE = re.compile(r"([0-9]{1,20})(?:-([0-9]{1,20}))?")
+STREAM_ID_PART_MAX = 2**64 - 1
+# Where every stream starts: resuming after it replays everything.
+STREAM_START = "0-0"
 # Upper bounds that keep one submission from wedging a lane or the store.
 MAX_RETRIES = 100
 MAX_TIMEOUT_S = 7 * 24 * 3600
 MAX_COOLDOWN_S = 30 * 24 * 3600
 MAX_DEDUPE_KEY = 256
 SUBMIT_FIELDS = frozenset(
-    {"type", "payload", "priority", "dedupeKey", "keyFields", "cooldownS", "maxRetries",
-     "timeoutS", "metadata"}
+    {
+        "type",
+        "payload",
+        "priority",
+        "dedupeKey",
+        "keyFields",
+        "cooldownS",
+        "maxRetries",
+        "timeoutS",
+        "metadata",
+    }
 )
 
 
@@ -35,14 +50,14 @@ SUBMIT_FIELDS = frozenset(
 class Submission:
     deployment: str
     type: str
-    payload: dict
+    payload: dict[str, Any]
     priority: str
     dedupe_key: str | None
     identity: str | None
     cooldown_s: int
     max_retries: int
     timeout_s: int
-    metadata: dict
+    metadata: dict[str, Any]
     pool: str
     # Seconds without output before the run counts as stalled; 0 = the process default.
     stall_s: int = 0
@@ -52,7 +67,8 @@ def deployment(name: Any) -> str:
     if not isinstance(name, str) or not DEPLOYMENT_RE.fullmatch(name):
         raise InvalidInput(
             f"deployment must fully match {DEPLOYMENT_RE.pattern}",
-            field="deployment", code="invalid_deployment",
+            field="deployment",
+            code="invalid_deployment",
         )
     return name
 
@@ -65,6 +81,25 @@ def task_id(value: Any) -> str:
     return value
 
 
+def stream_id(value: str | None, field: str = "since") -> str:
+    """A resume point in Redis' full form, ``<ms>-<seq>``; None or empty is the start.
+
+    Anything but a stream id as the events carry it (``-``, ``+``, ``$``,
+    signs, spaces, other digits, bigger numbers) is a 400 naming ``field``.
+    """
+    if not value:
+        return STREAM_START
+    match = STREAM_ID_RE.fullmatch(value)
+    parts = [int(part or 0) for part in match.groups()] if match else []
+    if not parts or max(parts) > STREAM_ID_PART_MAX:
+        raise InvalidInput(
+            f"{field} must be an event id such as 1700000000000-0 (two integers "
+            f"up to 2^64-1), or 0 for the start",
+            field=field,
+        )
+    return f"{parts[0]}-{parts[1]}"
+
+
 def status(value: Any) -> str:
     try:
         return Status(value).value
@@ -73,7 +108,7 @@ def status(value: Any) -> str:
         raise InvalidInput(f"status must be one of {allowed}", field="status") from None
 
 
-def _integer(body: dict, name: str, default: int, low: int, high: int) -> int:
+def _integer(body: dict[str, Any], name: str, default: int, low: int, high: int) -> int:
     value = body.get(name, default)
     if value is None:
         return default
@@ -84,7 +119,7 @@ def _integer(body: dict, name: str, default: int, low: int, high: int) -> int:
     return value
 
 
-def _object(body: dict, name: str) -> dict:
+def _object(body: dict[str, Any], name: str) -> dict[str, Any]:
     value = body.get(name)
     if value is None:
         return {}
@@ -93,14 +128,27 @@ def _object(body: dict, name: str) -> dict:
     return value
 
 
-def _encodable(body: dict) -> None:
-    """Strings must be valid Unicode: a lone surrogate cannot be stored as UTF-8."""
+def encodable(value: Any) -> bool:
+    """Whether every string of a JSON value, keys included, can be stored as UTF-8.
+
+    A lone UTF-16 surrogate (``"\\ud800"``) parses as JSON and fits in a Python
+    str, but no UTF-8 encoder writes it, so Redis could never hold it.
+    """
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _encodable(body: dict[str, Any]) -> None:
+    """Refuses, naming the field, a body holding a string that is not valid Unicode."""
     for name, value in body.items():
-        try:
-            json.dumps({name: value}, ensure_ascii=False).encode("utf-8")
-        except UnicodeEncodeError:
-            raise InvalidInput(f"{name} holds a string that is not valid Unicode",
-                               field=str(name).encode("utf-8", "replace").decode()) from None
+        if not encodable({name: value}):
+            raise InvalidInput(
+                f"{name} holds a string that is not valid Unicode",
+                field=str(name).encode("utf-8", "replace").decode(),
+            )
 
 
 def canonical(value: Any) -> str:
@@ -113,7 +161,9 @@ def identity_of(deployment_name: str, type_name: str, key: str) -> str:
     return hashlib.sha256(raw).hexdigest()[:32]
 
 
-def _dedupe(body: dict, metadata: dict, name: str, type_name: str) -> tuple[str | None, str | None]:
+def _dedupe(
+    body: dict[str, Any], metadata: dict[str, Any], name: str, type_name: str
+) -> tuple[str | None, str | None]:
     """(dedupeKey as shown, identity): from dedupeKey, else metadata.dedupeKey, else keyFields."""
     for label, source in (("dedupeKey", body), ("metadata.dedupeKey", metadata)):
         key = source.get("dedupeKey")
@@ -133,19 +183,20 @@ def _dedupe(body: dict, metadata: dict, name: str, type_name: str) -> tuple[str 
     return "keyFields:" + identity, identity
 
 
-def _task_type(body: dict) -> registry.TaskType:
+def _task_type(body: dict[str, Any]) -> registry.TaskType:
     name = body.get("type")
     if not isinstance(name, str) or not name:
         raise InvalidInput("type is required and must be a string", field="type")
     task_type = registry.get(name)
     if task_type is None:
         known = ", ".join(registry.names())
-        raise InvalidInput(f"unknown task type {name!r} (known: {known})", field="type",
-                           code="unknown_type")
+        raise InvalidInput(
+            f"unknown task type {name!r} (known: {known})", field="type", code="unknown_type"
+        )
     return task_type
 
 
-def _priority(body: dict) -> str:
+def _priority(body: dict[str, Any]) -> str:
     value = body.get("priority", Priority.MEDIUM.value)
     try:
         return Priority(value).value

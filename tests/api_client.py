@@ -13,7 +13,7 @@ from flask import Flask
 from werkzeug.serving import make_server
 
 from jobsvc import keys
-from jobsvc.redis_server import free_port
+from jobsvc.processes.redis_server import free_port
 
 PREFIX = "/api/v1"
 
@@ -36,8 +36,7 @@ class Api:
     def post(self, path: str, json: Any = None, **kwargs: Any) -> requests.Response:
         return self.session.post(self.url(path), json=json, timeout=30, **kwargs)
 
-    def submit(self, deployment: str, type_: str = "noop", expect: int = 201, **body: Any
-               ) -> dict:
+    def submit(self, deployment: str, type_: str = "noop", expect: int = 201, **body: Any) -> dict:
         """Submits and returns the task JSON, checking the status code."""
         r = self.post(f"/deployments/{deployment}/tasks", json={"type": type_, **body})
         assert r.status_code == expect, r.text
@@ -49,8 +48,9 @@ class Api:
         return r.json()["task"]
 
 
-def assert_error(r: requests.Response, status: int, code: str | None = None,
-                 field: str | None = None) -> dict:
+def assert_error(
+    r: requests.Response, status: int, code: str | None = None, field: str | None = None
+) -> dict:
     """The response is the contract's JSON error with this status (and code, field)."""
     assert r.status_code == status, (r.status_code, r.text)
     assert r.headers["Content-Type"].startswith("application/json"), r.headers
@@ -73,8 +73,9 @@ def task_count(redis_url: str) -> int:
 def serve(app: Flask) -> Iterator[str]:
     """Serves ``app`` on a free loopback port, like the ``web_server`` fixture."""
     server = make_server("127.0.0.1", free_port(), app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_port}"

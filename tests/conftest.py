@@ -19,7 +19,7 @@ import pytest
 import redis
 from werkzeug.serving import make_server
 
-from jobsvc.redis_server import RedisServer, free_port
+from jobsvc.processes.redis_server import RedisServer, free_port
 from jobsvc.service import Service
 from jobsvc.settings import Settings
 
@@ -67,12 +67,23 @@ def make_worker(env: dict[str, str]) -> Iterator:
     """Starts ``jobsvc worker`` processes; stops them after the test."""
     procs: list[subprocess.Popen] = []
 
-    def start(pool: str = "standard", worker_class: str = "simple", **extra: str
-              ) -> subprocess.Popen:
+    def start(
+        pool: str = "standard", worker_class: str = "simple", **extra: str
+    ) -> subprocess.Popen:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "jobsvc", "worker", "--pool", pool,
-             "--worker-class", worker_class],
-            cwd=ROOT, env={**os.environ, **env, **extra}, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "jobsvc",
+                "worker",
+                "--pool",
+                pool,
+                "--worker-class",
+                worker_class,
+            ],
+            cwd=ROOT,
+            env={**os.environ, **env, **extra},
+            start_new_session=True,
         )
         procs.append(proc)
         return proc

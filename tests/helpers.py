@@ -9,8 +9,12 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def wait_until(predicate: Callable[[], T], timeout: float = 20.0, what: str = "condition",
-               interval: float = 0.02) -> T:
+def wait_until(
+    predicate: Callable[[], T],
+    timeout: float = 20.0,
+    what: str = "condition",
+    interval: float = 0.02,
+) -> T:
     """Polls until ``predicate()`` is truthy and returns it; fails at the deadline."""
     deadline = time.monotonic() + timeout
     while True:
@@ -25,7 +29,9 @@ def wait_until(predicate: Callable[[], T], timeout: float = 20.0, what: str = "c
 def wait_ended(svc, task_id: str, timeout: float = 20.0) -> dict:
     """The task's JSON once it has reached a terminal state."""
     return wait_until(
-        lambda: (lambda t: t if t["status"] in ("completed", "failed", "canceled", "skipped")
-                 else None)(svc.store.get(task_id)),
-        timeout, f"task {task_id} to end",
+        lambda: (
+            lambda t: t if t["status"] in ("completed", "failed", "canceled", "skipped") else None
+        )(svc.store.get(task_id)),
+        timeout,
+        f"task {task_id} to end",
     )

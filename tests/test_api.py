@@ -9,20 +9,44 @@ from pathlib import Path
 import pytest
 import redis
 
-from jobsvc.redis_server import free_port
+from jobsvc.processes.redis_server import free_port
 from jobsvc.settings import Settings
 from jobsvc.web import create_app
 from tests.api_client import Api, assert_error, serve
 from tests.helpers import wait_until
 
 TASK_FIELDS = {
-    "id", "deployment", "type", "status", "priority", "payload", "metadata", "dedupeKey",
-    "position", "retryCount", "maxRetries", "timeoutS", "cooldownS", "createdAt",
-    "startedAt", "completedAt", "lastOutputAt", "cooldownUntil", "progress", "result",
-    "error", "history",
+    "id",
+    "deployment",
+    "type",
+    "status",
+    "priority",
+    "payload",
+    "metadata",
+    "dedupeKey",
+    "position",
+    "retryCount",
+    "maxRetries",
+    "timeoutS",
+    "cooldownS",
+    "createdAt",
+    "startedAt",
+    "completedAt",
+    "lastOutputAt",
+    "cooldownUntil",
+    "progress",
+    "result",
+    "error",
+    "history",
 }
-SUMMARY_FIELDS = {"deployment", "activeTaskId", "activeTaskStatus", "queueDepth", "paused",
-                  "lastTask"}
+SUMMARY_FIELDS = {
+    "deployment",
+    "activeTaskId",
+    "activeTaskStatus",
+    "queueDepth",
+    "paused",
+    "lastTask",
+}
 
 
 @pytest.fixture
@@ -31,17 +55,28 @@ def api(web_server: str) -> Api:
 
 
 def wait_status(api: Api, task_id: str, status: str, timeout: float = 20.0) -> dict:
-    return wait_until(lambda: (lambda t: t if t["status"] == status else None)(api.task(task_id)),
-                      timeout, f"task {task_id} to be {status}")
+    return wait_until(
+        lambda: (lambda t: t if t["status"] == status else None)(api.task(task_id)),
+        timeout,
+        f"task {task_id} to be {status}",
+    )
 
 
 # -- submitting ------------------------------------------------------------------------
 
 
 def test_submit_answers_201_with_the_contract_task(api: Api) -> None:
-    r = api.post("/deployments/prod-eu/tasks", json={
-        "type": "noop", "payload": {"ref": "v1"}, "priority": "high", "maxRetries": 2,
-        "timeoutS": 30, "metadata": {"by": "portal"}})
+    r = api.post(
+        "/deployments/prod-eu/tasks",
+        json={
+            "type": "noop",
+            "payload": {"ref": "v1"},
+            "priority": "high",
+            "maxRetries": 2,
+            "timeoutS": 30,
+            "metadata": {"by": "portal"},
+        },
+    )
     assert r.status_code == 201, r.text
     body = r.json()
     assert body["deduplicated"] is False
@@ -161,9 +196,15 @@ def test_deployment_shows_summary_and_queue_in_lane_order(api: Api) -> None:
 def test_unknown_deployment_is_an_empty_lane(api: Api) -> None:
     r = api.get("/deployments/never-seen")
     assert r.status_code == 200
-    assert r.json() == {"deployment": "never-seen", "activeTaskId": None,
-                        "activeTaskStatus": None, "queueDepth": 0, "paused": False,
-                        "lastTask": None, "queue": []}
+    assert r.json() == {
+        "deployment": "never-seen",
+        "activeTaskId": None,
+        "activeTaskStatus": None,
+        "queueDepth": 0,
+        "paused": False,
+        "lastTask": None,
+        "queue": [],
+    }
 
 
 def test_deployments_listing_pages_by_name(api: Api) -> None:
@@ -229,8 +270,11 @@ def test_retry_queues_a_canceled_task_again_at_the_back(api: Api) -> None:
 
 def test_action_bodies_are_optional_and_ignored(api: Api) -> None:
     task = api.submit("prod-eu")
-    r = api.post(f"/tasks/{task['id']}/cancel", data=b"not json at all",
-                 headers={"Content-Type": "text/plain"})
+    r = api.post(
+        f"/tasks/{task['id']}/cancel",
+        data=b"not json at all",
+        headers={"Content-Type": "text/plain"},
+    )
     assert r.status_code == 200 and r.json()["task"]["status"] == "canceled"
     r = api.post("/deployments/prod-eu/pause", json={"anything": True})
     assert r.status_code == 200 and r.json()["paused"] is True
@@ -281,9 +325,16 @@ def test_retry_of_a_failed_task_runs_it_again(api: Api, make_worker) -> None:
     assert r.status_code == 200 and r.json()["task"]["retryCount"] == failed["retryCount"]
     again = wait_until(
         lambda: (lambda t: t if len(t["history"]) == 6 else None)(api.task(task["id"])),
-        what="the second attempt to end")
+        what="the second attempt to end",
+    )
     assert [h["status"] for h in again["history"]] == [
-        "queued", "running", "failed", "queued", "running", "failed"]
+        "queued",
+        "running",
+        "failed",
+        "queued",
+        "running",
+        "failed",
+    ]
 
 
 def test_stats_list_the_workers(api: Api, make_worker) -> None:
@@ -308,8 +359,7 @@ def test_rq_jobs_carry_json_only(api: Api, redis_url: str) -> None:
 
 
 def test_redis_down_answers_503_json(env: dict[str, str]) -> None:
-    settings = Settings.from_env({**env, "JOBSVC_REDIS_URL":
-                                  f"redis://127.0.0.1:{free_port()}/0"})
+    settings = Settings.from_env({**env, "JOBSVC_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"})
     with serve(create_app(settings)) as base:
         api = Api(base)
         assert_error(api.get("/healthz"), 503, "redis_unavailable")
@@ -323,14 +373,24 @@ def test_submit_answer_equals_what_a_read_returns(web_server, svc):
     """The 201 body is rendered without reading the task back: it must match a read."""
     import requests
 
-    for body in ({"type": "noop"},
-                 {"type": "sleep", "payload": {"seconds": 1}, "priority": "low",
-                  "dedupeKey": "k", "cooldownS": 5, "maxRetries": 2, "timeoutS": 30,
-                  "metadata": {"who": "me"}},
-                 {"type": "noop", "keyFields": {"ref": "v1"}}):
-        r = requests.post(f"{web_server}/api/v1/deployments/prod-eu/tasks", json=body,
-                          timeout=10)
+    for body in (
+        {"type": "noop"},
+        {
+            "type": "sleep",
+            "payload": {"seconds": 1},
+            "priority": "low",
+            "dedupeKey": "k",
+            "cooldownS": 5,
+            "maxRetries": 2,
+            "timeoutS": 30,
+            "metadata": {"who": "me"},
+        },
+        {"type": "noop", "keyFields": {"ref": "v1"}},
+    ):
+        r = requests.post(f"{web_server}/api/v1/deployments/prod-eu/tasks", json=body, timeout=10)
         assert r.status_code == 201
         task = r.json()["task"]
-        assert task == requests.get(f"{web_server}/api/v1/tasks/{task['id']}",
-                                    timeout=10).json()["task"]
+        assert (
+            task
+            == requests.get(f"{web_server}/api/v1/tasks/{task['id']}", timeout=10).json()["task"]
+        )

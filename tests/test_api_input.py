@@ -14,8 +14,19 @@ from tests.api_client import Api, assert_error, task_count
 SUBMIT = "/deployments/prod-eu/tasks"
 MISSING_ID = "0123456789abcdef"
 BAD_TASK_IDS = ["nope", "0123", "0123456789ABCDEF", "0123456789abcdeg", "x" * 200, "é" * 16]
-BAD_DEPLOYMENTS = ["a*b", "{x}", "a b", "x" * 129, "dé", "prod\u2013eu", "", "-lead", ".x",
-                   "_x", "a/b"]
+BAD_DEPLOYMENTS = [
+    "a*b",
+    "{x}",
+    "a b",
+    "x" * 129,
+    "dé",
+    "prod\u2013eu",
+    "",
+    "-lead",
+    ".x",
+    "_x",
+    "a/b",
+]
 # field -> values of the wrong type or out of range, for a `noop` submission.
 BAD_FIELDS = {
     "type": [1, True, "", [], {}],
@@ -44,10 +55,12 @@ def post_raw(api: Api, path: str, data: bytes, content_type: str | None = "appli
 # -- submission fields ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("name", "value"), BAD_SUBMISSIONS,
-                         ids=[f"{n}={v!r}"[:40] for n, v in BAD_SUBMISSIONS])
-def test_wrong_submit_field_is_refused_by_name(api: Api, redis_url: str, name: str,
-                                               value: object) -> None:
+@pytest.mark.parametrize(
+    ("name", "value"), BAD_SUBMISSIONS, ids=[f"{n}={v!r}"[:40] for n, v in BAD_SUBMISSIONS]
+)
+def test_wrong_submit_field_is_refused_by_name(
+    api: Api, redis_url: str, name: str, value: object
+) -> None:
     body = {"type": "noop", name: value}
     assert_error(api.post(SUBMIT, json=body), 400, field=name)
     assert task_count(redis_url) == 0
@@ -77,8 +90,9 @@ def test_metadata_dedupe_key_of_wrong_type_is_refused(api: Api, redis_url: str) 
 
 
 @pytest.mark.parametrize("payload", [{"seconds": "x"}, {"seconds": True}, {"seconds": -1}])
-def test_payload_that_does_not_fit_its_type_is_refused(api: Api, redis_url: str,
-                                                       payload: dict) -> None:
+def test_payload_that_does_not_fit_its_type_is_refused(
+    api: Api, redis_url: str, payload: dict
+) -> None:
     r = api.post(SUBMIT, json={"type": "sleep", "payload": payload})
     assert_error(r, 400, field="payload")
     assert task_count(redis_url) == 0
@@ -95,8 +109,7 @@ def test_failed_preflight_answers_422(api: Api, redis_url: str) -> None:
 
 
 @pytest.mark.parametrize("name", BAD_DEPLOYMENTS, ids=[repr(n)[:20] for n in BAD_DEPLOYMENTS])
-def test_invalid_deployment_name_is_refused_everywhere(api: Api, redis_url: str,
-                                                       name: str) -> None:
+def test_invalid_deployment_name_is_refused_everywhere(api: Api, redis_url: str, name: str) -> None:
     path = f"/deployments/{quote(name, safe='')}"
     refused = [
         api.post(path + "/tasks", json={"type": "noop"}),
@@ -150,10 +163,19 @@ def test_body_just_under_the_limit_is_accepted(api: Api) -> None:
     assert api.submit("prod-eu", payload={"blob": blob})["payload"]["blob"] == blob
 
 
-@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded",
-                                          "multipart/form-data; boundary=x", "application/jsonx"])
-def test_body_not_declared_json_answers_415(api: Api, redis_url: str,
-                                            content_type: str | None) -> None:
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        None,
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+        "application/jsonx",
+    ],
+)
+def test_body_not_declared_json_answers_415(
+    api: Api, redis_url: str, content_type: str | None
+) -> None:
     r = post_raw(api, SUBMIT, b'{"type": "noop"}', content_type)
     assert_error(r, 415, "not_json")
     assert task_count(redis_url) == 0
@@ -165,13 +187,21 @@ def test_json_with_charset_is_accepted(api: Api) -> None:
 
 
 MALFORMED = [
-    b"", b"{", b"{'type': 'noop'}", b'{"type": "noop",}', b"\xff\xfe{",
-    b'{"type": "noop", "payload": {"x": NaN}}', b'{"type": "noop", "payload": {"x": Infinity}}',
-    b'{"type": "noop", "payload": {"x": 1e999}}', b'{"type": "noop", "payload": {"x": -1e999}}',
+    b"",
+    b"{",
+    b"{'type': 'noop'}",
+    b'{"type": "noop",}',
+    b"\xff\xfe{",
+    b'{"type": "noop", "payload": {"x": NaN}}',
+    b'{"type": "noop", "payload": {"x": Infinity}}',
+    b'{"type": "noop", "payload": {"x": 1e999}}',
+    b'{"type": "noop", "payload": {"x": -1e999}}',
     b'{"type": "noop", "payload": {"x": ' + b"9" * 5000 + b"}}",
-    b'{"type": "noop", "payload": {"x": "\\ud800"}}', b'{"type": "noop", "dedupeKey": "\\udfff"}',
+    b'{"type": "noop", "payload": {"x": "\\ud800"}}',
+    b'{"type": "noop", "dedupeKey": "\\udfff"}',
     b'{"type": "noop", "payload": ' + b"[" * 100 + b"]" * 100 + b"}",
-    b"[" * 100_000, b'{"type": "noop"} trailing',
+    b"[" * 100_000,
+    b'{"type": "noop"} trailing',
 ]
 
 
@@ -188,15 +218,23 @@ DUPLICATE_KEYS = [
     (b'{"type": "noop", "payload": {"a": 1, "b": 2, "a": 1}}', "a"),
     (b'{"type": "noop", "metadata": {"dedupeKey": "x", "dedupeKey": "y"}}', "dedupeKey"),
     (b'{"type": "noop", "payload": {"list": [1, {"k": null, "k": null}]}}', "k"),
-    (b'{"type": "noop", "payload": ' + b'{"n": ' * DEEP + b'{"d": 1, "d": 2}' + b"}" * DEEP
-     + b"}", "d"),
+    (
+        b'{"type": "noop", "payload": '
+        + b'{"n": ' * DEEP
+        + b'{"d": 1, "d": 2}'
+        + b"}" * DEEP
+        + b"}",
+        "d",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("raw", "key"), DUPLICATE_KEYS,
-                         ids=[key + str(i) for i, (_, key) in enumerate(DUPLICATE_KEYS)])
-def test_duplicate_object_key_is_refused_by_name(api: Api, redis_url: str, raw: bytes,
-                                                 key: str) -> None:
+@pytest.mark.parametrize(
+    ("raw", "key"), DUPLICATE_KEYS, ids=[key + str(i) for i, (_, key) in enumerate(DUPLICATE_KEYS)]
+)
+def test_duplicate_object_key_is_refused_by_name(
+    api: Api, redis_url: str, raw: bytes, key: str
+) -> None:
     error = assert_error(post_raw(api, SUBMIT, raw), 400, "invalid_json", "body")
     assert f"duplicate key {key!r}" in error["message"], error
     assert task_count(redis_url) == 0
@@ -224,12 +262,10 @@ def test_large_integers_and_unicode_survive_the_round_trip(api: Api) -> None:
 # -- query parameters ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("limit", ["0", "501", "-1", "abc", "1.5", "true", "1e2", " 5",
-                                   "9" * 40])
+@pytest.mark.parametrize("limit", ["0", "501", "-1", "abc", "1.5", "true", "1e2", " 5", "9" * 40])
 def test_bad_limit_is_refused(api: Api, limit: str) -> None:
     assert_error(api.get("/tasks", params={"limit": limit}), 400, "invalid_input", "limit")
-    assert_error(api.get("/deployments", params={"limit": limit}), 400, "invalid_input",
-                 "limit")
+    assert_error(api.get("/deployments", params={"limit": limit}), 400, "invalid_input", "limit")
 
 
 @pytest.mark.parametrize("cursor", ["abc", "-5", "1e3", "1.0", "9" * 40, "(5"])
@@ -258,9 +294,13 @@ def test_overlong_type_filter_is_refused(api: Api) -> None:
 @pytest.mark.parametrize("task_id", [MISSING_ID, *BAD_TASK_IDS])
 def test_unknown_task_id_answers_404_on_every_task_endpoint(api: Api, task_id: str) -> None:
     tid = quote(task_id, safe="")
-    for r in (api.get(f"/tasks/{tid}"), api.get(f"/tasks/{tid}/log"),
-              api.post(f"/tasks/{tid}/cancel"), api.post(f"/tasks/{tid}/skip"),
-              api.post(f"/tasks/{tid}/retry")):
+    for r in (
+        api.get(f"/tasks/{tid}"),
+        api.get(f"/tasks/{tid}/log"),
+        api.post(f"/tasks/{tid}/cancel"),
+        api.post(f"/tasks/{tid}/skip"),
+        api.post(f"/tasks/{tid}/retry"),
+    ):
         assert_error(r, 404, "task_not_found")
 
 

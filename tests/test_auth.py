@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from jobsvc import gunicorn_conf
+from jobsvc.processes import gunicorn_conf
 from jobsvc.settings import Settings
 from jobsvc.web import create_app
 from tests.api_client import Api, assert_error, task_count
@@ -19,8 +19,11 @@ SUBMIT = "/deployments/prod-eu/tasks"
 
 @pytest.fixture
 def env(env: dict[str, str]) -> dict[str, str]:
-    return {**env, "JOBSVC_API_TOKENS": f"ci:{FULL_TOKEN}",
-            "JOBSVC_READ_TOKENS": f"viewer:{READ_TOKEN}"}
+    return {
+        **env,
+        "JOBSVC_API_TOKENS": f"ci:{FULL_TOKEN}",
+        "JOBSVC_READ_TOKENS": f"viewer:{READ_TOKEN}",
+    }
 
 
 @pytest.fixture
@@ -41,16 +44,35 @@ def reader(web_server: str) -> Api:
 # -- tokens ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", ["/tasks", "/stats", "/deployments", "/deployments/x",
-                                  "/tasks/0123456789abcdef", "/no-such-endpoint"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/tasks",
+        "/stats",
+        "/deployments",
+        "/deployments/x",
+        "/tasks/0123456789abcdef",
+        "/no-such-endpoint",
+    ],
+)
 def test_missing_token_answers_401(anonymous: Api, path: str) -> None:
     r = anonymous.get(path)
     assert_error(r, 401, "unauthorized")
     assert r.headers["WWW-Authenticate"].startswith("Bearer")
 
 
-@pytest.mark.parametrize("header", ["Bearer wrong", f"Bearer {FULL_TOKEN}x", f"Basic {FULL_TOKEN}",
-                                    FULL_TOKEN, "Bearer", "Bearer ", "Bearer t\u00e9st"])
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Bearer wrong",
+        f"Bearer {FULL_TOKEN}x",
+        f"Basic {FULL_TOKEN}",
+        FULL_TOKEN,
+        "Bearer",
+        "Bearer ",
+        "Bearer t\u00e9st",
+    ],
+)
 def test_bad_token_answers_401(anonymous: Api, redis_url: str, header: str) -> None:
     headers = {"Authorization": header.encode()}
     assert_error(anonymous.get("/tasks", headers=headers), 401, "unauthorized")
@@ -97,12 +119,22 @@ def test_healthz_needs_no_token(anonymous: Api) -> None:
 # -- no tokens: loopback only ----------------------------------------------------------
 
 
-@pytest.mark.parametrize(("remote", "status"), [
-    ("127.0.0.1", 200), ("127.8.9.10", 200), ("::1", 200), ("::ffff:127.0.0.1", 200),
-    ("10.0.0.5", 403), ("192.168.1.2", 403), ("::ffff:10.0.0.5", 403), ("2001:db8::1", 403),
-])
-def test_without_tokens_only_loopback_clients_are_served(settings: Settings, remote: str,
-                                                         status: int) -> None:
+@pytest.mark.parametrize(
+    ("remote", "status"),
+    [
+        ("127.0.0.1", 200),
+        ("127.8.9.10", 200),
+        ("::1", 200),
+        ("::ffff:127.0.0.1", 200),
+        ("10.0.0.5", 403),
+        ("192.168.1.2", 403),
+        ("::ffff:10.0.0.5", 403),
+        ("2001:db8::1", 403),
+    ],
+)
+def test_without_tokens_only_loopback_clients_are_served(
+    settings: Settings, remote: str, status: int
+) -> None:
     app = create_app(Settings.from_env({"JOBSVC_REDIS_URL": settings.redis_url or ""}))
     r = app.test_client().get("/api/v1/tasks", environ_base={"REMOTE_ADDR": remote})
     assert r.status_code == status, r.get_data(as_text=True)
@@ -125,12 +157,22 @@ def no_tokens(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("JOBSVC_READ_TOKENS", raising=False)
 
 
-@pytest.mark.parametrize("binds", [
-    ["0.0.0.0:8000"], ["127.0.0.1:8000", "0.0.0.0:8001"], ["[::]:8000"], ["192.168.1.2:80"],
-    [":8000"], ["example.com:8000"], ["fd://3"], ["tcp://10.0.0.1:8000"],
-])
-def test_gunicorn_refuses_non_loopback_bind_without_tokens(no_tokens: None,
-                                                           binds: list[str]) -> None:
+@pytest.mark.parametrize(
+    "binds",
+    [
+        ["0.0.0.0:8000"],
+        ["127.0.0.1:8000", "0.0.0.0:8001"],
+        ["[::]:8000"],
+        ["192.168.1.2:80"],
+        [":8000"],
+        ["example.com:8000"],
+        ["fd://3"],
+        ["tcp://10.0.0.1:8000"],
+    ],
+)
+def test_gunicorn_refuses_non_loopback_bind_without_tokens(
+    no_tokens: None, binds: list[str]
+) -> None:
     with pytest.raises(SystemExit) as exc:
         gunicorn_conf.on_starting(fake_server(*binds))
     message = str(exc.value.code)
@@ -138,10 +180,17 @@ def test_gunicorn_refuses_non_loopback_bind_without_tokens(no_tokens: None,
     assert "JOBSVC_API_TOKENS" in message
 
 
-@pytest.mark.parametrize("binds", [
-    ["127.0.0.1:8000"], ["[::1]:8000"], ["localhost:8000"], ["127.0.0.2:9000"],
-    ["unix:/tmp/jobsvc.sock"], ["127.0.0.1:8000", "[::1]:8000"],
-])
+@pytest.mark.parametrize(
+    "binds",
+    [
+        ["127.0.0.1:8000"],
+        ["[::1]:8000"],
+        ["localhost:8000"],
+        ["127.0.0.2:9000"],
+        ["unix:/tmp/jobsvc.sock"],
+        ["127.0.0.1:8000", "[::1]:8000"],
+    ],
+)
 def test_gunicorn_starts_on_loopback_without_tokens(no_tokens: None, binds: list[str]) -> None:
     gunicorn_conf.on_starting(fake_server(*binds))
 

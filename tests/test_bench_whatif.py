@@ -15,7 +15,7 @@ import sys
 import requests
 import websocket
 
-from jobsvc.redis_server import free_port
+from jobsvc.processes.redis_server import free_port
 from tests.conftest import ROOT
 from tests.helpers import wait_ended, wait_until
 
@@ -73,5 +73,5 @@ def test_whatif_config_serves_live_events(env, svc, make_worker, tmp_path):
 def _healthy(port: int) -> bool:
     try:
         return requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
-    except requests.ConnectionError:
+    except (requests.ConnectionError, requests.Timeout):  # still booting
         return False

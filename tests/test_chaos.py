@@ -8,7 +8,11 @@ from bench import chaos
 def test_short_chaos_run_keeps_every_invariant(tmp_path):
     result = chaos.run(chaos.SHORT, tmp_path)
     print(result)
-    assert (result["lost"], result["overlaps"], result["order violations"],
-            result["duplicate identities"]) == (0, 0, 0, 0), result
+    assert (
+        result["lost"],
+        result["overlaps"],
+        result["order violations"],
+        result["duplicate identities"],
+    ) == (0, 0, 0, 0), result
     assert result["faults"]["redis killed and restarted"] == chaos.SHORT.redis_restarts
     assert result["accepted tasks"] > 0 and result["completed"] > 0

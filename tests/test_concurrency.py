@@ -40,17 +40,25 @@ def run_submitters(url: str, env: dict) -> list[str]:
 
 
 def test_lane_invariants_hold_under_concurrent_submitters_and_workers(
-        svc, env, redis_url, make_worker):
+    svc, env, redis_url, make_worker
+):
     make_worker()
     make_worker()
     accepted = run_submitters(redis_url, env)
     ids = sorted(set(accepted))
     wait_until(
         lambda: all(t and t["status"] == "completed" for t in svc.store.get_many(ids)),
-        timeout=180, what="every accepted task to complete", interval=0.5)
+        timeout=180,
+        what="every accepted task to complete",
+        interval=0.5,
+    )
     counts = check(svc, accepted)
     assert counts["accepted answers"] == SUBMITTERS * PER_SUBMITTER
-    assert (counts["lost"], counts["overlaps"], counts["order violations"],
-            counts["duplicate identities"]) == (0, 0, 0, 0), counts
+    assert (
+        counts["lost"],
+        counts["overlaps"],
+        counts["order violations"],
+        counts["duplicate identities"],
+    ) == (0, 0, 0, 0), counts
     assert counts["identities reused"] > 0  # identities really came back over time
     assert counts["accepted tasks"] < counts["accepted answers"]  # and some were deduplicated

@@ -10,10 +10,12 @@ import sys
 import pytest
 import redis
 
-from jobsvc.reconcile import reconcile_all, redis_warnings
-from jobsvc.redis_server import RedisServer
+from jobsvc.processes.check import redis_warnings
+from jobsvc.processes.reconcile import reconcile_all
+from jobsvc.processes.redis_server import RedisServer
 from jobsvc.service import Service
 from jobsvc.settings import Settings
+from jobsvc.store import open_store
 from tests.conftest import ROOT
 from tests.helpers import wait_until
 
@@ -35,12 +37,12 @@ def answering(svc: Service):
 def test_tasks_survive_a_redis_crash_and_none_stays_stuck(aof_redis, env, make_worker):
     env = {**env, "JOBSVC_REDIS_URL": aof_redis.url}
     svc = Service(aof_redis.url, Settings.from_env(env))
-    ids = [svc.submit(f"lane-{i % 5}", "sleep", {"seconds": 0.2}, retries=2).id
-           for i in range(30)]
+    ids = [svc.submit(f"lane-{i % 5}", "sleep", {"seconds": 0.2}, retries=2).id for i in range(30)]
     make_worker(JOBSVC_REDIS_URL=aof_redis.url)
     make_worker(JOBSVC_REDIS_URL=aof_redis.url)
-    wait_until(lambda: svc.stats()["byStatus"]["completed"] >= 5, timeout=60,
-               what="some tasks to complete")
+    wait_until(
+        lambda: svc.stats()["byStatus"]["completed"] >= 5, timeout=60, what="some tasks to complete"
+    )
     aof_redis.kill()
     aof_redis.start()  # same port, same data dir: the AOF is replayed
     wait_until(lambda: answering(svc), what="Redis to answer again")
@@ -54,8 +56,8 @@ def test_tasks_survive_a_redis_crash_and_none_stays_stuck(aof_redis, env, make_w
 
 
 def test_check_warns_only_without_persistence(aof_redis, redis_url):
-    assert redis_warnings(redis.Redis.from_url(aof_redis.url, decode_responses=True)) == []
-    warnings = redis_warnings(redis.Redis.from_url(redis_url, decode_responses=True))
+    assert redis_warnings(open_store(Settings(), aof_redis.url)) == []
+    warnings = redis_warnings(open_store(Settings(), redis_url))
     assert any("persistence is off" in w for w in warnings)
 
 
@@ -63,9 +65,12 @@ def test_lost_worker_is_detected_within_30s_with_default_settings(env, make_work
     defaults = {k: v for k, v in env.items() if k not in ("JOBSVC_LEASE_S", "JOBSVC_BACKOFF_S")}
     svc = Service(env["JOBSVC_REDIS_URL"], Settings.from_env(defaults))
     assert (svc.settings.lease_s, svc.settings.reconcile_s) == (15.0, 10.0)
-    scheduler = subprocess.Popen([sys.executable, "scheduler.py"], cwd=ROOT,
-                                 env={**os.environ, **defaults, "TZ": "UTC"},
-                                 start_new_session=True)
+    scheduler = subprocess.Popen(
+        [sys.executable, "scheduler.py"],
+        cwd=ROOT,
+        env={**os.environ, **defaults, "TZ": "UTC"},
+        start_new_session=True,
+    )
     try:
         t = svc.submit("prod-eu", "wait_file", {"path": str(tmp_path / "never")})
         doomed = make_worker(JOBSVC_LEASE_S="15")

@@ -10,7 +10,7 @@ import time
 
 import psutil
 
-from jobsvc.reconcile import reconcile_all
+from jobsvc.processes.reconcile import reconcile_all
 from tests.conftest import ROOT
 from tests.helpers import wait_ended, wait_until
 
@@ -20,17 +20,24 @@ def statuses(task: dict) -> list[str]:
 
 
 def reap_when_lease_expires(svc, task_id: str) -> None:
-    wait_until(lambda: task_id in reconcile_all(svc.store).reaped, timeout=15,
-               what="the lease to expire and the attempt to be reaped", interval=0.2)
+    wait_until(
+        lambda: task_id in reconcile_all(svc.store).reaped,
+        timeout=15,
+        what="the lease to expire and the attempt to be reaped",
+        interval=0.2,
+    )
 
 
 def test_submitter_killed_after_promote_is_repaired(svc, env, make_worker):
-    proc = subprocess.run([sys.executable, "-m", "jobsvc", "submit", "prod-eu", "noop"],
-                          cwd=ROOT, env={**os.environ, **env, "JOBSVC_FAULT": "after_promote"},
-                          capture_output=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "jobsvc", "submit", "prod-eu", "noop"],
+        cwd=ROOT,
+        env={**os.environ, **env, "JOBSVC_FAULT": "after_promote"},
+        capture_output=True,
+        timeout=60,
+    )
     assert proc.returncode == 137
-    [task] = svc.store.list_tasks(deployment=None, status=None, type_=None, limit=5,
-                                  cursor=None)[0]
+    [task] = svc.store.list_tasks(deployment=None, status=None, type_=None, limit=5, cursor=None)[0]
     assert task["position"] == 0 and svc.store.client.exists(f"rq:job:{task['id']}") == 0
     assert reconcile_all(svc.store, orphan_grace_s=0).republished == [task["id"]]
     make_worker()
@@ -59,8 +66,9 @@ def test_worker_killed_before_finish_runs_the_task_again(svc, make_worker):
     assert svc.store.log(t.id) == "attempt 1\nattempt 2\n"  # at-least-once: it ran twice
 
 
-def test_killed_fork_parent_whose_horse_lives_causes_no_second_attempt(svc, make_worker,
-                                                                       tmp_path, settings):
+def test_killed_fork_parent_whose_horse_lives_causes_no_second_attempt(
+    svc, make_worker, tmp_path, settings
+):
     gate = tmp_path / "go"
     t = svc.submit("prod-eu", "wait_file", {"path": str(gate)}, retries=3)
     worker = make_worker(worker_class="fork")
@@ -68,8 +76,12 @@ def test_killed_fork_parent_whose_horse_lives_causes_no_second_attempt(svc, make
     [horse] = wait_until(lambda: psutil.Process(worker.pid).children(), what="the work-horse")
     os.kill(worker.pid, signal.SIGKILL)  # the parent only: RQ's horse is in its own group
     killed_at = time.monotonic()
-    wait_until(lambda: time.monotonic() - killed_at > 2 * settings.lease_s and horse.is_running(),
-               timeout=30, what="two lease periods with the horse alive", interval=0.2)
+    wait_until(
+        lambda: time.monotonic() - killed_at > 2 * settings.lease_s and horse.is_running(),
+        timeout=30,
+        what="two lease periods with the horse alive",
+        interval=0.2,
+    )
     assert reconcile_all(svc.store).reaped == []
     gate.touch()
     done = wait_ended(svc, t.id)

@@ -154,7 +154,7 @@ def lanes(svc, redis_url, monkeypatch) -> dict:
 
 
 def test_reconcile_goes_on_past_unreadable_lanes(svc, lanes) -> None:
-    from jobsvc.reconcile import reconcile_all
+    from jobsvc.processes.reconcile import reconcile_all
 
     report = reconcile_all(svc.store, orphan_grace_s=0)
     assert report.failed == ["a-bad", "d-task"]

@@ -44,8 +44,9 @@ def test_cooldown_returns_ended_task_until_window_passes(svc, make_worker):
     done = wait_ended(svc, a.id)
     assert done["cooldownUntil"] is not None
     assert svc.submit("prod-eu", "noop", dedupe_key="d", cooldown=2).id == a.id
-    wait_until(lambda: svc.submit("prod-eu", "noop", dedupe_key="d").id != a.id, 10,
-               "cooldown to pass")
+    wait_until(
+        lambda: svc.submit("prod-eu", "noop", dedupe_key="d").id != a.id, 10, "cooldown to pass"
+    )
 
 
 def test_one_task_runs_at_a_time_per_lane(svc, make_worker, tmp_path):
@@ -70,8 +71,15 @@ def test_retry_with_backoff_keeps_the_lane_waiting(svc, make_worker):
     make_worker()
     done = wait_ended(svc, flaky.id)
     assert done["status"] == "completed" and done["retryCount"] == 2
-    assert history_statuses(done) == ["queued", "running", "queued", "running", "queued",
-                                      "running", "completed"]
+    assert history_statuses(done) == [
+        "queued",
+        "running",
+        "queued",
+        "running",
+        "queued",
+        "running",
+        "completed",
+    ]
     assert done["error"] is None and done["result"] == {"succeededOnAttempt": 3}
     assert wait_ended(svc, after.id)["startedAt"] >= done["completedAt"]
 
@@ -187,5 +195,3 @@ def test_rq_jobs_carry_only_the_task_id_as_json(svc, redis_url):
     raw = redis.Redis.from_url(redis_url).hget(f"rq:job:{t.id}", "data")
     func, _instance, args, kwargs = json.loads(zlib.decompress(raw))
     assert (func, args, kwargs) == ("jobsvc.runner.run_task", [t.id], {})
-
-

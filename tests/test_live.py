@@ -14,7 +14,7 @@ import requests
 import websocket
 from werkzeug.serving import make_server
 
-from jobsvc.redis_server import free_port
+from jobsvc.processes.redis_server import free_port
 from jobsvc.settings import Settings
 from jobsvc.web import create_app
 from tests.conftest import ROOT
@@ -83,7 +83,9 @@ def test_websocket_delivers_every_line_in_order_then_closes_1000(live, big_task)
     assert code == 1000
     assert log_lines(messages) == [f"line-{i}" for i in range(LINES)]
     assert [m["data"]["status"] for m in messages if m["type"] == "status"] == [
-        "running", "completed"]
+        "running",
+        "completed",
+    ]
     assert messages[-1]["type"] == "status" and messages[-1]["at"].endswith("Z")
 
 
@@ -93,7 +95,8 @@ def test_websocket_resume_with_since_has_no_gap_and_no_duplicate(live, big_task)
     first, _ = ws_messages(ws, stop_after=4000)
     ws.close()
     ws = websocket.create_connection(
-        f"ws://{host}/ws/tasks/{big_task.id}?since={first[-1]['id']}", timeout=60)
+        f"ws://{host}/ws/tasks/{big_task.id}?since={first[-1]['id']}", timeout=60
+    )
     rest, code = ws_messages(ws)
     assert code == 1000
     assert log_lines(first + rest) == [f"line-{i}" for i in range(LINES)]
@@ -111,8 +114,7 @@ def test_sse_resume_with_last_event_id(live, big_task):
             first.append((frame_id, message))
             if len(first) == 3000:
                 break
-    with requests.get(url, headers={"Last-Event-ID": first[-1][0]}, stream=True,
-                      timeout=60) as r:
+    with requests.get(url, headers={"Last-Event-ID": first[-1][0]}, stream=True, timeout=60) as r:
         rest = list(sse_messages(r))
     messages = [m for _, m in first + rest]
     assert log_lines(messages) == [f"line-{i}" for i in range(LINES)]
@@ -162,8 +164,7 @@ def test_auth_is_required_for_live_endpoints(env, svc):
         with pytest.raises(websocket.WebSocketBadStatusException) as exc:
             websocket.create_connection(f"ws://{host}/ws/dashboard", timeout=10)
         assert exc.value.status_code == 401
-        assert requests.get(f"http://{host}/api/v1/dashboard/events",
-                            timeout=10).status_code == 401
+        assert requests.get(f"http://{host}/api/v1/dashboard/events", timeout=10).status_code == 401
         ws = websocket.create_connection(f"ws://{host}/ws/dashboard?token=s3cret", timeout=10)
         assert json.loads(ws.recv())["type"] == "snapshot"
         ws.close()
@@ -171,22 +172,25 @@ def test_auth_is_required_for_live_endpoints(env, svc):
         server.shutdown()
 
 
-def test_viewer_leaving_mid_stream_leaves_nothing_behind(live, svc, make_worker, tmp_path,
-                                                         redis_url):
+def test_viewer_leaving_mid_stream_leaves_nothing_behind(
+    live, svc, make_worker, tmp_path, redis_url
+):
     host, app = live
     t = svc.submit("prod-eu", "wait_file", {"path": str(tmp_path / "never")})
     make_worker()
     wait_until(lambda: svc.get(t.id).status == "running", what="task to run")
     baseline = threading.active_count()
-    viewers = [websocket.create_connection(f"ws://{host}/ws/tasks/{t.id}", timeout=10)
-               for _ in range(20)]
+    viewers = [
+        websocket.create_connection(f"ws://{host}/ws/tasks/{t.id}", timeout=10) for _ in range(20)
+    ]
     for ws in viewers:
         assert json.loads(ws.recv())["data"]["status"] == "running"
     relay_of_app = app.extensions["jobsvc.hub"]
     hub = relay_of_app.hub
     assert hub.viewer_count() == 20
-    relay = [c for c in redis.Redis.from_url(redis_url).client_list()
-             if c["name"] == relay_of_app.name]
+    relay = [
+        c for c in redis.Redis.from_url(redis_url).client_list() if c["name"] == relay_of_app.name
+    ]
     assert 1 <= len(relay) <= 4
     for ws in viewers:
         ws.close()
@@ -200,28 +204,36 @@ def test_python_api_and_tail_follow_a_task(svc, make_worker, env):
     make_worker()
     kinds = [e["type"] for e in svc.events(t.id)]
     assert kinds == ["status", "progress", "log", "status"]
-    tail = subprocess.run([sys.executable, "-m", "jobsvc", "tail", t.id], cwd=ROOT,
-                          env={**os.environ, **env}, capture_output=True, text=True,
-                          timeout=60)
+    tail = subprocess.run(
+        [sys.executable, "-m", "jobsvc", "tail", t.id],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert tail.returncode == 0 and "attempt 1" in tail.stdout
     assert "half way" in tail.stdout and "-- completed" in tail.stderr
     failed = svc.submit("prod-eu", "fail")
     wait_ended(svc, failed.id)
-    tail = subprocess.run([sys.executable, "-m", "jobsvc", "tail", failed.id], cwd=ROOT,
-                          env={**os.environ, **env}, capture_output=True, text=True,
-                          timeout=60)
+    tail = subprocess.run(
+        [sys.executable, "-m", "jobsvc", "tail", failed.id],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert tail.returncode == 1 and "-- failed" in tail.stderr
 
 
-def test_sse_viewer_that_falls_behind_catches_up_without_gap(live, svc, make_worker,
-                                                             monkeypatch):
-    import jobsvc.hub
+def test_sse_viewer_that_falls_behind_catches_up_without_gap(live, svc, make_worker, monkeypatch):
+    import jobsvc.live.hub
 
-    monkeypatch.setattr(jobsvc.hub, "BUFFER", 5)  # every burst of lines overflows it
+    monkeypatch.setattr(jobsvc.live.hub, "BUFFER", 5)  # every burst of lines overflows it
     host, _ = live
     t = svc.submit("prod-eu", "echo", {"lines": [f"line-{i}" for i in range(LINES)]})
-    with requests.get(f"http://{host}/api/v1/tasks/{t.id}/events", stream=True,
-                      timeout=60) as r:
+    with requests.get(f"http://{host}/api/v1/tasks/{t.id}/events", stream=True, timeout=60) as r:
         make_worker()  # the lines arrive live, far faster than this viewer reads them
         messages = [m for _, m in sse_messages(r)]
     assert log_lines(messages) == [f"line-{i}" for i in range(LINES)]

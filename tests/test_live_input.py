@@ -8,6 +8,9 @@ live endpoints, and the server logs no traceback for it.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 import redis
@@ -15,7 +18,9 @@ import requests
 import websocket
 
 from jobsvc import keys
-from jobsvc.hub import id_after
+from jobsvc.errors import InvalidInput
+from jobsvc.live.hub import id_after
+from tests.conftest import ROOT
 from tests.helpers import wait_ended
 from tests.web_process import WebProcess, gunicorn
 
@@ -199,3 +204,33 @@ def test_ended_task_whose_stream_expired_sends_its_final_status_on_both_transpor
     opcode, data = ws.recv_data()
     assert opcode == websocket.ABNF.OPCODE_CLOSE and data[:2] == (1000).to_bytes(2, "big")
     server.assert_no_error_logged()
+
+
+def test_python_api_and_cli_take_the_same_checked_path(svc, make_worker, env, redis_url):
+    """``svc.events`` and ``jobsvc tail`` refuse what the web refuses, and replay an
+    ended task the same way: nothing after its last event, its final status once its
+    stream has expired."""
+    task = svc.submit("prod-eu", "echo", {"lines": ["a"]})
+    make_worker()
+    wait_ended(svc, task.id)
+    raw = redis.Redis.from_url(redis_url)
+    [(last, _)] = raw.xrevrange(keys.events(task.id), count=1)
+    ms, seq = map(int, last.decode().split("-"))
+    for bad in ("abc", f"{ms}-{seq + 1}"):
+        with pytest.raises(InvalidInput) as caught:
+            svc.events(task.id, since=bad)
+        assert caught.value.field == "since"
+        tail = subprocess.run(
+            [sys.executable, "-m", "jobsvc", "tail", task.id, "--since", bad],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert tail.returncode == 1 and tail.stdout == ""
+        assert "since" in tail.stderr and tail.stderr.count("\n") == 1, tail.stderr
+    assert list(svc.events(task.id, since=f"{ms}-{seq}")) == []
+    raw.delete(keys.events(task.id))  # as JOBSVC_EVENTS_TTL_S does
+    [final] = svc.events(task.id)
+    assert (final["id"], final["data"]["status"]) == ("0-1", "completed")

@@ -97,7 +97,7 @@ def test_cli_refuses_a_deployment_with_a_trailing_newline(env, redis_url) -> Non
 
 @pytest.mark.parametrize(("name", "deployment"), [("hc\n", "prod"), ("hc", "prod\n")])
 def test_recurring_task_names_match_in_full(env, name, deployment) -> None:
-    from jobsvc.crons import check_recurring
+    from jobsvc.processes.scheduler import check_recurring
     from jobsvc.settings import Settings
 
     recurring = [{"name": name, "cron": "* * * * *", "deployment": deployment, "type": "noop"}]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import signal
 
-from jobsvc.reconcile import reconcile_all
+from jobsvc.processes.reconcile import reconcile_all
 from tests.helpers import wait_ended, wait_until
 
 
@@ -37,8 +37,12 @@ def test_killed_worker_attempt_is_retried_on_another_worker(svc, make_worker, tm
     os.killpg(doomed.pid, signal.SIGKILL)
     # The lease (3 s in tests) expires; only then may the attempt be reaped.
     assert reconcile_all(svc.store).reaped == []
-    wait_until(lambda: reconcile_all(svc.store).reaped == [t.id], timeout=10,
-               what="the lease to expire and the attempt to be reaped", interval=0.2)
+    wait_until(
+        lambda: reconcile_all(svc.store).reaped == [t.id],
+        timeout=10,
+        what="the lease to expire and the attempt to be reaped",
+        interval=0.2,
+    )
     gate.touch()
     make_worker()
     done = wait_ended(svc, t.id)
@@ -62,10 +66,17 @@ def test_lost_attempt_without_retries_fails_as_worker_lost(svc, make_worker, tmp
 def test_stale_attempt_writes_are_refused(svc):
     t = svc.submit("prod-eu", "noop", retries=1)
     claim = svc.store.claim(t.id, "test")
-    token = claim.values[0]
+    token = claim.token
     assert svc.store.output(t.id, token, "log", ["mine"])
-    code = svc.store.reap(t.id, "prod-eu", token, reason="stalled", error={"reason": "stalled"},
-                          backoff_ms=0, force=True)
+    code = svc.store.reap(
+        t.id,
+        "prod-eu",
+        token,
+        reason="stalled",
+        error={"reason": "stalled"},
+        backoff_ms=0,
+        force=True,
+    )
     assert code == "retry"
     assert not svc.store.output(t.id, token, "log", ["late"])
     assert svc.store.heartbeat("prod-eu", t.id, token) == "lost"

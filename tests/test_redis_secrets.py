@@ -19,7 +19,7 @@ import psutil
 import pytest
 import redis
 
-from jobsvc.redis_server import RedisServer, free_port
+from jobsvc.processes.redis_server import RedisServer, free_port
 from tests.conftest import ROOT
 from tests.helpers import wait_until
 

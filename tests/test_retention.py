@@ -7,7 +7,7 @@ import redis
 
 from jobsvc import crons
 from jobsvc.errors import NotFound
-from jobsvc.reconcile import cleanup_ended
+from jobsvc.processes.retention import cleanup_ended
 from tests.helpers import wait_ended, wait_until
 
 
@@ -58,8 +58,11 @@ def test_daily_job_flags_in_one_run_and_deletes_in_a_later_one(svc, make_worker,
 
     assert crons.cleanup_job(days=0, every_s=1.0) == {"flagged": 1, "deleted": 0}
     assert svc.get(t.id).status == "completed"
-    later = wait_until(lambda: _deleting_run(crons.cleanup_job(days=0, every_s=1.0)),
-                       timeout=10, what="a later run of the cleanup job to delete")
+    later = wait_until(
+        lambda: _deleting_run(crons.cleanup_job(days=0, every_s=1.0)),
+        timeout=10,
+        what="a later run of the cleanup job to delete",
+    )
     assert later == {"flagged": 0, "deleted": 1}
     with pytest.raises(NotFound):
         svc.get(t.id)
@@ -68,3 +71,20 @@ def test_daily_job_flags_in_one_run_and_deletes_in_a_later_one(svc, make_worker,
 def _deleting_run(result: dict) -> dict | None:
     """The result of a run that deleted something; None for a skipped or empty one."""
     return result if result.get("deleted") else None
+
+
+def test_stale_flag_is_written_only_on_an_ended_task_past_its_cooldown(svc):
+    """Retention's first phase is one script: a task requeued since retention read it,
+    or still in its cooldown, is not flagged; a flagged one keeps its first flag."""
+    t = svc.submit("prod-eu", "noop", dedupe_key="d", cooldown=3600)
+    token = svc.store.claim(t.id, "test").token
+    svc.store.finish(t.id, "prod-eu", token, outcome="failed", retryable=False)
+    now = svc.store.redis_now_us()
+    assert svc.store.flag_stale(t.id, now) == 0
+    past_cooldown = now + 3601 * 1_000_000
+    assert svc.store.flag_stale(t.id, past_cooldown) == past_cooldown
+    assert svc.store.flag_stale(t.id, past_cooldown + 1) == past_cooldown
+    svc.retry(t.id)
+    assert svc.get(t.id).status == "queued"
+    assert svc.store.flag_stale(t.id, past_cooldown) == 0
+    assert svc.store.delete(t.id) is False

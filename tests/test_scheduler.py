@@ -13,16 +13,32 @@ import redis
 
 from jobsvc import crons
 from jobsvc.errors import ConfigError
+from jobsvc.processes import scheduler
 from jobsvc.settings import Settings
 from tests.conftest import ROOT
 
-RECURRING = json.dumps([{"name": "hc-prod", "cron": "0 */6 * * *", "deployment": "prod-eu",
-                         "type": "echo", "payload": {"lines": ["ok"]}}])
+RECURRING = json.dumps(
+    [
+        {
+            "name": "hc-prod",
+            "cron": "0 */6 * * *",
+            "deployment": "prod-eu",
+            "type": "echo",
+            "payload": {"lines": ["ok"]},
+        }
+    ]
+)
 
 
 def run_scheduler_burst(env):
-    return subprocess.run([sys.executable, "scheduler.py", "--burst"], cwd=ROOT,
-                          env={**os.environ, **env}, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "scheduler.py", "--burst"],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def scheduled(redis_url):
@@ -35,8 +51,11 @@ def test_registration_is_idempotent_and_json(env, redis_url):
     for _ in range(2):
         result = run_scheduler_burst(env)
         assert result.returncode == 0, result.stderr
-    assert scheduled(redis_url) == ["jobsvc-cleanup", "jobsvc-reconcile",
-                                    "jobsvc-recurring-hc-prod"]
+    assert scheduled(redis_url) == [
+        "jobsvc-cleanup",
+        "jobsvc-reconcile",
+        "jobsvc-recurring-hc-prod",
+    ]
     raw = redis.Redis.from_url(redis_url)
     for job_id in scheduled(redis_url):
         data = raw.hget(f"rq:job:{job_id}", "data")
@@ -64,11 +83,14 @@ def test_recurring_fire_goes_through_submit_and_dedupes(svc, monkeypatch):
     assert svc.get(first["task"]).dedupe_key == "recurring:hc-prod"
 
 
-@pytest.mark.parametrize("bad,message", [
-    ([{"name": "x", "cron": "nope", "deployment": "d", "type": "noop"}], "invalid cron"),
-    ([{"name": "x", "cron": "* * * * *", "deployment": "d", "type": "nope"}], "unknown task"),
-    ([{"name": "x y", "cron": "* * * * *", "deployment": "d", "type": "noop"}], "must match"),
-])
+@pytest.mark.parametrize(
+    "bad,message",
+    [
+        ([{"name": "x", "cron": "nope", "deployment": "d", "type": "noop"}], "invalid cron"),
+        ([{"name": "x", "cron": "* * * * *", "deployment": "d", "type": "nope"}], "unknown task"),
+        ([{"name": "x y", "cron": "* * * * *", "deployment": "d", "type": "noop"}], "must match"),
+    ],
+)
 def test_bad_recurring_config_is_refused_at_start(env, bad, message):
     with pytest.raises(ConfigError, match=message):
-        crons.check_recurring(Settings.from_env({**env, "JOBSVC_RECURRING": json.dumps(bad)}))
+        scheduler.check_recurring(Settings.from_env({**env, "JOBSVC_RECURRING": json.dumps(bad)}))

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from jobsvc.redis_server import find_binary, free_port
+from jobsvc.processes.redis_server import find_binary, free_port
 from jobsvc.service import Service
 from tests.helpers import wait_until
 
@@ -15,10 +15,15 @@ from tests.helpers import wait_until
 def sentinel(redis_server, tmp_path):
     port = free_port()
     conf = tmp_path / "sentinel.conf"
-    conf.write_text(f"port {port}\nbind 127.0.0.1\ndir {tmp_path}\n"
-                    f"sentinel monitor mymaster 127.0.0.1 {redis_server.port} 1\n")
-    proc = subprocess.Popen([find_binary(), str(conf), "--sentinel"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    conf.write_text(
+        f"port {port}\nbind 127.0.0.1\ndir {tmp_path}\n"
+        f"sentinel monitor mymaster 127.0.0.1 {redis_server.port} 1\n"
+    )
+    proc = subprocess.Popen(
+        [find_binary(), str(conf), "--sentinel"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     yield f"redis+sentinel://127.0.0.1:{port}/mymaster"
     proc.kill()
     proc.wait(10)

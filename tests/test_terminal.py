@@ -21,7 +21,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from jobsvc.terminal import neutralise
+from jobsvc.cli.terminal import neutralise
 from tests.conftest import ROOT
 from tests.helpers import wait_ended
 

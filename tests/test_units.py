@@ -9,9 +9,9 @@ import pytest
 from jobsvc.connection import redacted
 from jobsvc.errors import ConfigError, InvalidInput
 from jobsvc.model import iso
-from jobsvc.runner import MAX_BACKOFF_S, backoff_ms
-from jobsvc.sandbox import build_argv, parse_allowlist
+from jobsvc.policy import MAX_BACKOFF_S, backoff_ms
 from jobsvc.settings import DEFAULT_SHUTDOWN_S, Settings
+from jobsvc.types.sandbox import build_argv, parse_allowlist
 
 
 def test_tokens_accept_named_and_bare_entries():
@@ -33,33 +33,48 @@ def test_backoff_grows_and_stays_capped():
 def test_shell_placeholders_fill_whole_arguments_only():
     allow = parse_allowlist('{"deploy": ["deploy.sh", "--ref", "{ref}"]}')
     assert build_argv(allow, {"command": "deploy", "args": {"ref": "v1; rm -rf /"}}) == [
-        "deploy.sh", "--ref", "v1; rm -rf /"]
+        "deploy.sh",
+        "--ref",
+        "v1; rm -rf /",
+    ]
     with pytest.raises(InvalidInput, match="args.ref"):
         build_argv(allow, {"command": "deploy"})
     with pytest.raises(InvalidInput, match="allowlist"):
         build_argv(allow, {"command": "rm"})
 
 
-@pytest.mark.parametrize("raw,message", [
-    ('{"x": []}', "non-empty list"),
-    ('{"x": ["{prog}", "a"]}', "argv[0]"),
-    ('{"x": {"argv": ["echo", "{a}"], "args": {"b": "[a-z]+"}}}', "x.args.b: no such placeholder"),
-    ('{"x": {"argv": ["echo"], "env": {}}}', "expected a list, or an object"),
-    ('{"x": {"argv": ["echo", "{a}"], "args": {"a": 1}}}', "must be a string"),
-])
+@pytest.mark.parametrize(
+    "raw,message",
+    [
+        ('{"x": []}', "non-empty list"),
+        ('{"x": ["{prog}", "a"]}', "argv[0]"),
+        (
+            '{"x": {"argv": ["echo", "{a}"], "args": {"b": "[a-z]+"}}}',
+            "x.args.b: no such placeholder",
+        ),
+        ('{"x": {"argv": ["echo"], "env": {}}}', "expected a list, or an object"),
+        ('{"x": {"argv": ["echo", "{a}"], "args": {"a": 1}}}', "must be a string"),
+    ],
+)
 def test_shell_allowlist_mistakes_are_config_errors(raw, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
         Settings.from_env({"JOBSVC_SHELL_ALLOWLIST": raw})
 
 
-@pytest.mark.parametrize("url,shown", [
-    ("redis://:pw@127.0.0.1:6379/0", "redis://:***@127.0.0.1:6379/0"),
-    ("rediss://admin:p@ss@db.example:6380/1", "rediss://admin:***@db.example:6380/1"),
-    ("redis://bare-secret@host/0", "redis://***@host/0"),
-    ("unix:///run/redis.sock?db=0&password=pw", "unix:///run/redis.sock?db=0&password=***"),
-    ("redis+sentinel://:pw@s1:26379,s2:26379/mymaster", "redis+sentinel://:***@s1:26379,s2:26379/mymaster"),
-    ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
-])
+@pytest.mark.parametrize(
+    "url,shown",
+    [
+        ("redis://:pw@127.0.0.1:6379/0", "redis://:***@127.0.0.1:6379/0"),
+        ("rediss://admin:p@ss@db.example:6380/1", "rediss://admin:***@db.example:6380/1"),
+        ("redis://bare-secret@host/0", "redis://***@host/0"),
+        ("unix:///run/redis.sock?db=0&password=pw", "unix:///run/redis.sock?db=0&password=***"),
+        (
+            "redis+sentinel://:pw@s1:26379,s2:26379/mymaster",
+            "redis+sentinel://:***@s1:26379,s2:26379/mymaster",
+        ),
+        ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
+    ],
+)
 def test_redis_urls_are_shown_without_their_password(url, shown):
     assert redacted(url) == shown
 
@@ -81,7 +96,8 @@ def test_lone_surrogates_are_invalid_input_not_a_crash():
 @pytest.mark.parametrize("shutdown_s", [DEFAULT_SHUTDOWN_S, 90.0])
 def test_up_waits_out_the_workers_own_shutdown_allowance(shutdown_s):
     """Ctrl-C on `jobsvc up` must not kill a worker that is still within JOBSVC_SHUTDOWN_S."""
-    from jobsvc import local, workers
+    from jobsvc.processes import up as local
+    from jobsvc.processes import worker as workers
 
     assert local.stop_timeout_s(Settings(shutdown_s=shutdown_s)) > shutdown_s
     assert workers.ShutdownDeadline.shutdown_s == DEFAULT_SHUTDOWN_S

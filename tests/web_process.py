@@ -1,4 +1,4 @@
-"""The web app as production runs it: gunicorn with ``jobsvc.gunicorn_conf``, a real process.
+"""The web app as production runs it: gunicorn with its production config, a real process.
 
 The ``web_server`` fixture serves the app with Werkzeug in the test process;
 what depends on gunicorn itself (its gthread worker, its handling of an
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import requests
 
-from jobsvc.redis_server import free_port
+from jobsvc.processes.redis_server import free_port
 from tests.conftest import ROOT
 from tests.helpers import wait_until
 
@@ -50,13 +50,13 @@ class WebProcess:
 def _answers(base_url: str) -> bool:
     try:
         return requests.get(base_url + "/healthz", timeout=2).status_code == 200
-    except requests.ConnectionError:
+    except (requests.ConnectionError, requests.Timeout):  # still booting
         return False
 
 
 @contextmanager
 def gunicorn(env: dict[str, str], log_path: Path, **extra: str) -> Iterator[WebProcess]:
-    """``gunicorn -c python:jobsvc.gunicorn_conf "jobsvc.web:create_app()"`` on a free port.
+    """The Procfile's gunicorn command line (``jobsvc.processes.gunicorn_conf``) on a free port.
 
     One worker process unless ``extra`` says otherwise, so every connection
     of a test meets the same worker.
@@ -70,7 +70,7 @@ def gunicorn(env: dict[str, str], log_path: Path, **extra: str) -> Iterator[WebP
                 "-m",
                 "gunicorn",
                 "-c",
-                "python:jobsvc.gunicorn_conf",
+                "python:jobsvc.processes.gunicorn_conf",
                 "jobsvc.web:create_app()",
             ],
             cwd=ROOT,

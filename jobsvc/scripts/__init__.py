@@ -21,9 +21,23 @@ from ..settings import Settings
 
 HERE = Path(__file__).parent
 NAMES = (
-    "submit", "claim", "heartbeat", "output", "finish", "cancel", "skip", "requeue",
-    "pause", "take_due", "promote", "republish", "reap", "get_tasks", "summaries",
+    "submit",
+    "claim",
+    "heartbeat",
+    "output",
+    "finish",
+    "cancel",
+    "skip",
+    "requeue",
+    "pause",
+    "take_due",
+    "promote",
+    "republish",
+    "reap",
+    "get_tasks",
+    "summaries",
     "delete_task",
+    "flag_stale",
 )
 # Cap on the dashboard change feed, in entries: viewers resume from it.
 DASHBOARD_MAXLEN = 10_000
@@ -51,7 +65,7 @@ class Scripts:
 
     client: Redis
     settings: Settings
-    _scripts: dict[str, Script] = field(default_factory=dict)
+    _scripts: dict[str, Script] = field(default_factory=dict[str, Any])
 
     def __post_init__(self) -> None:
         for name in NAMES:
@@ -59,40 +73,3 @@ class Scripts:
 
     def __call__(self, name: str, keys: list[str], args: list[Any]) -> Any:
         return self._scripts[name](keys=keys, args=args)
-
-
-@dataclass(frozen=True)
-class Reply:
-    """A script's answer: a code, its values, and the tasks to hand to RQ."""
-
-    code: str
-    values: list[str]
-    dispatch: list[tuple[str, str, str, int]]
-
-
-def parse_reply(raw: list) -> Reply:
-    """Splits ``{code, values..., '@dispatch', id, pool, priority, timeoutS, ...}``."""
-    items = [_text(x) for x in raw]
-    code, rest = items[0], items[1:]
-    if "@dispatch" in rest:
-        cut = rest.index("@dispatch")
-        rest, tail = rest[:cut], rest[cut + 1 :]
-    else:
-        tail = []
-    return Reply(code, rest, dispatch_list(tail))
-
-
-def dispatch_list(flat: list) -> list[tuple[str, str, str, int]]:
-    """Groups a flat ``id, pool, priority, timeoutS, ...`` list into tuples."""
-    flat = [_text(x) for x in flat]
-    return [
-        (flat[i], flat[i + 1], flat[i + 2], int(flat[i + 3])) for i in range(0, len(flat), 4)
-    ]
-
-
-def _text(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return value.decode()
-    if isinstance(value, int):
-        return str(value)
-    return value

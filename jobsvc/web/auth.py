@@ -35,7 +35,7 @@ from flask import Flask, g, request
 from ..errors import BadHost, CrossOrigin, Forbidden, Unauthorized
 from ..loopback import is_loopback_host_header, is_loopback_peer, split_host
 from ..settings import Settings
-from . import get_settings
+from .ext import get_settings
 
 # Paths anyone may call: health checks carry no data and must work without a token;
 # the dashboard page and its files ("static") hold none either (its script passes on ?token=).
@@ -77,15 +77,19 @@ def check_browser_safe() -> None:
     """Loopback mode: raises BadHost or CrossOrigin for what a foreign page could send."""
     host = request.headers.get("Host")
     if host is not None and not is_loopback_host_header(host):
-        raise BadHost(f"Host {host[:100]!r} is not this machine: without API tokens jobsvc "
-                      "answers only requests for localhost or a loopback address")
+        raise BadHost(
+            f"Host {host[:100]!r} is not this machine: without API tokens jobsvc "
+            "answers only requests for localhost or a loopback address"
+        )
     origin = request.headers.get("Origin")
     if origin is None or (request.method in READ_METHODS and "Upgrade" not in request.headers):
         return
     own = None if host is None else origin_parts(request.scheme, host)
     if own is None or origin_of(origin) != own:
-        raise CrossOrigin(f"a page of another origin ({origin[:100]!r}) may not do this: "
-                          "without API tokens only this server's own pages may")
+        raise CrossOrigin(
+            f"a page of another origin ({origin[:100]!r}) may not do this: "
+            "without API tokens only this server's own pages may"
+        )
 
 
 def origin_of(value: str) -> tuple[str, str, int] | None:
@@ -130,4 +134,3 @@ def scope_of(token: str, settings: Settings) -> tuple[str, str] | None:
             if hmac.compare_digest(presented, known.encode()):
                 found = (scope, name)
     return found
-

@@ -15,10 +15,18 @@ bp = Blueprint("dashboard", __name__)
 
 # What the page may load: its own files and streams only; it may not be framed
 # (clickjacking), nor submit forms or change its base URL anywhere.
-CSP = "; ".join([
-    "default-src 'none'", "script-src 'self'", "style-src 'self'", "connect-src 'self'",
-    "img-src 'self'", "base-uri 'none'", "form-action 'none'", "frame-ancestors 'none'",
-])
+CSP = "; ".join(
+    [
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "connect-src 'self'",
+        "img-src 'self'",
+        "base-uri 'none'",
+        "form-action 'none'",
+        "frame-ancestors 'none'",
+    ]
+)
 PAGE_HEADERS = {
     "Content-Security-Policy": CSP,
     # frame-ancestors for browsers that predate it.

@@ -18,12 +18,20 @@ from .inputs import body_too_large
 
 # Codes of the HTTP errors Werkzeug raises itself; others are named from the status text.
 HTTP_CODES = {
-    400: "invalid_input", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-    405: "method_not_allowed", 413: "body_too_large", 415: "not_json",
+    400: "invalid_input",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "body_too_large",
+    415: "not_json",
 }
 # Redis failures that mean "not reachable now", not a bug: the client may retry.
-REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
-              redis.exceptions.ReadOnlyError)
+REDIS_DOWN = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    redis.exceptions.ReadOnlyError,
+)
 
 
 class HttpError(JobsvcError):
@@ -71,8 +79,7 @@ def _http_message(exc: HTTPException, status: int) -> str:
 
 
 def _redis_down(exc: Exception) -> Response:
-    current_app.logger.warning("redis unavailable on %s %s: %s", request.method,
-                               request.path, exc)
+    current_app.logger.warning("redis unavailable on %s %s: %s", request.method, request.path, exc)
     return error_response(Unavailable("Redis is not reachable; try again shortly"))
 
 

@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 from flask import Flask, current_app, request
 
 from ..errors import BodyTooLarge, InvalidInput, UnsupportedMediaType
+from ..validation import STREAM_START, encodable, stream_id
 
 # Deepest nesting of arrays and objects a body may have: far beyond any real
 # payload, well inside what json and the stores can encode without recursing out.
@@ -23,12 +24,6 @@ MAX_JSON_DEPTH = 64
 CURSOR_RE = re.compile(r"[0-9]{1,18}")
 LIMIT_RE = re.compile(r"[0-9]{1,6}")
 MAX_FILTER_LEN = 256
-# A Redis stream id as a live stream resumes from it: ``<ms>-<seq>``, or ``<ms>`` (seq 0);
-# ASCII digits only, both parts unsigned 64-bit (Redis' own limits).
-STREAM_ID_RE = re.compile(r"([0-9]{1,20})(?:-([0-9]{1,20}))?")
-STREAM_ID_PART_MAX = 2**64 - 1
-# Where every stream starts: resuming after it replays everything.
-STREAM_START = "0-0"
 
 
 class ResumePoint(NamedTuple):
@@ -87,8 +82,9 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _invalid_json(reason: str) -> InvalidInput:
-    return InvalidInput(f"the request body is not valid JSON: {reason}", field="body",
-                        code="invalid_json")
+    return InvalidInput(
+        f"the request body is not valid JSON: {reason}", field="body", code="invalid_json"
+    )
 
 
 def json_body() -> Any:
@@ -97,8 +93,9 @@ def json_body() -> Any:
         raise UnsupportedMediaType("the request body must be JSON (Content-Type: application/json)")
     raw = _read_body(current_app.config["MAX_CONTENT_LENGTH"])
     try:
-        body = json.loads(raw, parse_constant=_constant, parse_float=_finite,
-                          object_pairs_hook=_unique_keys)
+        body = json.loads(
+            raw, parse_constant=_constant, parse_float=_finite, object_pairs_hook=_unique_keys
+        )
     except RecursionError:
         raise _invalid_json("nested too deeply") from None
     except ValueError as exc:  # JSONDecodeError, bad UTF-8, huge integers
@@ -151,10 +148,8 @@ def _check_document(value: Any) -> None:
 
 
 def _check_text(text: str) -> None:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise _invalid_json("a string holds a lone UTF-16 surrogate") from None
+    if not encodable(text):
+        raise _invalid_json("a string holds a lone UTF-16 surrogate")
 
 
 def query_text(name: str) -> str | None:
@@ -183,8 +178,9 @@ def query_cursor() -> int | None:
     if value is None:
         return None
     if not CURSOR_RE.fullmatch(value):
-        raise InvalidInput("cursor must be a nextCursor returned by an earlier page",
-                           field="cursor")
+        raise InvalidInput(
+            "cursor must be a nextCursor returned by an earlier page", field="cursor"
+        )
     return int(value)
 
 
@@ -196,17 +192,11 @@ def resume_point() -> ResumePoint:
     one given must be a stream id, else a 400 naming it, before any stream
     starts.  The id comes back in Redis' full form, ``<ms>-<seq>``.
     """
-    since = _stream_id(request.args.get("since"), "since")
-    last_event = _stream_id(request.headers.get("Last-Event-ID"), "Last-Event-ID")
+    since = _resume_point(request.args.get("since"), "since")
+    last_event = _resume_point(request.headers.get("Last-Event-ID"), "Last-Event-ID")
     return last_event or since or ResumePoint(STREAM_START, "since")
 
 
-def _stream_id(value: str | None, field: str) -> ResumePoint | None:
-    if not value:
-        return None
-    match = STREAM_ID_RE.fullmatch(value)
-    parts = [int(part or 0) for part in match.groups()] if match else []
-    if not parts or max(parts) > STREAM_ID_PART_MAX:
-        raise InvalidInput(f"{field} must be an event id such as 1700000000000-0 (two integers "
-                           f"up to 2^64-1), or 0 for the start", field=field)
-    return ResumePoint(f"{parts[0]}-{parts[1]}", field)
+def _resume_point(value: str | None, field: str) -> ResumePoint | None:
+    """None when the client gave no such value (or an empty one)."""
+    return ResumePoint(stream_id(value, field), field) if value else None

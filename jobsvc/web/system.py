@@ -2,24 +2,26 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint
 
-from . import get_service
+from .ext import get_service
 
 bp = Blueprint("system", __name__)
 
 
 @bp.get("/healthz")
-def healthz() -> dict:
+def healthz() -> dict[str, Any]:
     """200 only when Redis answers: a load balancer then sends traffic elsewhere.
 
     A Redis that does not answer raises here and the error handler makes it a 503.
     """
-    get_service().store.client.ping()
+    get_service().ping()
     return {"ok": True}
 
 
 @bp.get("/api/v1/stats")
-def stats() -> dict:
+def stats() -> dict[str, Any]:
     """Counts by status, type and priority; tasks in cooldown; RQ workers."""
     return get_service().stats()

@@ -2,8 +2,9 @@
 
 A task viewer first catches up on its own, at its own pace; then it is
 attached to the hub, which writes every later event straight to its socket
-(``sink``), rendered once for all viewers of the task.  The viewer's thread
-only waits for the end, the viewer leaving, or its backlog overflowing.
+(``live.sink``), rendered once for all viewers of the task
+(``live.events.follow_into``).  The viewer's thread only waits for the end,
+the viewer leaving, or its backlog overflowing.
 
 Whatever can refuse a viewer is checked before flask-sock's handshake, so a
 refusal is an HTTP answer (400, 404) and not a 101 then a close code; and
@@ -19,18 +20,18 @@ import json
 import re
 import socket
 from collections.abc import Callable, Generator, Iterator
+from typing import Any
 
 from flask import Blueprint, current_app, g, request
 from flask_sock import Sock
-from simple_websocket import ConnectionClosed
+from simple_websocket import ConnectionClosed, Server
 from wsproto.utilities import LocalProtocolError
 
-from .. import keys
 from ..errors import InvalidInput, JobsvcError, NotFound
-from ..hub import catch_up
-from . import get_settings, sink
-from .live import dashboard_messages
-from .relay import Relay, TaskStream, dashboard_stream, get_relay, task_stream, websocket_frames
+from ..live import sink
+from ..live.events import TaskStream
+from .ext import get_service
+from .sse import dashboard_stream, task_stream
 
 bp = Blueprint("websocket", __name__)
 sock = Sock()
@@ -41,8 +42,6 @@ SERVER_SOCKETS = ("gunicorn.socket", "werkzeug.socket")
 # How long an ended session waits for the viewer's close frame before shutting the
 # connection anyway, in seconds.
 CLOSE_REPLY_S = 5.0
-# Bytes of catch-up frames sent per blocking flush.
-CATCH_UP_CHUNK = 64 * 1024
 # Errors that mean the viewer has gone.
 GONE = (ConnectionClosed, OSError, LocalProtocolError)
 # Control characters (tab aside) that the handshake's HTTP parser refuses in a header
@@ -108,7 +107,7 @@ def session(handler: Callable[..., None]) -> Callable[..., None]:
     """
 
     @functools.wraps(handler)
-    def run(ws, *args, **kwargs) -> None:
+    def run(ws: Server, *args: Any, **kwargs: Any) -> None:
         try:
             handler(ws, *args, **kwargs)
         except GONE:
@@ -123,7 +122,7 @@ def session(handler: Callable[..., None]) -> Callable[..., None]:
     return run
 
 
-def hang_up(ws) -> None:
+def hang_up(ws: Server) -> None:
     """Ends a session's TCP connection: close frame out, the viewer's close back, then shut.
 
     Each step is bounded.  Left to gunicorn, the connection was ended on its
@@ -148,7 +147,7 @@ def hang_up(ws) -> None:
     ws.thread.join(CLOSE_REPLY_S)
 
 
-def relay_ws(ws, messages: Iterator[dict | None]) -> None:
+def relay_ws(ws: Server, messages: Iterator[dict[str, Any] | None]) -> None:
     """Sends each message; on a quiet interval, checks the viewer is still there."""
     try:
         for message in messages:
@@ -167,60 +166,30 @@ def relay_ws(ws, messages: Iterator[dict | None]) -> None:
             messages.close()  # leaves the hub now, not when collected
 
 
-def _catch_up(out: sink.SocketSink, relay: Relay, key: str, since: str, until: str
-              ) -> tuple[str, bool]:
-    """Sends the entries after ``since`` up to the join id, at the viewer's pace.
-
-    Returns (last id sent, whether the stream ended).
-    """
-    last, pending = since, 0
-    for entry in catch_up(relay.reads, key, since, until):
-        data, ended = websocket_frames([entry])
-        out.write(data)
-        last, pending = entry[0], pending + len(data)
-        if ended:
-            return last, True
-        if pending >= CATCH_UP_CHUNK:
-            if not out.drain():
-                break
-            pending = 0
-    return last, False
-
-
-def _stream_task(ws, relay: Relay, key: str, since: str) -> None:
+def _stream_task(ws: Server, stream: TaskStream) -> None:
+    """The hot path: the hub writes the task's events straight to the viewer's socket."""
     out = sink.attach(ws)
-    sub = relay.hub.subscribe(key)
-    try:
-        last, ended = _catch_up(out, relay, key, since, sub.join_id)
-        if not out.drain():
-            return
-        if not ended:
-            relay.hub.attach(sub, out, last)
-            while not out.done.wait(get_settings().keepalive_s):
-                out.flush()
-                if not ws.connected:
-                    return
-        if out.overflowed:
-            ws.close(CLOSE_TOO_SLOW, "viewer too slow; resume with since=<last id received>")
-        elif not out.failed and out.drain():
-            ws.close(CLOSE_NORMAL, "end of stream")
-    finally:
-        relay.hub.unsubscribe(sub)
+    if not get_service().task_events_into(stream, out, lambda: ws.connected):
+        return
+    if out.overflowed:
+        ws.close(CLOSE_TOO_SLOW, "viewer too slow; resume with since=<last id received>")
+    elif not out.failed and out.drain():
+        ws.close(CLOSE_NORMAL, "end of stream")
 
 
 @sock.route("/ws/tasks/<task_id>", bp=bp)
 @session
-def task_events_ws(ws, task_id: str) -> None:
+def task_events_ws(ws: Server, task_id: str) -> None:
     stream: TaskStream | NotFound = g.task_stream  # checked before the handshake
     if isinstance(stream, NotFound):
         ws.close(CLOSE_NOT_FOUND, stream.message[:120])
     elif stream.final is not None:
         relay_ws(ws, iter(stream.final))
     else:
-        _stream_task(ws, get_relay(), keys.events(stream.task_id), stream.since)
+        _stream_task(ws, stream)
 
 
 @sock.route("/ws/dashboard", bp=bp)
 @session
-def dashboard_ws(ws) -> None:
-    relay_ws(ws, dashboard_messages())
+def dashboard_ws(ws: Server) -> None:
+    relay_ws(ws, get_service().dashboard_events())

@@ -16,19 +16,27 @@ from typing import Any
 import click
 import redis
 
+from ..connection import redacted
+from ..errors import JobsvcError, Unavailable
+from ..processes.scheduler import run_scheduler
+from ..processes.up import run_up, run_web
+from ..processes.worker import run_workers
+from ..service import Service, connect
+from ..settings import DEFAULT_HOST, DEFAULT_POOL, DEFAULT_PORT, DEFAULT_WEB_THREADS
+from ..states import PRIORITIES
 from . import output
-from .connection import redacted
-from .errors import JobsvcError, Unavailable
-from .service import Service, connect
-from .settings import DEFAULT_POOL
 from .terminal import shown
 
 
 def service_command(func: Callable[..., Any]) -> Callable[..., Any]:
     """Gives the command a connected Service and turns errors into one line."""
 
-    @click.option("--redis-url", envvar="JOBSVC_REDIS_URL", default=None,
-                  help="Redis to use [env JOBSVC_REDIS_URL; default: `jobsvc up`'s].")
+    @click.option(
+        "--redis-url",
+        envvar="JOBSVC_REDIS_URL",
+        default=None,
+        help="Redis to use [env JOBSVC_REDIS_URL; default: `jobsvc up`'s].",
+    )
     @wraps(func)
     def wrapper(redis_url: str | None, **kwargs: Any) -> None:
         try:
@@ -61,24 +69,25 @@ def cli() -> None:
 
 
 @cli.command()
-@click.option("--port", type=int, default=8000, show_default=True, envvar="JOBSVC_PORT")
+@click.option("--port", type=int, default=DEFAULT_PORT, show_default=True, envvar="JOBSVC_PORT")
 @click.option("--workers", "worker_count", type=int, default=2, show_default=True)
 def up(port: int, worker_count: int) -> None:
     """Everything for local use: Redis (unless configured), web, workers, scheduler."""
-    from .local import run_up
-
     sys.exit(run_up(port=port, workers=worker_count))
 
 
 @cli.command()
-@click.option("--host", default="127.0.0.1", show_default=True, envvar="JOBSVC_HOST")
-@click.option("--port", type=int, default=8000, show_default=True, envvar="JOBSVC_PORT")
-@click.option("--threads", type=int, default=1024, show_default=True,
-              help="Per process; each live viewer holds one.")
+@click.option("--host", default=DEFAULT_HOST, show_default=True, envvar="JOBSVC_HOST")
+@click.option("--port", type=int, default=DEFAULT_PORT, show_default=True, envvar="JOBSVC_PORT")
+@click.option(
+    "--threads",
+    type=int,
+    default=DEFAULT_WEB_THREADS,
+    show_default=True,
+    help="Per process; each live viewer holds one.",
+)
 def web(host: str, port: int, threads: int) -> None:
     """The HTTP API (gunicorn, threads)."""
-    from .local import run_web
-
     try:
         run_web(host, port, threads)
     except JobsvcError as exc:
@@ -89,13 +98,16 @@ def web(host: str, port: int, threads: int) -> None:
 @click.option("--pool", default=DEFAULT_POOL, show_default=True, envvar="JOBSVC_POOL")
 @click.option("--count", type=int, default=1, show_default=True)
 @click.option("--burst", is_flag=True, help="Exit when there is nothing left to do.")
-@click.option("--worker-class", type=click.Choice(["fork", "simple"]), default="fork",
-              show_default=True, envvar="JOBSVC_WORKER_CLASS",
-              help="fork: each task in a forked work-horse; simple: in the worker process.")
+@click.option(
+    "--worker-class",
+    type=click.Choice(["fork", "simple"]),
+    default="fork",
+    show_default=True,
+    envvar="JOBSVC_WORKER_CLASS",
+    help="fork: each task in a forked work-horse; simple: in the worker process.",
+)
 def worker(pool: str, count: int, burst: bool, worker_class: str) -> None:
     """RQ workers for a pool."""
-    from .workers import run_workers
-
     try:
         sys.exit(run_workers(pool, count, burst=burst, worker_class=worker_class))
     except JobsvcError as exc:
@@ -106,8 +118,6 @@ def worker(pool: str, count: int, burst: bool, worker_class: str) -> None:
 @click.option("--burst", is_flag=True, help="Register the jobs, run what is due, exit.")
 def scheduler(burst: bool) -> None:
     """rq-scheduler with jobsvc's periodic reconcilers."""
-    from .crons import run_scheduler
-
     try:
         run_scheduler(burst=burst)
     except JobsvcError as exc:
@@ -121,7 +131,7 @@ def scheduler(burst: bool) -> None:
 @click.argument("deployment")
 @click.argument("task_type", metavar="TYPE")
 @click.option("--payload", default=None, help="JSON object.")
-@click.option("--priority", type=click.Choice(["critical", "high", "medium", "low"]))
+@click.option("--priority", type=click.Choice(PRIORITIES))
 @click.option("--dedupe-key", default=None)
 @click.option("--cooldown", type=int, default=None, help="Seconds.")
 @click.option("--retries", type=int, default=None)
@@ -129,16 +139,34 @@ def scheduler(burst: bool) -> None:
 @click.option("--wait", is_flag=True, help="Wait for the task to end; exit 0 if it completed.")
 @click.option("--json", "as_json", is_flag=True)
 @service_command
-def submit(svc: Service, deployment: str, task_type: str, payload: str | None,
-           priority: str | None, dedupe_key: str | None, cooldown: int | None,
-           retries: int | None, timeout: int | None, wait: bool, as_json: bool) -> None:
+def submit(
+    svc: Service,
+    deployment: str,
+    task_type: str,
+    payload: str | None,
+    priority: str | None,
+    dedupe_key: str | None,
+    cooldown: int | None,
+    retries: int | None,
+    timeout: int | None,
+    wait: bool,
+    as_json: bool,
+) -> None:
     """Queue a task in DEPLOYMENT's lane."""
     try:
         body = json.loads(payload) if payload else None
     except ValueError as exc:
         raise click.ClickException(f"--payload is not JSON: {exc}") from None
-    task = svc.submit(deployment, task_type, body, priority=priority, dedupe_key=dedupe_key,
-                      cooldown=cooldown, retries=retries, timeout=timeout)
+    task = svc.submit(
+        deployment,
+        task_type,
+        body,
+        priority=priority,
+        dedupe_key=dedupe_key,
+        cooldown=cooldown,
+        retries=retries,
+        timeout=timeout,
+    )
     if wait:
         task = svc.wait(task.id)
     emit(task.data, as_json, output.task_line)
@@ -156,7 +184,7 @@ def status(svc: Service, deployment: str | None, as_json: bool) -> None:
         emit(svc.deployment(deployment), as_json, output.deployment_text)
         return
     stats = svc.stats()
-    stats["lanes"] = svc.store.summaries(svc.store.busy_deployments())
+    stats["lanes"] = svc.busy_lanes()
     emit(stats, as_json, output.status_text)
 
 
@@ -166,10 +194,8 @@ def status(svc: Service, deployment: str | None, as_json: bool) -> None:
 @service_command
 def tail(svc: Service, task_id: str, since: str) -> None:
     """Print a task's output live; exit 0 if it completed."""
-    from .validation import task_id as valid_id
-
     final = None
-    for event in svc.events(valid_id(task_id), since=since):
+    for event in svc.events(task_id, since=since):
         final = output.print_event(event) or final
     if final != "completed":
         sys.exit(1)
@@ -181,9 +207,7 @@ def _task_action(name: str, doc: str) -> None:
     @click.option("--json", "as_json", is_flag=True)
     @service_command
     def command(svc: Service, task_id: str, as_json: bool) -> None:
-        from .validation import task_id as valid_id
-
-        task = getattr(svc, name)(valid_id(task_id))
+        task = getattr(svc, name)(task_id)
         emit(task.data, as_json, output.task_line)
 
 
@@ -210,35 +234,41 @@ _lane_action("resume", "Let DEPLOYMENT's lane run again.")
 
 @cli.command()
 @click.option("--days", type=float, default=30, show_default=True)
-@click.option("--grace", type=float, default=0, show_default=True,
-              help="Delete only tasks flagged stale at least this many seconds ago.")
+@click.option(
+    "--grace",
+    type=float,
+    default=0,
+    show_default=True,
+    help="Delete only tasks flagged stale at least this many seconds ago.",
+)
 @service_command
 def cleanup(svc: Service, days: float, grace: float) -> None:
     """Delete tasks that ended more than N days ago (queued and running ones stay)."""
-    from .reconcile import cleanup_ended
-
-    flagged, deleted = cleanup_ended(svc.store, days, grace)
+    flagged, deleted = svc.cleanup(days, grace)
     click.echo(f"flagged {flagged} stale task(s), deleted {deleted} ended task(s)")
 
 
 @cli.command()
-@click.option("--timeout", type=float, default=600.0, show_default=True,
-              help="Seconds to wait for running tasks.")
+@click.option(
+    "--timeout",
+    type=float,
+    default=600.0,
+    show_default=True,
+    help="Seconds to wait for running tasks.",
+)
 @click.option("--resume", "resume_", is_flag=True, help="Lift the drain.")
 @service_command
 def drain(svc: Service, timeout: float, resume_: bool) -> None:
     """Start nothing new and wait for running tasks to end (lanes keep accepting)."""
-    from . import drain as draining
-
     if resume_:
-        report = draining.resume(svc.store)
+        report = svc.end_drain()
         click.echo(f"resumed: {output.reconcile_text(report)}")
         return
-    draining.start(svc.store)
-    still = draining.wait(svc.store, timeout, output.drain_progress)
+    still = svc.drain(timeout, output.drain_progress)
     if still:
-        raise click.ClickException(f"{len(still)} task(s) still running after {timeout:.0f}s: "
-                                   + " ".join(still))
+        raise click.ClickException(
+            f"{len(still)} task(s) still running after {timeout:.0f}s: " + " ".join(still)
+        )
     click.echo("drained: nothing is running; `jobsvc drain --resume` starts tasks again")
 
 
@@ -246,22 +276,20 @@ def drain(svc: Service, timeout: float, resume_: bool) -> None:
 @service_command
 def reconcile(svc: Service) -> None:
     """Once: re-publish orphaned tasks, reap lost attempts, promote idle lanes."""
-    from .reconcile import reconcile_all
-
-    report = reconcile_all(svc.store)
+    report = svc.reconcile()
     click.echo(output.reconcile_text(report))
     if report.failed:
-        raise click.ClickException(f"{len(report.failed)} lane(s) could not be checked "
-                                   f"(see the log above): {' '.join(report.failed)}")
+        raise click.ClickException(
+            f"{len(report.failed)} lane(s) could not be checked "
+            f"(see the log above): {' '.join(report.failed)}"
+        )
 
 
 @cli.command()
 @service_command
 def check(svc: Service) -> None:
     """Check the Redis in use: reachable, persistent, no eviction, today's key layout."""
-    from .reconcile import layout_warnings, redis_warnings
-
-    warnings = redis_warnings(svc.store.client) + layout_warnings(svc.store.client)
+    warnings = svc.check()
     for line in warnings:
         click.echo(f"warning: {line}")
     click.echo(f"ok: {redacted(svc.url)}" if not warnings else f"{len(warnings)} warning(s)")

@@ -11,24 +11,19 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from . import keys
+from ..store import TaskStore
 from .reconcile import Report, reconcile_all
-from .store import TaskStore
 
 # How often a waiting drain counts the running tasks, in seconds.
 POLL_S = 0.5
 
 
 def start(store: TaskStore) -> None:
-    store.client.set(keys.DRAIN, "1")
+    store.set_draining(True)
 
 
 def draining(store: TaskStore) -> bool:
-    return bool(store.client.exists(keys.DRAIN))
-
-
-def running_ids(store: TaskStore) -> list[str]:
-    return store.client.zrange(keys.by_status("running"), 0, -1)
+    return store.draining()
 
 
 def wait(store: TaskStore, timeout: float, report: Callable[[int], None]) -> list[str]:
@@ -36,7 +31,7 @@ def wait(store: TaskStore, timeout: float, report: Callable[[int], None]) -> lis
     deadline = time.monotonic() + timeout
     last = None
     while True:
-        still = running_ids(store)
+        still = store.running_ids()
         if len(still) != last:
             report(len(still))
             last = len(still)
@@ -47,5 +42,5 @@ def wait(store: TaskStore, timeout: float, report: Callable[[int], None]) -> lis
 
 def resume(store: TaskStore) -> Report:
     """Lifts the drain; tasks refused while it held are handed to RQ again at once."""
-    store.client.delete(keys.DRAIN)
+    store.set_draining(False)
     return reconcile_all(store, orphan_grace_s=0.0)

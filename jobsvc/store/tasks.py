@@ -15,13 +15,17 @@ from typing import Any
 
 from redis import Redis
 
-from . import faults, keys
-from .dispatch import Dispatcher
-from .errors import Conflict, NotFound, Unreadable
-from .model import JSON_FIELDS, render_summary, render_task
-from .scripts import Reply, Scripts, dispatch_list, parse_reply
-from .settings import Settings
-from .validation import Submission
+from .. import faults, keys
+from ..dispatch import Dispatcher
+from ..errors import Conflict, NotFound, Unreadable
+from ..model import JSON_FIELDS, render_summary, render_task
+from ..scripts import Scripts
+from ..settings import Settings
+from ..states import Status
+from ..validation import Submission
+from .replies import Claim, Outcome, Reply, Submitted, dispatch_list, parse_reply
+from .text import maybe_text, scored, texts
+from .upkeep import Upkeep
 
 log = logging.getLogger("jobsvc.store")
 
@@ -42,11 +46,18 @@ LISTED_HISTORY = 20
 def accepted_task(task_id: str, sub: Submission, created_at: str, position: str) -> dict:
     """The Task JSON of a task just accepted, as get_tasks.lua would read it back."""
     fields = {
-        "id": task_id, "deployment": sub.deployment, "type": sub.type, "status": "queued",
-        "priority": sub.priority, "payload": json.dumps(sub.payload),
-        "metadata": json.dumps(sub.metadata), "cooldownS": str(sub.cooldown_s),
-        "maxRetries": str(sub.max_retries), "timeoutS": str(sub.timeout_s),
-        "retryCount": "0", "createdAt": created_at,
+        "id": task_id,
+        "deployment": sub.deployment,
+        "type": sub.type,
+        "status": "queued",
+        "priority": sub.priority,
+        "payload": json.dumps(sub.payload),
+        "metadata": json.dumps(sub.metadata),
+        "cooldownS": str(sub.cooldown_s),
+        "maxRetries": str(sub.max_retries),
+        "timeoutS": str(sub.timeout_s),
+        "retryCount": "0",
+        "createdAt": created_at,
     }
     if sub.identity:
         fields["dedupeKey"] = sub.dedupe_key or ""
@@ -57,11 +68,13 @@ def accepted_task(task_id: str, sub: Submission, created_at: str, position: str)
 def lane_unreadable(deployment: str) -> Unreadable:
     """A lane whose keys in Redis hold the wrong type (damaged by hand, or left
     by an older key layout: see `jobsvc check`)."""
-    return Unreadable(f"lane {deployment!r} cannot be read from Redis: its data there is "
-                      "damaged", code="lane_unreadable")
+    return Unreadable(
+        f"lane {deployment!r} cannot be read from Redis: its data there is damaged",
+        code="lane_unreadable",
+    )
 
 
-class TaskStore:
+class TaskStore(Upkeep):
     def __init__(self, client: Redis, rq_client: Redis, settings: Settings):
         self.client = client
         self.settings = settings
@@ -87,20 +100,37 @@ class TaskStore:
         """
         while True:
             task_id = secrets.token_hex(8)
-            reply = self._run(
-                "submit",
-                [keys.task(task_id), keys.lane(sub.deployment), keys.dedupe(sub.identity or "-")],
-                [task_id, sub.deployment, sub.type, sub.priority, sub.pool,
-                 json.dumps(sub.payload), json.dumps(sub.metadata), sub.dedupe_key or "",
-                 sub.identity or "", sub.cooldown_s, sub.max_retries, sub.timeout_s,
-                 sub.stall_s],
+            reply = Submitted.of(
+                self._run(
+                    "submit",
+                    [
+                        keys.task(task_id),
+                        keys.lane(sub.deployment),
+                        keys.dedupe(sub.identity or "-"),
+                    ],
+                    [
+                        task_id,
+                        sub.deployment,
+                        sub.type,
+                        sub.priority,
+                        sub.pool,
+                        json.dumps(sub.payload),
+                        json.dumps(sub.metadata),
+                        sub.dedupe_key or "",
+                        sub.identity or "",
+                        sub.cooldown_s,
+                        sub.max_retries,
+                        sub.timeout_s,
+                        sub.stall_s,
+                    ],
+                )
             )
             if reply.code == "lane_unreadable":
                 raise lane_unreadable(sub.deployment)
             if reply.code == "deduplicated":
-                return self.get(reply.values[0]), True
+                return self.get(reply.task_id), True
             if reply.code == "created":
-                return accepted_task(task_id, sub, *reply.values[1:]), False
+                return accepted_task(task_id, sub, reply.created_at, reply.position), False
 
     def _read(self, task_ids: list[str], listed: bool) -> list[dict | None | Unreadable]:
         """Each task's JSON (capped as LISTED_* say if ``listed``), None if
@@ -114,8 +144,12 @@ class TaskStore:
             if not entry:
                 out.append(None)
             elif len(entry) == 1:
-                out.append(Unreadable(f"task {task_id} cannot be read from Redis: {entry[0]}",
-                                      code="task_unreadable"))
+                out.append(
+                    Unreadable(
+                        f"task {task_id} cannot be read from Redis: {entry[0]}",
+                        code="task_unreadable",
+                    )
+                )
             else:
                 flat, history, position, cut = entry
                 fields = dict(zip(flat[::2], flat[1::2]))
@@ -143,8 +177,13 @@ class TaskStore:
         return task
 
     def list_tasks(
-        self, *, deployment: str | None, status: str | None, type_: str | None,
-        limit: int, cursor: int | None,
+        self,
+        *,
+        deployment: str | None,
+        status: str | None,
+        type_: str | None,
+        limit: int,
+        cursor: int | None,
     ) -> tuple[list[dict], int | None]:
         """Newest first; the cursor is the acceptance seq to continue below."""
         if deployment:
@@ -158,8 +197,11 @@ class TaskStore:
         last: int | None = None
         scanned = 0
         while len(found) < limit and scanned < LIST_SCAN_BUDGET:
-            batch = self.client.zrevrangebyscore(index, top, "-inf", start=0,
-                                                 num=max(limit, LIST_BATCH), withscores=True)
+            batch = scored(
+                self.client.zrevrangebyscore(
+                    index, top, "-inf", start=0, num=max(limit, LIST_BATCH), withscores=True
+                )
+            )
             if not batch:
                 break
             ids = [tid for tid, _ in batch]
@@ -173,12 +215,14 @@ class TaskStore:
                         break
             top = f"({last}"
         more = last is not None and bool(
-            self.client.zrevrangebyscore(index, f"({last}", "-inf", start=0, num=1))
+            self.client.zrevrangebyscore(index, f"({last}", "-inf", start=0, num=1)
+        )
         tasks = [t for t in self.get_many(found) if t is not None]
         return tasks, (last if more else None)
 
-    def _matching(self, ids: list[str], deployment: str | None, status: str | None,
-                  type_: str | None) -> list[bool]:
+    def _matching(
+        self, ids: list[str], deployment: str | None, status: str | None, type_: str | None
+    ) -> list[bool]:
         """For each id, whether the task exists and fits every filter given."""
         with self.client.pipeline(transaction=False) as pipe:
             for tid in ids:
@@ -187,43 +231,53 @@ class TaskStore:
             rows = pipe.execute(raise_on_error=False)
         wanted = (deployment, status, type_)
         return [
-            isinstance(row, list) and row[0] is not None
+            isinstance(row, list)
+            and row[0] is not None
             and all(w is None or w == v for w, v in zip(wanted, row))
             for row in rows
         ]
 
     def log(self, task_id: str) -> str:
         self.get(task_id)
-        return self.client.get(keys.log(task_id)) or ""
+        return maybe_text(self.client.get(keys.log(task_id))) or ""
 
     # -- user actions ------------------------------------------------------------
 
     def cancel(self, task_id: str) -> str:
         """Returns 'canceled' or 'requested' (a running attempt will stop)."""
         task = self.get(task_id)
-        reply = self._run("cancel", [keys.task(task_id), keys.lease(task["deployment"])],
-                          [task_id, "canceled by request"])
+        reply = Outcome.of(
+            self._run(
+                "cancel",
+                [keys.task(task_id), keys.lease(task["deployment"])],
+                [task_id, "canceled by request"],
+            )
+        )
         if reply.code == "ended":
-            raise Conflict(f"task {task_id} has already ended ({reply.values[0]})")
+            raise Conflict(f"task {task_id} has already ended ({reply.status})")
         return reply.code
 
     def skip(self, task_id: str) -> None:
         task = self.get(task_id)
-        reply = self._run("skip", [keys.task(task_id), keys.lane(task["deployment"])], [task_id])
+        reply = Outcome.of(
+            self._run("skip", [keys.task(task_id), keys.lane(task["deployment"])], [task_id])
+        )
         if reply.code == "invalid":
-            raise Conflict(f"only a waiting task can be skipped; task {task_id} is "
-                           f"{'active' if reply.values[0] == 'queued' else reply.values[0]}")
+            raise Conflict(
+                f"only a waiting task can be skipped; task {task_id} is "
+                f"{'active' if reply.status == 'queued' else reply.status}"
+            )
 
     def requeue(self, task_id: str) -> None:
         self.get(task_id)
-        reply = self._run("requeue", [keys.task(task_id)], [task_id])
+        reply = Outcome.of(self._run("requeue", [keys.task(task_id)], [task_id]))
         if reply.code == "invalid":
-            raise Conflict(f"only a failed or canceled task can be retried; "
-                           f"task {task_id} is {reply.values[0]}")
+            raise Conflict(
+                f"only a failed or canceled task can be retried; task {task_id} is {reply.status}"
+            )
 
     def set_paused(self, deployment: str, paused: bool) -> None:
-        reply = self._run("pause", [keys.lane(deployment)],
-                          [deployment, "1" if paused else "0"])
+        reply = self._run("pause", [keys.lane(deployment)], [deployment, "1" if paused else "0"])
         if reply.code == "lane_unreadable":
             raise lane_unreadable(deployment)
 
@@ -242,8 +296,11 @@ class TaskStore:
         out = []
         for summary in map(render_summary, raw):
             if "unreadable" in summary:
-                log.warning("lane %s cannot be read from Redis: %s; left out",
-                            summary["deployment"], summary["unreadable"])
+                log.warning(
+                    "lane %s cannot be read from Redis: %s; left out",
+                    summary["deployment"],
+                    summary["unreadable"],
+                )
             else:
                 out.append(summary)
         return last, out
@@ -265,19 +322,17 @@ class TaskStore:
 
     def deployments(self, cursor: str | None, limit: int) -> tuple[list[str], str | None]:
         low = f"({cursor}" if cursor else "-"
-        names = self.client.zrangebylex(keys.DEPLOYMENTS, low, "+", start=0, num=limit + 1)
+        names = texts(self.client.zrangebylex(keys.DEPLOYMENTS, low, "+", start=0, num=limit + 1))
         more = len(names) > limit
         names = names[:limit]
         return names, (names[-1] if more else None)
 
     def busy_deployments(self) -> list[str]:
-        return sorted(self.client.smembers(keys.BUSY))
+        return sorted(texts(self.client.smembers(keys.BUSY)))
 
     # -- figures -------------------------------------------------------------------
 
     def counts(self) -> dict[str, Any]:
-        from .states import Status
-
         with self.client.pipeline(transaction=False) as pipe:
             for s in Status:
                 pipe.zcard(keys.by_status(s.value))
@@ -289,7 +344,7 @@ class TaskStore:
         for name, value in raw.items():
             kind, st, what = keys.parse_count(name)
             if int(value) > 0:
-                target = by_type if kind == "type" else by_priority
+                target = by_type if kind == keys.COUNT_BY_TYPE else by_priority
                 target.setdefault(what, {})[st] = int(value)
         return {
             "byStatus": {s.value: n for s, n in zip(Status, by_status)},
@@ -304,27 +359,54 @@ class TaskStore:
 
     # -- attempts (called by the runner in the process running the handler) ------
 
-    def claim(self, task_id: str, worker: str) -> Reply:
+    def claim(self, task_id: str, worker: str) -> Claim:
         lease_ms = int(self.settings.lease_s * 1000)
-        return parse_reply(self.scripts("claim", [keys.task(task_id)],
-                                        [task_id, worker, lease_ms]))
+        return Claim.of(
+            parse_reply(self.scripts("claim", [keys.task(task_id)], [task_id, worker, lease_ms]))
+        )
 
     def heartbeat(self, deployment: str, task_id: str, token: str) -> str:
         lease_ms = int(self.settings.lease_s * 1000)
-        return self.scripts("heartbeat", [keys.lease(deployment), keys.task(task_id)],
-                            [token, lease_ms])
+        return self.scripts(
+            "heartbeat", [keys.lease(deployment), keys.task(task_id)], [token, lease_ms]
+        )
 
     def output(self, task_id: str, token: str, kind: str, items: list[str]) -> bool:
-        return bool(self.scripts("output", [keys.task(task_id), keys.log(task_id)],
-                                 [task_id, token, kind, *items]))
+        return bool(
+            self.scripts(
+                "output", [keys.task(task_id), keys.log(task_id)], [task_id, token, kind, *items]
+            )
+        )
 
-    def finish(self, task_id: str, deployment: str, token: str, *, outcome: str,
-               result: Any = None, error: dict | None = None, reason: str = "",
-               backoff_ms: int = 0, retryable: bool = True) -> Reply:
-        return self._run(
-            "finish", [keys.task(task_id), keys.lane(deployment), keys.lease(deployment)],
-            [task_id, token, outcome, json.dumps(result), json.dumps(error) if error else "",
-             reason, backoff_ms, "1" if retryable else "0"])
+    def finish(
+        self,
+        task_id: str,
+        deployment: str,
+        token: str,
+        *,
+        outcome: str,
+        result: Any = None,
+        error: dict | None = None,
+        reason: str = "",
+        backoff_ms: int = 0,
+        retryable: bool = True,
+    ) -> Outcome:
+        return Outcome.of(
+            self._run(
+                "finish",
+                [keys.task(task_id), keys.lane(deployment), keys.lease(deployment)],
+                [
+                    task_id,
+                    token,
+                    outcome,
+                    json.dumps(result),
+                    json.dumps(error) if error else "",
+                    reason,
+                    backoff_ms,
+                    "1" if retryable else "0",
+                ],
+            )
+        )
 
     def take_due(self, limit: int = 100) -> int:
         dispatch = dispatch_list(self.scripts("take_due", [keys.DUE], [limit]))
@@ -337,11 +419,22 @@ class TaskStore:
 
     def lane_state(self, deployment: str) -> dict[str, Any]:
         """The lane's active task as the reconciler needs to judge it."""
-        active = self.client.hget(keys.lane(deployment), "active")
+        active = maybe_text(self.client.hget(keys.lane(deployment), "active"))
         state: dict[str, Any] = {"deployment": deployment, "active": active}
         if active:
-            fields = ("status", "token", "dispatchedAt", "dueAt", "timeoutS", "startedAt",
-                      "lastOutputAt", "lastBeatAt", "stallS", "pool", "priority")
+            fields = (
+                "status",
+                "token",
+                "dispatchedAt",
+                "dueAt",
+                "timeoutS",
+                "startedAt",
+                "lastOutputAt",
+                "lastBeatAt",
+                "stallS",
+                "pool",
+                "priority",
+            )
             state.update(zip(fields, self.client.hmget(keys.task(active), *fields)))
             state["leased"] = bool(self.client.exists(keys.lease(deployment)))
         return state
@@ -350,14 +443,25 @@ class TaskStore:
         return len(self._run("promote", [keys.lane(deployment)], [deployment]).dispatch)
 
     def republish(self, task_id: str, deployment: str, dispatched_at: str | None) -> bool:
-        reply = self._run("republish", [keys.task(task_id), keys.lane(deployment)],
-                          [task_id, dispatched_at or ""])
+        reply = self._run(
+            "republish", [keys.task(task_id), keys.lane(deployment)], [task_id, dispatched_at or ""]
+        )
         return reply.code == "ok"
 
-    def reap(self, task_id: str, deployment: str, token: str, *, reason: str, error: dict,
-             backoff_ms: int, force: bool = False) -> str:
+    def reap(
+        self,
+        task_id: str,
+        deployment: str,
+        token: str,
+        *,
+        reason: str,
+        error: dict,
+        backoff_ms: int,
+        force: bool = False,
+    ) -> str:
         return self._run(
-            "reap", [keys.task(task_id), keys.lane(deployment), keys.lease(deployment)],
+            "reap",
+            [keys.task(task_id), keys.lane(deployment), keys.lease(deployment)],
             [task_id, token, reason, json.dumps(error), backoff_ms, "1" if force else "0"],
         ).code
 

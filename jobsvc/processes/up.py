@@ -19,11 +19,11 @@ import threading
 import time
 from pathlib import Path
 
-from .connection import ping, redacted, url_file, write_url_file
-from .errors import ConfigError
-from .loopback import is_loopback_host
+from ..connection import ping, redacted, url_file, write_url_file
+from ..errors import ConfigError
+from ..loopback import is_loopback_host, refusal
+from ..settings import Settings
 from .redis_server import RedisServer
-from .settings import Settings
 
 # Random bytes of the password of `jobsvc up`'s own Redis.
 PASSWORD_BYTES = 32
@@ -44,12 +44,19 @@ def run_web(host: str, port: int, threads: int) -> None:
     """Replaces this process with gunicorn serving the app (threads)."""
     settings = Settings.from_env()
     if not settings.auth_required and not is_loopback_host(host):
-        raise ConfigError(f"refusing to listen on {host}: no JOBSVC_API_TOKENS configured "
-                          "(without tokens jobsvc listens on loopback only)")
-    os.environ.update({"JOBSVC_HOST": host, "PORT": str(port),
-                       "JOBSVC_WEB_THREADS": str(threads)})
-    os.execv(sys.executable, [sys.executable, "-m", "gunicorn", "-c",
-                              "python:jobsvc.gunicorn_conf", "jobsvc.web:create_app()"])
+        raise ConfigError(refusal([host]))
+    os.environ.update({"JOBSVC_HOST": host, "PORT": str(port), "JOBSVC_WEB_THREADS": str(threads)})
+    os.execv(
+        sys.executable,
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-c",
+            "python:jobsvc.processes.gunicorn_conf",
+            "jobsvc.web:create_app()",
+        ],
+    )
 
 
 def _own_redis(settings: Settings) -> RedisServer:
@@ -62,13 +69,14 @@ def _own_redis(settings: Settings) -> RedisServer:
     marker = url_file(settings.data_dir)
     if marker.exists() and ping(marker.read_text().strip()):
         raise ConfigError(f"jobsvc up is already running for data dir {settings.data_dir}")
-    server = RedisServer(settings.data_dir / "redis", appendonly=True,
-                         password=secrets.token_urlsafe(PASSWORD_BYTES)).start()
+    server = RedisServer(
+        settings.data_dir / "redis", appendonly=True, password=secrets.token_urlsafe(PASSWORD_BYTES)
+    ).start()
     write_url_file(settings.data_dir, server.url)
     return server
 
 
-def _children(port: int, workers: int, env: dict[str, str]) -> list[subprocess.Popen]:
+def _children(port: int, workers: int, env: dict[str, str]) -> list[subprocess.Popen[bytes]]:
     me = [sys.executable, "-m", "jobsvc"]
     commands = [
         me + ["web", "--port", str(port)],
@@ -79,7 +87,7 @@ def _children(port: int, workers: int, env: dict[str, str]) -> list[subprocess.P
     return [subprocess.Popen(cmd, env=env, start_new_session=True) for cmd in commands]
 
 
-def _signal_group(child: subprocess.Popen, signum: int) -> None:
+def _signal_group(child: subprocess.Popen[bytes], signum: int) -> None:
     if child.poll() is None:
         try:
             os.killpg(child.pid, signum)
@@ -97,7 +105,9 @@ def stop_timeout_s(settings: Settings) -> float:
     return settings.shutdown_s + FORCE_GRACE_S
 
 
-def _stop(children: list[subprocess.Popen], forced: threading.Event, timeout_s: float) -> None:
+def _stop(
+    children: list[subprocess.Popen[bytes]], forced: threading.Event, timeout_s: float
+) -> None:
     """SIGTERM (warm: workers finish their task); SIGKILL for what is left at the deadline."""
     for child in children:
         _signal_group(child, signal.SIGTERM)
@@ -117,7 +127,7 @@ def run_up(port: int, workers: int) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     server = None if settings.redis_url else _own_redis(settings)
     url = settings.redis_url or server.url  # type: ignore[union-attr]
-    children: list[subprocess.Popen] = []
+    children: list[subprocess.Popen[bytes]] = []
     stopping, forced = False, threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -140,9 +150,12 @@ def run_up(port: int, workers: int) -> int:
         failed = [c for c in children if c.poll() not in (None, 0)]
         return 1 if failed and not stopping else 0
     finally:
-        print(f"jobsvc: stopping; workers finish their current task within "
-              f"{settings.shutdown_s:g}s (Ctrl-C again to stop at once)",
-              file=sys.stderr, flush=True)
+        print(
+            f"jobsvc: stopping; workers finish their current task within "
+            f"{settings.shutdown_s:g}s (Ctrl-C again to stop at once)",
+            file=sys.stderr,
+            flush=True,
+        )
         _stop(children, forced, stop_timeout_s(settings))
         if server is not None:
             server.stop()

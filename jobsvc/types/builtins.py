@@ -14,9 +14,9 @@ import subprocess
 import tempfile
 from typing import Any
 
+from ..settings import LOG_LINE_MAX_BYTES, Settings
 from . import sandbox
 from .registry import task
-from .settings import LOG_LINE_MAX_BYTES, Settings
 
 # name -> allowlisted command, from the process settings (see configure).
 _ALLOWLIST: dict[str, sandbox.Command] = {}
@@ -33,11 +33,11 @@ class TaskFailed(Exception):
 
 
 @task("noop", timeout=60)
-def noop(ctx: Any, payload: dict) -> None:
+def noop(ctx: Any, payload: dict[str, Any]) -> None:
     return None
 
 
-def _check_sleep(payload: dict) -> str | None:
+def _check_sleep(payload: dict[str, Any]) -> str | None:
     seconds = payload.get("seconds", 1)
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0:
         return "seconds must be a non-negative number"
@@ -45,13 +45,13 @@ def _check_sleep(payload: dict) -> str | None:
 
 
 @task("sleep", validate=_check_sleep)
-def sleep(ctx: Any, payload: dict) -> dict:
+def sleep(ctx: Any, payload: dict[str, Any]) -> dict[str, Any]:
     seconds = float(payload.get("seconds", 1))
     ctx.sleep(seconds)
     return {"slept": seconds}
 
 
-def _check_echo(payload: dict) -> str | None:
+def _check_echo(payload: dict[str, Any]) -> str | None:
     lines = payload.get("lines", [])
     if not isinstance(lines, list) or not all(isinstance(x, str) for x in lines):
         return "lines must be a list of strings"
@@ -59,14 +59,14 @@ def _check_echo(payload: dict) -> str | None:
 
 
 @task("echo", validate=_check_echo)
-def echo(ctx: Any, payload: dict) -> dict:
+def echo(ctx: Any, payload: dict[str, Any]) -> dict[str, Any]:
     lines = payload.get("lines", [])
     for line in lines:
         ctx.log(line)
     return {"lines": len(lines)}
 
 
-def _check_fail(payload: dict) -> str | None:
+def _check_fail(payload: dict[str, Any]) -> str | None:
     times = payload.get("times")
     if times is not None and (isinstance(times, bool) or not isinstance(times, int) or times < 0):
         return "times must be a non-negative integer"
@@ -74,24 +74,25 @@ def _check_fail(payload: dict) -> str | None:
 
 
 @task("fail", validate=_check_fail)
-def fail(ctx: Any, payload: dict) -> dict:
+def fail(ctx: Any, payload: dict[str, Any]) -> dict[str, Any]:
     times = payload.get("times")
     if times is None or ctx.attempt <= times:
         raise TaskFailed(payload.get("message") or f"failing on purpose (attempt {ctx.attempt})")
     return {"succeededOnAttempt": ctx.attempt}
 
 
-def _check_shell(payload: dict) -> str | None:
+def _check_shell(payload: dict[str, Any]) -> str | None:
     sandbox.build_argv(_ALLOWLIST, payload)  # InvalidInput names the field at fault
     return None
 
 
 @task("shell", validate=_check_shell)
-def shell(ctx: Any, payload: dict) -> dict:
+def shell(ctx: Any, payload: dict[str, Any]) -> dict[str, Any]:
     """Runs an allowlisted command in a directory of its own, removed when it ends."""
     argv = sandbox.build_argv(_ALLOWLIST, payload)
-    with tempfile.TemporaryDirectory(prefix=sandbox.WORKDIR_PREFIX,
-                                     ignore_cleanup_errors=True) as workdir:
+    with tempfile.TemporaryDirectory(
+        prefix=sandbox.WORKDIR_PREFIX, ignore_cleanup_errors=True
+    ) as workdir:
         code = _run(ctx, argv, workdir)
     if ctx.stopping.is_set():
         raise TaskFailed("stopped")
@@ -103,8 +104,13 @@ def shell(ctx: Any, payload: dict) -> dict:
 def _run(ctx: Any, argv: list[str], workdir: str) -> int:
     """Streams the child's output to the task's log line by line; returns its exit status."""
     proc = subprocess.Popen(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        cwd=workdir, env=sandbox.child_env(workdir), start_new_session=True,
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        cwd=workdir,
+        env=sandbox.child_env(workdir),
+        start_new_session=True,
     )
     ctx.on_stop(lambda: _kill_group(proc))
     assert proc.stdout is not None
@@ -114,6 +120,6 @@ def _run(ctx: Any, argv: list[str], workdir: str) -> int:
     return proc.wait()
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGKILL)

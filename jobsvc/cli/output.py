@@ -5,26 +5,29 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+import click
+
 from .terminal import shown
 
 
-def task_line(task: dict) -> str:
+def task_line(task: dict[str, Any]) -> str:
     pos = "" if task.get("position") is None else f" position={task['position']}"
-    line = (f"{task['id']}  {task['deployment']}  {task['type']}  {task['status']}"
-            f"  priority={task['priority']}{pos}  retries={task['retryCount']}")
+    line = (
+        f"{task['id']}  {task['deployment']}  {task['type']}  {task['status']}"
+        f"  priority={task['priority']}{pos}  retries={task['retryCount']}"
+    )
     if task.get("error"):
         line += f"  error={task['error'].get('reason')}: {task['error'].get('message')}"
     return line
 
 
-def summary_line(s: dict) -> str:
-    active = (f"{s['activeTaskId']} ({s['activeTaskStatus']})" if s.get("activeTaskId")
-              else "idle")
+def summary_line(s: dict[str, Any]) -> str:
+    active = f"{s['activeTaskId']} ({s['activeTaskStatus']})" if s.get("activeTaskId") else "idle"
     paused = "  PAUSED" if s.get("paused") else ""
     return f"{s['deployment']:<24} {active:<30} waiting={s['queueDepth']}{paused}"
 
 
-def deployment_text(d: dict) -> str:
+def deployment_text(d: dict[str, Any]) -> str:
     lines = [summary_line(d)]
     lines += [f"  {t['position']:>3}  {task_line(t)}" for t in d.get("queue", [])]
     return "\n".join(lines)
@@ -35,13 +38,16 @@ def _table(title: str, counts: dict[str, Any]) -> list[str]:
         return [f"{title}: none"]
     lines = [f"{title}:"]
     for name, value in sorted(counts.items()):
-        shown = value if isinstance(value, int) else "  ".join(
-            f"{k}={v}" for k, v in sorted(value.items()))
+        shown = (
+            value
+            if isinstance(value, int)
+            else "  ".join(f"{k}={v}" for k, v in sorted(value.items()))
+        )
         lines.append(f"  {name:<16} {shown}")
     return lines
 
 
-def status_text(stats: dict) -> str:
+def status_text(stats: dict[str, Any]) -> str:
     lines = ["tasks by status: " + "  ".join(f"{k}={v}" for k, v in stats["byStatus"].items())]
     if stats.get("draining"):
         lines.insert(0, "DRAINING: nothing new starts (`jobsvc drain --resume` lifts it)")
@@ -55,16 +61,16 @@ def status_text(stats: dict) -> str:
 
 
 def reconcile_text(report: Any) -> str:
-    return (f"republished {len(report.republished)} orphaned task(s), "
-            f"reaped {len(report.reaped)} lost attempt(s), "
-            f"stopped {len(report.stalled)} stalled or overdue attempt(s), "
-            f"promoted {len(report.promoted)} idle lane(s)")
+    return (
+        f"republished {len(report.republished)} orphaned task(s), "
+        f"reaped {len(report.reaped)} lost attempt(s), "
+        f"stopped {len(report.stalled)} stalled or overdue attempt(s), "
+        f"promoted {len(report.promoted)} idle lane(s)"
+    )
 
 
 def drain_progress(running: int) -> None:
     """The live count of a waiting drain: redrawn in place on a terminal."""
-    import click
-
     tty = sys.stdout.isatty()
     start = "\r" if tty else ""
     click.echo(f"{start}draining: {running} task(s) running ", nl=not tty or running == 0)
@@ -75,7 +81,7 @@ def progress_bar(percent: float, message: str, width: int = 30) -> str:
     return f"[{'#' * filled}{'.' * (width - filled)}] {percent:5.1f}% {message}"
 
 
-def print_event(event: dict) -> str | None:
+def print_event(event: dict[str, Any]) -> str | None:
     """Prints one task event for a person; returns the status if it is a status event.
 
     Progress redraws one line in place on a terminal; output lines and
@@ -83,8 +89,6 @@ def print_event(event: dict) -> str | None:
     neutralised on a terminal and passed through exactly otherwise
     (``terminal``); ``color=True`` keeps click from stripping part of it.
     """
-    import click
-
     data = event["data"]
     tty = sys.stdout.isatty()
     if event["type"] == "progress":
@@ -100,7 +104,10 @@ def print_event(event: dict) -> str | None:
         click.echo(f"== step: {shown(str(data.get('name')), tty, one_line=True)}", color=True)
     elif event["type"] == "status":
         reason = f" ({data['reason']})" if data.get("reason") else ""
-        click.echo(f"-- {data['status']}{shown(reason, sys.stderr.isatty(), one_line=True)}",
-                   err=True, color=True)
-        return data["status"]
+        click.echo(
+            f"-- {data['status']}{shown(reason, sys.stderr.isatty(), one_line=True)}",
+            err=True,
+            color=True,
+        )
+        return str(data["status"])
     return None

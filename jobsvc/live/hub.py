@@ -26,12 +26,13 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import redis
-from redis import Redis
+
+from ..store.streams import Entry, StreamReader
 
 log = logging.getLogger("jobsvc.hub")
 
@@ -44,7 +45,6 @@ READ_COUNT = 500
 # Pause after a read that returned entries: batches lines, costs at most this much latency.
 COALESCE_S = 0.01
 
-Entry = tuple[str, dict[str, str]]
 # Renders entries of one stream as bytes for attached sinks; True if the stream ended.
 Render = Callable[[list[Entry]], tuple[bytes, bool]]
 
@@ -82,8 +82,8 @@ class Subscription:
 class Hub:
     """The per-process reader thread and its subscriptions."""
 
-    def __init__(self, client: Redis, render: Render | None = None):
-        self.client = client
+    def __init__(self, reader: StreamReader, render: Render | None = None):
+        self.reader = reader
         self.render = render
         self._lock = threading.Lock()
         self._subs: dict[str, set[Subscription]] = {}
@@ -148,9 +148,9 @@ class Hub:
             pending, self._pending = self._pending, []
         for sub in pending:
             if sub.key not in self._positions:
-                last = self.client.xrevrange(sub.key, count=1)
+                last = self.reader.last_id(sub.key)
                 with self._lock:
-                    self._positions.setdefault(sub.key, last[0][0] if last else "0-0")
+                    self._positions.setdefault(sub.key, last or "0-0")
             with self._lock:
                 sub.join_id = self._positions[sub.key]
                 self._subs.setdefault(sub.key, set()).add(sub)
@@ -165,7 +165,7 @@ class Hub:
                 if not streams:
                     self._stopped.wait(BLOCK_MS / 1000)
                     continue
-                reply = self.client.xread(streams, count=READ_COUNT, block=BLOCK_MS)
+                reply = self.reader.read(streams, READ_COUNT, BLOCK_MS)
                 for key, entries in reply or []:
                     self._deliver(key, entries)
                 if reply:
@@ -190,11 +190,13 @@ class Hub:
                 sub.sink.write(*rendered)
 
 
-def catch_up(client: Redis, key: str, since: str, until: str, page: int = 500):
+def catch_up(
+    reader: StreamReader, key: str, since: str, until: str, page: int = 500
+) -> Iterator[Entry]:
     """Entries after ``since`` up to and including ``until``, read page by page."""
     start = f"({since}" if since != "0" else "-"
     while True:
-        entries = client.xrange(key, min=start, max=until, count=page)
+        entries = reader.page(key, start, until, page)
         yield from entries
         if len(entries) < page:
             return

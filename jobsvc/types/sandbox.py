@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from .errors import ConfigError, InvalidInput
+from ..errors import ConfigError, InvalidInput
 
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # Where the template says options end; placeholders after it may take values starting with '-'.
@@ -39,7 +39,7 @@ class Command:
     """One allowlisted command: its argv template and the pattern of each placeholder."""
 
     argv: tuple[str, ...]
-    patterns: dict[str, re.Pattern[str]] = field(default_factory=dict)
+    patterns: dict[str, re.Pattern[str]] = field(default_factory=dict[str, Any])
 
     def placeholders(self) -> list[tuple[int, str]]:
         """(index in argv, name) of each placeholder."""
@@ -87,7 +87,7 @@ def _command(name: str, entry: Any) -> Command:
     return command
 
 
-def _command_object(name: str, entry: Any) -> tuple[Any, dict]:
+def _command_object(name: str, entry: Any) -> tuple[Any, dict[str, Any]]:
     if not isinstance(entry, dict) or set(entry) - {"argv", "args"} or "argv" not in entry:
         raise _config_error(name, 'expected a list, or an object {"argv": [...], "args": {...}}')
     patterns = entry.get("args", {})
@@ -108,7 +108,7 @@ def _compile(where: str, pattern: Any) -> re.Pattern[str]:
 # -- a payload's argv ---------------------------------------------------------------------
 
 
-def build_argv(allowlist: dict[str, Command], payload: dict) -> list[str]:
+def build_argv(allowlist: dict[str, Command], payload: dict[str, Any]) -> list[str]:
     """The argv to run, or InvalidInput naming the payload field that does not fit."""
     name = payload.get("command")
     if not isinstance(name, str) or name not in allowlist:
@@ -126,7 +126,7 @@ def build_argv(allowlist: dict[str, Command], payload: dict) -> list[str]:
     return argv
 
 
-def _value(command: Command, name: str, index: int, placeholder: str, args: dict) -> str:
+def _value(command: Command, name: str, index: int, placeholder: str, args: dict[str, str]) -> str:
     where = f"payload.args.{placeholder}"
     if placeholder not in args:
         raise InvalidInput(f"{where} is required by command {name!r}", field=where)

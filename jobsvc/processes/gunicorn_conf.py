@@ -1,6 +1,6 @@
 """gunicorn settings for the HTTP API.
 
-Used as ``gunicorn -c python:jobsvc.gunicorn_conf "jobsvc.web:create_app()"``
+Used as ``gunicorn -c python:jobsvc.processes.gunicorn_conf "jobsvc.web:create_app()"``
 (``jobsvc web`` does exactly that).  Threads rather than more processes: a
 cancel waits for the running task to stop, and live streams hold a request
 open, so most requests spend their time waiting on Redis, not on the CPU.
@@ -18,18 +18,12 @@ from typing import Any
 
 from gunicorn.util import parse_address
 
-from .errors import JobsvcError
-from .loopback import is_loopback_host
-from .settings import Settings
+from .. import loopback
+from ..errors import JobsvcError
+from ..settings import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_WEB_THREADS, Settings
 
-# Threads per worker process.  Each live viewer (SSE or WebSocket) holds one
-# for as long as it watches, so this is how many viewers one process serves;
-# gthread starts them only as connections arrive.
-DEFAULT_THREADS = 1024
 # Worker processes; WEB_CONCURRENCY is the variable PaaS platforms set.
 DEFAULT_WORKERS = 2
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8000
 
 
 def _env_int(name: str, default: int) -> int:
@@ -48,12 +42,13 @@ def _bind_address(host: str, port: int) -> str:
 
 
 worker_class = "gthread"
-threads = _env_int("JOBSVC_WEB_THREADS", DEFAULT_THREADS)
+threads = _env_int("JOBSVC_WEB_THREADS", DEFAULT_WEB_THREADS)
 workers = _env_int("WEB_CONCURRENCY", DEFAULT_WORKERS)
 # Open connections per worker process: every thread busy, and a few waiting.
 worker_connections = threads + 64
-bind = [_bind_address(os.environ.get("JOBSVC_HOST") or DEFAULT_HOST,
-                      _env_int("PORT", DEFAULT_PORT))]
+bind = [
+    _bind_address(os.environ.get("JOBSVC_HOST") or DEFAULT_HOST, _env_int("PORT", DEFAULT_PORT))
+]
 # gunicorn's control socket lives at one path per user: two servers on a host would fight over it.
 control_socket_disable = True
 accesslog = "-"
@@ -76,7 +71,7 @@ def is_loopback_bind(address: str) -> bool:
         return True
     if isinstance(parsed, int):
         return False
-    return is_loopback_host(parsed[0])
+    return loopback.is_loopback_host(parsed[0])
 
 
 def refusal(binds: list[str], settings: Settings) -> str | None:
@@ -86,8 +81,7 @@ def refusal(binds: list[str], settings: Settings) -> str | None:
     exposed = [address for address in binds if not is_loopback_bind(address)]
     if not exposed:
         return None
-    return (f"refusing to listen on {', '.join(exposed)}: no JOBSVC_API_TOKENS configured "
-            "(without tokens jobsvc listens on loopback only)")
+    return loopback.refusal(exposed)
 
 
 def on_starting(server: Any) -> None:

@@ -1,33 +1,37 @@
 """Live messages for viewers: a task's events and the dashboard's changes.
 
-Both WebSocket and SSE endpoints iterate these generators, so the two carry
-the same messages.  A generator yields a message dict, or ``None`` when
-nothing happened for ``KEEPALIVE_S`` (the endpoint then sends a keep-alive
-and finds out whether the viewer is still there).  A task's generator ends
-after the task's terminal status event.
+The one path a task's events take to any viewer: ``open_task`` checks the
+task and the resume point before anything streams; then the entries after
+``since`` are caught up from Redis up to the hub's join id, and the hub's
+entries follow, until the task's terminal status.  SSE, the CLI and the
+Python API iterate ``task_events``; a WebSocket viewer takes the same path
+through ``follow_into``, where the hub writes rendered frames straight to
+its socket.  The generators yield a message dict, or ``None`` when nothing
+happened for a keep-alive interval (the endpoint then sends a keep-alive
+and finds out whether the viewer is still there).
 """
 
 from __future__ import annotations
 
 import json
 import queue
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
-from redis import Redis
-
-from . import keys
-from .errors import InvalidInput, NotFound
+from .. import keys
+from ..errors import InvalidInput, NotFound
+from ..model import iso, render_summary
+from ..states import ENDED, Status
+from ..store import TaskStore
+from ..store.streams import Entry, StreamReader
 from .hub import Hub, Subscription, catch_up, id_after
-from .model import iso, render_summary
-from .states import ENDED, Status
-from .store import TaskStore
+from .sink import SocketSink
 
-# Seconds without a message before a keep-alive.
-KEEPALIVE_S = 15.0
 # Deployments per snapshot read.
 SNAPSHOT_PAGE = 500
-TERMINAL = {s.value for s in ENDED}
+# Bytes of catch-up frames a WebSocket viewer is sent per blocking flush.
+CATCH_UP_CHUNK = 64 * 1024
 
 
 class ViewerTooSlow(Exception):
@@ -38,17 +42,34 @@ class ViewerTooSlow(Exception):
         self.last_id = last_id
 
 
-def task_event(entry_id: str, fields: dict[str, str]) -> dict:
+@dataclass(frozen=True)
+class TaskStream:
+    """A task's live stream as checked before it starts."""
+
+    task_id: str
+    since: str
+    # All there is to send when an ended task's stream needs no following (see
+    # open_task), else None.
+    final: list[dict[str, Any]] | None
+
+
+def task_event(entry_id: str, fields: dict[str, str]) -> dict[str, Any]:
     """One stream entry as the contract's task event."""
-    return {"id": entry_id, "type": fields["type"], "at": iso(fields["at"]),
-            "data": json.loads(fields["data"])}
+    return {
+        "id": entry_id,
+        "type": fields["type"],
+        "at": iso(fields["at"]),
+        "data": json.loads(fields["data"]),
+    }
 
 
-def is_terminal(event: dict) -> bool:
-    return event["type"] == "status" and event["data"].get("status") in TERMINAL
+def is_terminal(event: dict[str, Any]) -> bool:
+    return event["type"] == "status" and event["data"].get("status") in ENDED
 
 
-def _live(sub: Subscription, last: str, keepalive: float) -> Iterator[tuple[str, dict] | None]:
+def _live(
+    sub: Subscription, last: str, keepalive: float
+) -> Iterator[tuple[str, dict[str, Any]] | None]:
     """Entries from the hub after ``last``; None on a quiet ``keepalive`` interval."""
     while True:
         try:
@@ -65,19 +86,19 @@ def _live(sub: Subscription, last: str, keepalive: float) -> Iterator[tuple[str,
             yield entry
 
 
-def _ended_without_stream(store: TaskStore, task_id: str, since: str) -> Iterator[dict]:
+def _ended_without_stream(store: TaskStore, task_id: str, since: str) -> Iterator[dict[str, Any]]:
     """An ended task whose stream has expired: its final status, once, from history."""
     if since not in ("0", "0-0"):
         return
     task = store.get(task_id)
     final = task["history"][-1]
-    data = {"status": final["status"], **({"reason": final["reason"]} if "reason" in final
-                                          else {})}
+    data = {"status": final["status"], **({"reason": final["reason"]} if "reason" in final else {})}
     yield {"id": "0-1", "type": "status", "at": final["at"], "data": data}
 
 
-def open_task(client: Redis, store: TaskStore, task_id: str, since: str, field: str = "since"
-              ) -> list[dict] | None:
+def open_task(
+    reader: StreamReader, store: TaskStore, task_id: str, since: str, field: str = "since"
+) -> list[dict[str, Any]] | None:
     """Checks a viewer's resume point before its stream starts.
 
     Returns all there is to send when that is known now: for an ended task
@@ -90,23 +111,19 @@ def open_task(client: Redis, store: TaskStore, task_id: str, since: str, field: 
     id, and one waiting for the events after it would skip the task's end
     and wait forever.  Before a task's first event only the start is in range.
     """
-    with client.pipeline(transaction=False) as pipe:
-        pipe.hget(keys.task(task_id), "status")
-        pipe.xrevrange(keys.events(task_id), count=1)
-        status, newest = pipe.execute()
+    status, newest = reader.task_head(task_id)
     if status is None:
         raise NotFound(f"no task {task_id!r}", code="task_not_found")
     ended = Status(status).ended
     if not newest and ended:
         return list(_ended_without_stream(store, task_id, since))
-    last = newest[0][0] if newest else "0-0"
+    last = newest or "0-0"
     if id_after(since, last):
-        raise InvalidInput(f"{field} {since} is after the task's last event ({last})",
-                           field=field)
+        raise InvalidInput(f"{field} {since} is after the task's last event ({last})", field=field)
     return [] if ended and since == last else None
 
 
-def render_frames(entries: list, frame: Any) -> tuple[bytes, bool]:
+def render_frames(entries: list[Entry], frame: Callable[[str], bytes]) -> tuple[bytes, bool]:
     """Entries as wire frames (``frame(text) -> bytes``), up to a terminal status event."""
     out = bytearray()
     for entry in entries:
@@ -117,13 +134,14 @@ def render_frames(entries: list, frame: Any) -> tuple[bytes, bool]:
     return bytes(out), False
 
 
-def task_events(hub: Hub, client: Redis, task_id: str, since: str = "0-0",
-                keepalive: float = KEEPALIVE_S) -> Iterator[dict | None]:
+def task_events(
+    hub: Hub, reader: StreamReader, task_id: str, since: str, keepalive: float
+) -> Iterator[dict[str, Any] | None]:
     """The task's events after ``since``, then live ones, until its terminal status.
 
     For a stream ``open_task`` has checked and found there.
     """
-    for entry in follow(hub, client, keys.events(task_id), since, keepalive):
+    for entry in follow(hub, reader, keys.events(task_id), since, keepalive):
         if entry is None:
             yield None
             continue
@@ -133,8 +151,9 @@ def task_events(hub: Hub, client: Redis, task_id: str, since: str = "0-0",
             return
 
 
-def follow(hub: Hub, client: Redis, key: str, since: str, keepalive: float
-           ) -> Iterator[tuple[str, dict] | None]:
+def follow(
+    hub: Hub, reader: StreamReader, key: str, since: str, keepalive: float
+) -> Iterator[Entry | None]:
     """A stream's entries after ``since``: caught up from Redis, then live from the hub.
 
     A viewer that falls so far behind that its buffer overflows is not
@@ -145,7 +164,7 @@ def follow(hub: Hub, client: Redis, key: str, since: str, keepalive: float
     while True:
         sub = hub.subscribe(key)
         try:
-            for entry in catch_up(client, key, last, sub.join_id):
+            for entry in catch_up(reader, key, last, sub.join_id):
                 last = entry[0]
                 yield entry
             for item in _live(sub, last, keepalive):
@@ -158,9 +177,64 @@ def follow(hub: Hub, client: Redis, key: str, since: str, keepalive: float
             hub.unsubscribe(sub)
 
 
-def _snapshot(store: TaskStore) -> tuple[list[dict], dict[str, str]]:
+def follow_into(
+    hub: Hub,
+    reader: StreamReader,
+    task_id: str,
+    since: str,
+    out: SocketSink,
+    still_there: Callable[[], bool],
+    keepalive: float,
+) -> bool:
+    """The task's events after ``since`` written to a WebSocket viewer's sink.
+
+    The viewer first catches up at its own pace; then it is attached to the
+    hub, which writes every later event straight to its socket, rendered once
+    for all viewers of the task.  Returns True once the stream ended or the
+    sink overflowed or failed (``out`` says which), False if the viewer left.
+    """
+    key = keys.events(task_id)
+    sub = hub.subscribe(key)
+    try:
+        last, ended = _catch_up_into(out, hub, reader, key, since, sub.join_id)
+        if not out.drain():
+            return False
+        if not ended:
+            hub.attach(sub, out, last)
+            while not out.done.wait(keepalive):
+                out.flush()
+                if not still_there():
+                    return False
+        return True
+    finally:
+        hub.unsubscribe(sub)
+
+
+def _catch_up_into(
+    out: SocketSink, hub: Hub, reader: StreamReader, key: str, since: str, until: str
+) -> tuple[str, bool]:
+    """Writes the entries after ``since`` up to the join id, at the viewer's pace.
+
+    Returns (last id sent, whether the stream ended).
+    """
+    assert hub.render is not None, "a hub that feeds sinks needs a render function"
+    last, pending = since, 0
+    for entry in catch_up(reader, key, since, until):
+        data, ended = hub.render([entry])
+        out.write(data)
+        last, pending = entry[0], pending + len(data)
+        if ended:
+            return last, True
+        if pending >= CATCH_UP_CHUNK:
+            if not out.drain():
+                break
+            pending = 0
+    return last, False
+
+
+def _snapshot(store: TaskStore) -> tuple[list[dict[str, Any]], dict[str, str]]:
     """Every deployment's summary, and per deployment the feed id it is current to."""
-    summaries: list[dict] = []
+    summaries: list[dict[str, Any]] = []
     seen: dict[str, str] = {}
     cursor = None
     while True:
@@ -172,8 +246,9 @@ def _snapshot(store: TaskStore) -> tuple[list[dict], dict[str, str]]:
             return summaries, seen
 
 
-def dashboard_events(hub: Hub, store: TaskStore, keepalive: float = KEEPALIVE_S
-                     ) -> Iterator[dict | None]:
+def dashboard_events(
+    hub: Hub, store: TaskStore, keepalive: float
+) -> Iterator[dict[str, Any] | None]:
     """A snapshot of every deployment, then one message per lane change.
 
     A viewer whose buffer overflows gets a fresh snapshot rather than a gap.
@@ -196,30 +271,3 @@ def dashboard_events(hub: Hub, store: TaskStore, keepalive: float = KEEPALIVE_S
             continue
         finally:
             hub.unsubscribe(sub)
-
-
-def follow_task(client: Redis, store: TaskStore, task_id: str, since: str = "0",
-                block_ms: int = 1000) -> Iterator[dict]:
-    """A task's events for a script (no hub): its own blocking XREAD until the end.
-
-    This holds one Redis connection while it runs; the web endpoints use the
-    hub instead, so their connections do not grow with the viewers.
-    """
-    status = client.hget(keys.task(task_id), "status")
-    if status is None:
-        raise NotFound(f"no task {task_id!r}", code="task_not_found")
-    key = keys.events(task_id)
-    last = since if since not in ("0", "") else "0-0"
-    while True:
-        reply = client.xread({key: last}, count=500, block=block_ms)
-        for _, entries in reply or []:
-            for entry in entries:
-                event = task_event(*entry)
-                last = entry[0]
-                yield event
-                if is_terminal(event):
-                    return
-        if not reply and Status(client.hget(keys.task(task_id), "status")).ended \
-                and not client.exists(key):
-            yield from _ended_without_stream(store, task_id, since if last == "0-0" else last)
-            return

@@ -1,0 +1,49 @@
+"""Retention: ended tasks older than a number of days leave Redis, in two phases.
+
+A task is first flagged ``staleAt``, then deleted by a later run, so a run
+that comes twice in a row (a double fire, a restart) never deletes a task
+the first run only just judged old enough.  Queued and running tasks are
+never touched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from ..states import ENDED
+from ..store import TaskStore
+from ..store.upkeep import EndedTask
+
+
+def _ended_before(store: TaskStore, status: str, cutoff: int) -> Iterator[list[EndedTask]]:
+    """Batches of the tasks of an ended status that ended before ``cutoff``, oldest first."""
+    for batch in store.ended_batches(status):
+        yield [task for task in batch if task.completed_at < cutoff]
+
+
+def cleanup_ended(store: TaskStore, days: float, grace_s: float = 0.0) -> tuple[int, int]:
+    """Retention: returns (flagged, deleted).
+
+    A task that ended more than ``days`` ago (and is past any cooldown) is
+    first flagged ``staleAt``; one flagged at least ``grace_s`` ago is
+    deleted with its history, streams, log and index entries.  The daily
+    job (``crons.cleanup_job``) passes a grace of half its period, so a task
+    is flagged by one run and deleted by the next, a day later; ``jobsvc
+    cleanup`` deletes at once (grace 0).
+    Queued and running tasks are never touched (delete_task.lua refuses).
+    """
+    now = store.redis_now_us()
+    cutoff = now - int(days * 86_400 * 1_000_000)
+    flagged = deleted = 0
+    for status in sorted(s.value for s in ENDED):
+        for batch in _ended_before(store, status, cutoff):
+            stale_at: dict[str, int] = {}
+            for task in batch:
+                if task.stale_at is not None:
+                    stale_at[task.id] = task.stale_at
+                elif task.cooldown_until <= now and store.flag_stale(task.id, now):
+                    stale_at[task.id] = now
+                    flagged += 1
+            limit = now - grace_s * 1_000_000
+            deleted += sum(store.delete(tid) for tid, at in stale_at.items() if at <= limit)
+    return flagged, deleted
