@@ -2,7 +2,8 @@
 
 ``JobsvcSide`` goes through jobsvc's Python API and ``jobsvc worker``;
 ``RQSide`` through ``rq.Queue`` and ``rq worker``.  Both use the JSON
-serializer and the non-forking ``SimpleWorker``.
+serializer, and the same worker class: RQ's non-forking ``SimpleWorker``
+(``simple``) or its forking ``Worker`` (``fork``, what users run by default).
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ ENDED = {"completed", "failed", "canceled", "skipped"}
 RQ_QUEUE = "bench"
 # A pipeline per this many RQ enqueues while preloading (not timed).
 PRELOAD_BATCH = 500
+# ``--worker-class`` of ``rq worker`` for each of jobsvc's worker classes.
+RQ_WORKER_CLASSES = {"simple": "rq.worker.SimpleWorker", "fork": "rq.worker.Worker"}
 
 
 class Side(Protocol):
@@ -43,8 +46,9 @@ class Side(Protocol):
 
     def submit_one(self, i: int) -> str: ...
     def preload(self, n: int) -> None: ...
-    def worker_argv(self, burst: bool) -> list[str]: ...
+    def worker_argv(self, burst: bool, worker_class: str = "simple") -> list[str]: ...
     def progress(self) -> tuple[int, int]: ...
+    def drop_live_streams(self) -> int: ...
     def latency_sample(self, i: int) -> float: ...
 
 
@@ -72,11 +76,19 @@ class JobsvcSide:
         for i in range(n):
             self.submit_one(i)
 
-    def worker_argv(self, burst: bool) -> list[str]:
+    def worker_argv(self, burst: bool, worker_class: str = "simple") -> list[str]:
         flag = ["--burst"] if burst else []
         if self.use_cli:
-            return ["jobsvc", "worker", "--pool", "standard", "--worker-class", "simple", *flag]
-        return ["bench.jobsvc_worker", "standard", *flag]
+            return ["jobsvc", "worker", "--pool", "standard", "--worker-class", worker_class,
+                    *flag]
+        return ["bench.jobsvc_worker", "standard", worker_class, *flag]
+
+    def drop_live_streams(self) -> int:
+        """Deletes the task event streams, as their expiry (JOBSVC_EVENTS_TTL_S) would."""
+        names = list(self.client.scan_iter(match=keys.events("*"), count=1000))
+        for i in range(0, len(names), 1000):
+            self.client.delete(*names[i : i + 1000])
+        return len(names)
 
     def progress(self) -> tuple[int, int]:
         """(completed, failed), read with two ZCARDs the harness accounts for."""
@@ -134,11 +146,14 @@ class RQSide:
                     self.queue.enqueue_call("bench.rqjobs.noop", pipeline=pipe)
                 pipe.execute()
 
-    def worker_argv(self, burst: bool) -> list[str]:
+    def worker_argv(self, burst: bool, worker_class: str = "simple") -> list[str]:
         flag = ["--burst"] if burst else []
-        return ["rq.cli", "worker", *flag, "--worker-class", "rq.worker.SimpleWorker",
+        return ["rq.cli", "worker", *flag, "--worker-class", RQ_WORKER_CLASSES[worker_class],
                 "--serializer", "rq.serializers.JSONSerializer", "-u", self.url,
                 "--logging_level", "WARNING", RQ_QUEUE]
+
+    def drop_live_streams(self) -> int:
+        return 0  # RQ keeps no event stream
 
     def progress(self) -> tuple[int, int]:
         self.harness_zcards += 2
