@@ -51,6 +51,11 @@ def pool_queue_names(pool: str) -> list[str]:
     return [MAINTENANCE_QUEUE] + [queue_name(check_pool(pool), p) for p in PRIORITIES]
 
 
+def is_dispatch(job: Job) -> bool:
+    """A task's dispatch (``run_task(task id)``), as opposed to a maintenance job."""
+    return job.func_name == JOB_FUNC
+
+
 class TaskJob(Job):
     """The RQ job class of jobsvc: JSON even when its creator names no serializer
     (rq-scheduler does not), and deleted in one step once done.

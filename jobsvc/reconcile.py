@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import redis
-from rq.command import send_stop_job_command
+from rq.command import send_command
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from rq.serializers import JSONSerializer
@@ -103,20 +103,19 @@ def _reap(store: TaskStore, state: dict, reason: str, message: str, force: bool)
                       error=_error(reason, message), force=force,
                       backoff_ms=backoff_ms(store.settings.backoff_s, 0))
     if force and code in ("retry", "ended"):
-        stop_rq_job(store, state["active"])
+        stop_rq_job(store, state["active"], state.get("worker"))
     return code in ("retry", "ended")
 
 
-def stop_rq_job(store: TaskStore, task_id: str) -> None:
-    """Asks the worker running the task's RQ job to kill its work-horse.
+def stop_rq_job(store: TaskStore, task_id: str, worker: str | None) -> None:
+    """Asks the RQ worker that claimed the attempt to kill its work-horse
+    (RQ's stop-job command, which the worker obeys only while it runs that task).
 
     A forking worker kills the horse; a simple worker cannot, but its runner
     finds its token fenced off at the next heartbeat and stops the handler.
     """
-    try:
-        send_stop_job_command(store.dispatcher.connection, task_id, serializer=JSONSerializer)
-    except Exception as exc:  # noqa: BLE001  (the job may be gone or not started by RQ)
-        log.info("task %s: no RQ job to stop (%s)", task_id, exc)
+    if worker:
+        send_command(store.dispatcher.connection, worker, "stop-job", job_id=task_id)
 
 
 def reconcile_lane(store: TaskStore, deployment: str, report: Report, now_us: int,

@@ -275,10 +275,16 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def run_task(task_id: str) -> None:
-    """RQ job function: its only argument is the task id."""
+def run_task(task_id: str, rq_job_key: str | None = None, worker: str | None = None) -> None:
+    """RQ job function: its only argument is the task id.
+
+    A jobsvc worker calls it itself (``workers.Dispatches``) with the RQ
+    job's key, which the claim deletes (the task store holds the rest), and
+    its own name, which the task records: a reconciler stops a stuck
+    attempt through it.
+    """
     store = process_store()
-    claim = store.claim(task_id, worker_name())
+    claim = store.claim(task_id, worker or worker_name(), rq_job_key)
     if claim.code != "ok":
         log.info("task %s not claimed (%s); another dispatch has it", task_id, claim.code)
         return

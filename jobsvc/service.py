@@ -112,9 +112,13 @@ class Service:
 
         stats = self.store.counts()
         stats["draining"] = drain.draining(self.store)
+        # A worker records no RQ state for the tasks it runs (workers.Dispatches):
+        # the task store says which task each one runs.
+        running = self.store.running_by_worker()
         stats["workers"] = [
-            {"name": w.name, "state": str(w.get_state()), "queues": w.queue_names(),
-             "currentJobId": w.get_current_job_id()}
+            {"name": w.name, "state": "busy" if w.name in running else str(w.get_state()),
+             "queues": w.queue_names(),
+             "currentJobId": running.get(w.name) or w.get_current_job_id()}
             for w in Worker.all(connection=self.rq_client, serializer=JSONSerializer)
         ]
         return stats

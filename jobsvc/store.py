@@ -298,15 +298,26 @@ class TaskStore:
             "inCooldown": cooling,
         }
 
+    def running_by_worker(self) -> dict[str, str]:
+        """{worker name: id of the task it runs}, from the running tasks' claims."""
+        running = self.client.zrange(keys.by_status("running"), 0, -1)
+        with self.client.pipeline(transaction=False) as pipe:
+            for task_id in running:
+                pipe.hget(keys.task(task_id), "worker")
+            workers = pipe.execute()
+        return {w: t for t, w in zip(running, workers) if w}
+
     def redis_now_us(self) -> int:
         sec, usec = self.client.time()
         return sec * 1_000_000 + usec
 
     # -- attempts (called by the runner in the process running the handler) ------
 
-    def claim(self, task_id: str, worker: str) -> Reply:
+    def claim(self, task_id: str, worker: str, rq_job_key: str | None = None) -> Reply:
+        """Starts an attempt; also deletes the RQ job that carried it, if named."""
         lease_ms = int(self.settings.lease_s * 1000)
-        return parse_reply(self.scripts("claim", [keys.task(task_id)],
+        job_keys = [rq_job_key] if rq_job_key else []
+        return parse_reply(self.scripts("claim", [keys.task(task_id), *job_keys],
                                         [task_id, worker, lease_ms]))
 
     def heartbeat(self, deployment: str, task_id: str, token: str) -> str:
@@ -341,7 +352,7 @@ class TaskStore:
         state: dict[str, Any] = {"deployment": deployment, "active": active}
         if active:
             fields = ("status", "token", "dispatchedAt", "dueAt", "timeoutS", "startedAt",
-                      "lastOutputAt", "lastBeatAt", "stallS", "pool", "priority")
+                      "lastOutputAt", "lastBeatAt", "stallS", "pool", "priority", "worker")
             state.update(zip(fields, self.client.hmget(keys.task(active), *fields)))
             state["leased"] = bool(self.client.exists(keys.lease(deployment)))
         return state

@@ -7,6 +7,8 @@
 --
 -- KEYS[1] task hash (its lane's hash and lease key are derived from the
 --         task's deployment: the RQ job carries the task id only)
+-- KEYS[2] optional: the RQ job that carried this dispatch, deleted whatever
+--         the answer (a jobsvc worker keeps no RQ record of a dispatch)
 -- ARGV 1 id  2 worker name  3 lease in ms
 -- While the service drains nothing starts: {'draining'} (the task stays the
 -- lane's active one; `jobsvc drain --resume` hands it to RQ again).
@@ -16,6 +18,7 @@
 local tkey = KEYS[1]
 local id = ARGV[1]
 local now = now_us()
+if KEYS[2] then redis.call('DEL', KEYS[2]) end
 
 local f = redis.call('HMGET', tkey, 'status', 'deployment', 'dueAt')
 if not f[1] then return { 'missing' } end
