@@ -43,7 +43,8 @@ def task(task_id: str) -> str:
 
 
 def history(task_id: str) -> str:
-    """The task's state transitions (LIST of JSON entries)."""
+    """Where the layout before kept a task's state transitions (LIST of JSON
+    entries); today they are fields of the task's hash (scripts/_lib.lua)."""
     return f"{PREFIX}t:{task_id}:h"
 
 
@@ -92,22 +93,31 @@ def fire(name: str, fire_time: int) -> str:
     return f"{PREFIX}fire:{fire_time}:{name}"
 
 
-def count(kind: str, status: str, name: str) -> str:
-    """A field of ``COUNTS``: tasks of one type or priority (``kind``) in one status.
+# The counter bucket of queued and running tasks together (``_lib.lua``'s
+# ``bucket``): a claim or a retry moves no counter.  Each ended status is a
+# bucket of its own.
+ACTIVE_BUCKET = "active"
+
+
+def count(kind: str, bucket: str, name: str) -> str:
+    """A field of ``COUNTS``: tasks of one type or priority (``kind``) in one bucket
+    (an ended status, or ``ACTIVE_BUCKET``).
 
     The name comes last for the same reason as in keys: a type name may hold ``:``.
     """
-    return f"{kind}:{status}:{name}"
+    return f"{kind}:{bucket}:{name}"
 
 
 def parse_count(field: str) -> tuple[str, str, str]:
-    """(kind, status, name) of a ``COUNTS`` field."""
-    kind, status, name = field.split(":", 2)
-    return kind, status, name
+    """(kind, bucket, name) of a ``COUNTS`` field."""
+    kind, bucket, name = field.split(":", 2)
+    return kind, bucket, name
 
 
-# The layout before this one put a lane's queue and lease after its name:
-# ``jobsvc:lane:<d>:q`` (ZSET) and ``jobsvc:lane:<d>:lease`` (STRING).  `jobsvc
-# check` looks for them; the type tells them from the hash of today's lane
-# named ``<d>:q``.  (suffix, type) pairs:
+# Earlier layouts put a lane's queue and lease after its name:
+# ``jobsvc:lane:<d>:q`` (ZSET) and ``jobsvc:lane:<d>:lease`` (STRING), and kept
+# a task's history in a list of its own (``history``).  `jobsvc check` looks
+# for them; the type tells them from the hash of today's lane named ``<d>:q``.
+# (suffix, type) pairs:
 OLD_LANE_KEYS = ((":q", "zset"), (":lease", "string"))
+OLD_TASK_KEYS = ((":h", "list"),)

@@ -19,7 +19,7 @@ from redis import Redis
 from . import keys
 from .errors import InvalidInput, NotFound
 from .hub import Hub, Subscription, catch_up, id_after
-from .model import iso, render_summary
+from .model import iso
 from .states import ENDED, Status
 from .store import TaskStore
 
@@ -27,6 +27,9 @@ from .store import TaskStore
 KEEPALIVE_S = 15.0
 # Deployments per snapshot read.
 SNAPSHOT_PAGE = 500
+# Entries taken from a viewer's buffer at once, at most: for the dashboard, the
+# entries whose lanes' summaries are read together.
+CHANGES_BATCH = 500
 TERMINAL = {s.value for s in ENDED}
 
 
@@ -50,19 +53,36 @@ def is_terminal(event: dict) -> bool:
 
 def _live(sub: Subscription, last: str, keepalive: float) -> Iterator[tuple[str, dict] | None]:
     """Entries from the hub after ``last``; None on a quiet ``keepalive`` interval."""
+    for batch in _live_batches(sub, last, keepalive):
+        if batch is None:
+            yield None
+        else:
+            yield from batch
+
+
+def _live_batches(sub: Subscription, last: str, keepalive: float
+                  ) -> Iterator[list[tuple[str, dict]] | None]:
+    """The hub's entries after ``last``, each time all those buffered (up to
+    CHANGES_BATCH) as one list; None on a quiet ``keepalive`` interval."""
     while True:
         try:
-            entry = sub.entries.get(timeout=keepalive)
+            batch = [sub.entries.get(timeout=keepalive)]
         except queue.Empty:
             if sub.overflowed:
                 raise ViewerTooSlow(last) from None
             yield None
             continue
+        while len(batch) < CHANGES_BATCH:
+            try:
+                batch.append(sub.entries.get_nowait())
+            except queue.Empty:
+                break
         if sub.overflowed:
             raise ViewerTooSlow(last)
-        if id_after(entry[0], last):
-            last = entry[0]
-            yield entry
+        batch = [entry for entry in batch if id_after(entry[0], last)]
+        if batch:
+            last = batch[-1][0]
+            yield batch
 
 
 def _ended_without_stream(store: TaskStore, task_id: str, since: str) -> Iterator[dict]:
@@ -174,28 +194,45 @@ def _snapshot(store: TaskStore) -> tuple[list[dict], dict[str, str]]:
 
 def dashboard_events(hub: Hub, store: TaskStore, keepalive: float = KEEPALIVE_S
                      ) -> Iterator[dict | None]:
-    """A snapshot of every deployment, then one message per lane change.
+    """A snapshot of every deployment, then a message per lane change.
 
-    A viewer whose buffer overflows gets a fresh snapshot rather than a gap.
+    A feed entry names the lane that changed; its summary is read when the
+    entry arrives, for all the lanes of the entries the buffer holds at once,
+    together with the feed's last id, so entries the summary already shows
+    are skipped.  A viewer whose buffer overflows gets a fresh snapshot
+    rather than a gap.
     """
     while True:
         sub = hub.subscribe(keys.DASHBOARD)
         try:
             summaries, seen = _snapshot(store)
             yield {"type": "snapshot", "deployments": summaries}
-            for entry in _live(sub, sub.join_id, keepalive):
-                if entry is None:
+            for batch in _live_batches(sub, sub.join_id, keepalive):
+                if batch is None:
                     yield None
                     continue
-                entry_id, fields = entry
-                name = fields["deployment"]
-                if name in seen and not id_after(entry_id, seen[name]):
-                    continue  # the snapshot already shows this change
-                yield {"type": "deployment", "deployment": render_summary(fields["summary"])}
+                yield from _changes(store, batch, seen)
         except ViewerTooSlow:
             continue
         finally:
             hub.unsubscribe(sub)
+
+
+def _changes(store: TaskStore, entries: list[tuple[str, dict]], seen: dict[str, str]
+             ) -> Iterator[dict]:
+    """One message per lane named by ``entries`` whose change ``seen`` does not show yet."""
+    names: list[str] = []
+    for entry_id, fields in entries:
+        name = fields["deployment"]
+        if (name not in seen or id_after(entry_id, seen[name])) and name not in names:
+            names.append(name)
+    if not names:
+        return
+    last, summaries = store.summaries_at(names)
+    seen.update((name, last) for name in names)
+    for summary in summaries:
+        yield {"type": "deployment", "deployment": summary}
+
 
 
 def follow_task(client: Redis, store: TaskStore, task_id: str, since: str = "0",

@@ -224,11 +224,11 @@ def redis_warnings(client) -> list[str]:
 def layout_warnings(client) -> list[str]:
     """One line if this Redis holds data written by jobsvc's old key layout,
     whose lane keys another lane's name could spell (see keys.py)."""
-    statuses = {s.value for s in Status}
-    found = _old_lane_key(client)
-    if found is None and any(keys.parse_count(name)[1] not in statuses
+    buckets = {s.value for s in Status if s.ended} | {keys.ACTIVE_BUCKET}
+    found = _old_layout_key(client)
+    if found is None and any(keys.parse_count(name)[1] not in buckets
                              for name in client.hkeys(keys.COUNTS)):
-        found = f"{keys.COUNTS} fields type:<type>:<status>"
+        found = f"{keys.COUNTS} fields type:<type>:<status> or counters of queued/running"
     if found is None:
         return []
     return [f"this Redis holds data of jobsvc's old key layout ({found}): let running tasks "
@@ -236,14 +236,16 @@ def layout_warnings(client) -> list[str]:
             "a database of jobsvc's own) and submit again"]
 
 
-def _old_lane_key(client) -> str | None:
-    """The first old-layout lane key a bounded SCAN finds, else None."""
+def _old_layout_key(client) -> str | None:
+    """The first key of an old layout a bounded SCAN finds, else None."""
+    lane, task = keys.lane(""), keys.task("")
     cursor = 0
     for _ in range(LAYOUT_SCAN_CALLS):
-        cursor, names = client.scan(cursor, match=keys.lane("*"), count=LAYOUT_SCAN_COUNT)
+        cursor, names = client.scan(cursor, match=keys.PREFIX + "*", count=LAYOUT_SCAN_COUNT)
         for name in names:
-            if any(name.endswith(suffix) and client.type(name) == kind
-                   for suffix, kind in keys.OLD_LANE_KEYS):
+            old = keys.OLD_LANE_KEYS if name.startswith(lane) else \
+                keys.OLD_TASK_KEYS if name.startswith(task) else ()
+            if any(name.endswith(suffix) and client.type(name) == kind for suffix, kind in old):
                 return name
         if cursor == 0:
             return None

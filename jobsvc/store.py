@@ -18,7 +18,7 @@ from redis import Redis
 from . import faults, keys
 from .dispatch import Dispatcher
 from .errors import Conflict, NotFound, Unreadable
-from .model import JSON_FIELDS, render_summary, render_task
+from .model import JSON_FIELDS, history_entry, render_summary, render_task
 from .scripts import Reply, Scripts, dispatch_list, parse_reply
 from .settings import Settings
 from .validation import Submission
@@ -50,8 +50,13 @@ def accepted_task(task_id: str, sub: Submission, created_at: str, position: str)
     }
     if sub.identity:
         fields["dedupeKey"] = sub.dedupe_key or ""
-    history = [json.dumps({"status": "queued", "at": created_at})]
-    return render_task(fields, history, int(position))
+    return render_task(fields, [history_entry("queued", created_at)], int(position))
+
+
+def _nonzero(table: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+    """A byType / byPriority table without its zero counts, nor names left with none."""
+    out = {name: {s: n for s, n in counts.items() if n > 0} for name, counts in table.items()}
+    return {name: counts for name, counts in out.items() if counts}
 
 
 def lane_unreadable(deployment: str) -> Unreadable:
@@ -276,27 +281,45 @@ class TaskStore:
     # -- figures -------------------------------------------------------------------
 
     def counts(self) -> dict[str, Any]:
+        """byStatus from the status indexes; byType and byPriority from the
+        counters, whose ``active`` bucket (queued and running together) is split
+        by the running tasks' own type and priority: those are few (one per
+        busy worker), and a claim then moves no counter.  Read in one MULTI, so
+        the figures agree with each other."""
         from .states import Status
 
-        with self.client.pipeline(transaction=False) as pipe:
+        with self.client.pipeline(transaction=True) as pipe:
             for s in Status:
                 pipe.zcard(keys.by_status(s.value))
             pipe.hgetall(keys.COUNTS)
             pipe.zcount(keys.COOLDOWN, f"({self.redis_now_us()}", "+inf")
-            *by_status, raw, cooling = pipe.execute()
-        by_type: dict[str, dict[str, int]] = {}
-        by_priority: dict[str, dict[str, int]] = {}
+            pipe.zrange(keys.by_status(Status.RUNNING.value), 0, -1)
+            *by_status, raw, cooling, running = pipe.execute()
+        table: dict[str, dict[str, dict[str, int]]] = {"type": {}, "priority": {}}
         for name, value in raw.items():
-            kind, st, what = keys.parse_count(name)
-            if int(value) > 0:
-                target = by_type if kind == "type" else by_priority
-                target.setdefault(what, {})[st] = int(value)
+            kind, bucket, what = keys.parse_count(name)
+            table[kind].setdefault(what, {})[bucket] = int(value)
+        for row in self._types_and_priorities(running):
+            for kind, what in zip(("type", "priority"), row):
+                counts = table[kind].setdefault(what, {})
+                counts[Status.RUNNING.value] = counts.get(Status.RUNNING.value, 0) + 1
+        for by_name in table.values():
+            for counts in by_name.values():
+                active = counts.pop(keys.ACTIVE_BUCKET, 0)
+                counts[Status.QUEUED.value] = active - counts.get(Status.RUNNING.value, 0)
         return {
             "byStatus": {s.value: n for s, n in zip(Status, by_status)},
-            "byType": by_type,
-            "byPriority": by_priority,
+            "byType": _nonzero(table["type"]),
+            "byPriority": _nonzero(table["priority"]),
             "inCooldown": cooling,
         }
+
+    def _types_and_priorities(self, task_ids: list[str]) -> list[list[str]]:
+        """[type, priority] of each task (both never change once it is accepted)."""
+        with self.client.pipeline(transaction=False) as pipe:
+            for task_id in task_ids:
+                pipe.hmget(keys.task(task_id), "type", "priority")
+            return [row for row in pipe.execute() if row[0] is not None]
 
     def running_by_worker(self) -> dict[str, str]:
         """{worker name: id of the task it runs}, from the running tasks' claims."""
