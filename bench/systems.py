@@ -69,8 +69,11 @@ class JobsvcSide:
         self.use_cli = use_cli
         self.harness_zcards = 0
 
+    def deployment(self, i: int) -> str:
+        return f"dep-{i % self.deployments}"
+
     def submit_one(self, i: int) -> str:
-        return self.svc.submit(f"dep-{i % self.deployments}", "noop", {}).id
+        return self.svc.submit(self.deployment(i), "noop", {}).id
 
     def preload(self, n: int) -> None:
         for i in range(n):
@@ -84,8 +87,8 @@ class JobsvcSide:
         return ["bench.jobsvc_worker", "standard", worker_class, *flag]
 
     def drop_live_streams(self) -> int:
-        """Deletes the task event streams, as their expiry (JOBSVC_EVENTS_TTL_S) would."""
-        names = list(self.client.scan_iter(match=keys.events("*"), count=1000))
+        """Deletes the lanes' event streams, as their expiry (JOBSVC_EVENTS_TTL_S) would."""
+        names = list(self.client.scan_iter(match=keys.lane_events("*"), count=1000))
         for i in range(0, len(names), 1000):
             self.client.delete(*names[i : i + 1000])
         return len(names)
@@ -103,22 +106,23 @@ class JobsvcSide:
         """Seconds from just before submit to the attempt's start, both on Redis' clock."""
         before_us = self.svc.store.redis_now_us()
         task_id = self.submit_one(i)
-        last = self._wait_status(task_id, "0", {"running"} | ENDED)
+        stream = keys.lane_events(self.deployment(i))
+        last = self._wait_status(stream, task_id, "0", {"running"} | ENDED)
         started = self.svc.get(task_id).data["startedAt"]
-        self._wait_status(task_id, last, ENDED)
+        self._wait_status(stream, task_id, last, ENDED)
         time.sleep(IDLE_GAP_S)
         return (_iso_us(started) - before_us) / 1e6
 
-    def _wait_status(self, task_id: str, after: str, wanted: set[str]) -> str:
-        """Blocks on the task's event stream until a status in ``wanted``; returns its id."""
-        stream = keys.events(task_id)
+    def _wait_status(self, stream: str, task_id: str, after: str, wanted: set[str]) -> str:
+        """Blocks on the task's lane's event stream until a status of the task in
+        ``wanted``; returns its id."""
         deadline = time.monotonic() + SAMPLE_TIMEOUT_S
         while time.monotonic() < deadline:
             reply: list = self.client.xread({stream: after}, block=1000) or []  # type: ignore[assignment]
             for _, entries in reply:
                 for entry_id, fields in entries:
                     after = entry_id
-                    if fields.get("type") == "status" and \
+                    if fields.get("task") == task_id and fields.get("type") == "status" and \
                             json.loads(fields["data"])["status"] in wanted:
                         return entry_id
         raise TimeoutError(f"task {task_id} reached none of {sorted(wanted)}")

@@ -31,7 +31,8 @@ COOLDOWN = PREFIX + "cooldown"
 COUNTS = PREFIX + "counts"
 # Dashboard change feed: one entry per lane change (STREAM).
 DASHBOARD = PREFIX + "dashboard"
-# Newest-first index of every task (ZSET, score = acceptance seq).
+# Where the layout before kept a newest-first index of every task (ZSET);
+# today the status indexes together are that index (store.list_tasks).
 ALL_TASKS = PREFIX + "idx:all"
 # Set while the service drains: nothing new starts (lanes still accept tasks).
 DRAIN = PREFIX + "drain"
@@ -49,8 +50,17 @@ def history(task_id: str) -> str:
 
 
 def events(task_id: str) -> str:
-    """The task's live events: log, progress, status, step (STREAM)."""
+    """Where the layout before kept a task's live events (STREAM); today they
+    are in its lane's stream (``lane_events``)."""
     return f"{PREFIX}t:{task_id}:ev"
+
+
+def lane_events(deployment: str) -> str:
+    """The live events of a lane's tasks: log, progress, status, step, each
+    naming its task (STREAM).  A lane runs one task at a time, so this is
+    mostly the running task's; one stream per lane, not per task, because
+    any stream costs 4 KB and more."""
+    return f"{PREFIX}events:{deployment}"
 
 
 def log(task_id: str) -> str:
@@ -116,8 +126,8 @@ def parse_count(field: str) -> tuple[str, str, str]:
 
 # Earlier layouts put a lane's queue and lease after its name:
 # ``jobsvc:lane:<d>:q`` (ZSET) and ``jobsvc:lane:<d>:lease`` (STRING), and kept
-# a task's history in a list of its own (``history``).  `jobsvc check` looks
+# a task's history and events in keys of its own (``history``, ``events``).  `jobsvc check` looks
 # for them; the type tells them from the hash of today's lane named ``<d>:q``.
 # (suffix, type) pairs:
 OLD_LANE_KEYS = ((":q", "zset"), (":lease", "string"))
-OLD_TASK_KEYS = ((":h", "list"),)
+OLD_TASK_KEYS = ((":h", "list"), (":ev", "stream"))

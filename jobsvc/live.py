@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 import queue
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from redis import Redis
@@ -31,6 +32,8 @@ SNAPSHOT_PAGE = 500
 # entries whose lanes' summaries are read together.
 CHANGES_BATCH = 500
 TERMINAL = {s.value for s in ENDED}
+# A live stream's start: resuming after it replays everything.
+START = "0-0"
 
 
 class ViewerTooSlow(Exception):
@@ -86,7 +89,7 @@ def _live_batches(sub: Subscription, last: str, keepalive: float
 
 
 def _ended_without_stream(store: TaskStore, task_id: str, since: str) -> Iterator[dict]:
-    """An ended task whose stream has expired: its final status, once, from history."""
+    """An ended task whose events have expired: its final status, once, from history."""
     if since not in ("0", "0-0"):
         return
     task = store.get(task_id)
@@ -96,34 +99,61 @@ def _ended_without_stream(store: TaskStore, task_id: str, since: str) -> Iterato
     yield {"id": "0-1", "type": "status", "at": final["at"], "data": data}
 
 
+@dataclass(frozen=True)
+class Opened:
+    """A task's live stream as checked before it starts."""
+
+    # The stream holding its events: its lane's.
+    key: str
+    # All there is to send when that is known now (see open_task), else None.
+    final: list[dict] | None
+
+
 def open_task(client: Redis, store: TaskStore, task_id: str, since: str, field: str = "since"
-              ) -> list[dict] | None:
+              ) -> Opened:
     """Checks a viewer's resume point before its stream starts.
 
-    Returns all there is to send when that is known now: for an ended task
-    whose stream has expired, its final status; for an ended task resumed
-    from its last event, nothing (the viewer had the end but not the
+    ``final`` is all there is to send when that is known now: for an ended
+    task whose events have expired, its final status; for an ended task
+    resumed from its last event, nothing (the viewer had the end but not the
     close).  Else None, and ``task_events`` follows the stream.
 
-    Refuses an unknown task (404) and a ``since`` after the last event the
-    stream has had (400, naming ``field``): no viewer was ever sent such an
-    id, and one waiting for the events after it would skip the task's end
-    and wait forever.  Before a task's first event only the start is in range.
+    Refuses an unknown task (404) and a ``since`` after the task's last event
+    (its ``evN``, 400 naming ``field``): no viewer was ever sent such an id,
+    and one waiting for the events after it would skip the task's end and
+    wait forever.  Before a task's first event only the start is in range.
     """
-    with client.pipeline(transaction=False) as pipe:
-        pipe.hget(keys.task(task_id), "status")
-        pipe.xrevrange(keys.events(task_id), count=1)
-        status, newest = pipe.execute()
+    status, deployment, last = client.hmget(keys.task(task_id), "status", "deployment", "evN")
     if status is None:
         raise NotFound(f"no task {task_id!r}", code="task_not_found")
+    key = keys.lane_events(deployment)
     ended = Status(status).ended
-    if not newest and ended:
-        return list(_ended_without_stream(store, task_id, since))
-    last = newest[0][0] if newest else "0-0"
+    if ended and _events_gone(client, key, last):
+        return Opened(key, list(_ended_without_stream(store, task_id, since)))
+    last = last or START
     if id_after(since, last):
         raise InvalidInput(f"{field} {since} is after the task's last event ({last})",
                            field=field)
-    return [] if ended and since == last else None
+    return Opened(key, [] if ended and since == last else None)
+
+
+def _events_gone(client: Redis, key: str, last: str | None) -> bool:
+    """True if an ended task's last event is no longer in its lane's stream (the
+    stream expired, or was trimmed past it)."""
+    first = client.xrange(key, count=1) if last else None
+    return not first or id_after(first[0][0], last)  # type: ignore[arg-type]
+
+
+def start_bound(client: Redis, task_id: str, last: str, join_id: str) -> str:
+    """Where the read of a task's events in its lane's stream begins (an XRANGE
+    bound): after ``last``; from the start, at the task's first event, or if
+    it has none yet, after ``join_id`` (the stream's position when the
+    viewer subscribed, read before this: every event of the task comes later).
+    """
+    if last != START:
+        return f"({last}"
+    first = client.hget(keys.task(task_id), "ev0")
+    return first or f"({join_id}"
 
 
 def render_frames(entries: list, frame: Any) -> tuple[bytes, bool]:
@@ -137,13 +167,13 @@ def render_frames(entries: list, frame: Any) -> tuple[bytes, bool]:
     return bytes(out), False
 
 
-def task_events(hub: Hub, client: Redis, task_id: str, since: str = "0-0",
+def task_events(hub: Hub, client: Redis, task_id: str, key: str, since: str = START,
                 keepalive: float = KEEPALIVE_S) -> Iterator[dict | None]:
     """The task's events after ``since``, then live ones, until its terminal status.
 
-    For a stream ``open_task`` has checked and found there.
+    For a stream ``open_task`` has checked (``key`` is what it found).
     """
-    for entry in follow(hub, client, keys.events(task_id), since, keepalive):
+    for entry in follow(hub, client, key, task_id, since, keepalive):
         if entry is None:
             yield None
             continue
@@ -153,19 +183,21 @@ def task_events(hub: Hub, client: Redis, task_id: str, since: str = "0-0",
             return
 
 
-def follow(hub: Hub, client: Redis, key: str, since: str, keepalive: float
+def follow(hub: Hub, client: Redis, key: str, task_id: str, since: str, keepalive: float
            ) -> Iterator[tuple[str, dict] | None]:
-    """A stream's entries after ``since``: caught up from Redis, then live from the hub.
+    """A task's entries in its lane's stream after ``since``: caught up from Redis,
+    then live from the hub.
 
     A viewer that falls so far behind that its buffer overflows is not
     dropped: it lets go of its subscription and catches up from Redis again,
     from the last entry it got, at its own pace.
     """
-    last = since if since not in ("0", "") else "0-0"
+    last = since if since not in ("0", "") else START
     while True:
-        sub = hub.subscribe(key)
+        sub = hub.subscribe(key, task_id)
         try:
-            for entry in catch_up(client, key, last, sub.join_id):
+            start = start_bound(client, task_id, last, sub.join_id)
+            for entry in catch_up(client, key, start, sub.join_id, task_id):
                 last = entry[0]
                 yield entry
             for item in _live(sub, last, keepalive):
@@ -242,21 +274,48 @@ def follow_task(client: Redis, store: TaskStore, task_id: str, since: str = "0",
     This holds one Redis connection while it runs; the web endpoints use the
     hub instead, so their connections do not grow with the viewers.
     """
-    status = client.hget(keys.task(task_id), "status")
-    if status is None:
-        raise NotFound(f"no task {task_id!r}", code="task_not_found")
-    key = keys.events(task_id)
-    last = since if since not in ("0", "") else "0-0"
-    while True:
-        reply = client.xread({key: last}, count=500, block=block_ms)
-        for _, entries in reply or []:
-            for entry in entries:
-                event = task_event(*entry)
-                last = entry[0]
-                yield event
-                if is_terminal(event):
-                    return
-        if not reply and Status(client.hget(keys.task(task_id), "status")).ended \
-                and not client.exists(key):
-            yield from _ended_without_stream(store, task_id, since if last == "0-0" else last)
+    since = since if since not in ("0", "") else START
+    opened = open_task(client, store, task_id, since)
+    if opened.final is not None:
+        yield from opened.final
+        return
+    with client.pipeline(transaction=True) as pipe:  # the stream's end and ev0 at one moment
+        pipe.xrevrange(opened.key, count=1)
+        pipe.hget(keys.task(task_id), "ev0")
+        newest, first = pipe.execute()
+    cursor = newest[0][0] if newest else START
+    start = f"({since}" if since != START else first
+    entries = catch_up(client, opened.key, start, cursor, task_id) if start and newest else ()
+    yield from _until_end(client, store, opened.key, task_id, since, cursor, entries, block_ms)
+
+
+def _until_end(client: Redis, store: TaskStore, key: str, task_id: str, since: str,
+               cursor: str, caught_up: Iterable[tuple[str, dict]], block_ms: int
+               ) -> Iterator[dict]:
+    """The task's events: those caught up, then what XREAD brings after ``cursor``."""
+    sent = False
+    for entry in caught_up:
+        event = task_event(*entry)
+        yield event
+        sent = True
+        if is_terminal(event):
             return
+    while True:
+        reply = client.xread({key: cursor}, count=500, block=block_ms)
+        entries = [entry for _, page in reply or [] for entry in page]
+        if not entries and Status(client.hget(keys.task(task_id), "status")).ended:
+            # Ended, and its end not read: written just now, or expired or trimmed.
+            entries = list(catch_up(client, key, f"({cursor}", "+", task_id))
+            if not any(is_terminal(task_event(*entry)) for entry in entries):
+                if not sent:
+                    yield from _ended_without_stream(store, task_id, since)
+                return
+        for entry in entries:
+            cursor = entry[0]
+            if entry[1].get("task") != task_id:
+                continue
+            event = task_event(*entry)
+            yield event
+            sent = True
+            if is_terminal(event):
+                return

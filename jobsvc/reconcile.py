@@ -225,7 +225,7 @@ def layout_warnings(client) -> list[str]:
     """One line if this Redis holds data written by jobsvc's old key layout,
     whose lane keys another lane's name could spell (see keys.py)."""
     buckets = {s.value for s in Status if s.ended} | {keys.ACTIVE_BUCKET}
-    found = _old_layout_key(client)
+    found = keys.ALL_TASKS if client.exists(keys.ALL_TASKS) else _old_layout_key(client)
     if found is None and any(keys.parse_count(name)[1] not in buckets
                              for name in client.hkeys(keys.COUNTS)):
         found = f"{keys.COUNTS} fields type:<type>:<status> or counters of queued/running"

@@ -8,6 +8,8 @@ through the ``Dispatcher`` in the same call.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import json
 import logging
 import secrets
@@ -21,6 +23,7 @@ from .errors import Conflict, NotFound, Unreadable
 from .model import JSON_FIELDS, history_entry, render_summary, render_task
 from .scripts import Reply, Scripts, dispatch_list, parse_reply
 from .settings import Settings
+from .states import Status
 from .validation import Submission
 
 log = logging.getLogger("jobsvc.store")
@@ -153,18 +156,17 @@ class TaskStore:
     ) -> tuple[list[dict], int | None]:
         """Newest first; the cursor is the acceptance seq to continue below."""
         if deployment:
-            index = keys.by_deployment(deployment)
+            indexes = [keys.by_deployment(deployment)]
         elif status:
-            index = keys.by_status(status)
+            indexes = [keys.by_status(status)]
         else:
-            index = keys.ALL_TASKS
+            indexes = [keys.by_status(s.value) for s in Status]
         top = f"({cursor}" if cursor is not None else "+inf"
         found: list[str] = []
         last: int | None = None
         scanned = 0
         while len(found) < limit and scanned < LIST_SCAN_BUDGET:
-            batch = self.client.zrevrangebyscore(index, top, "-inf", start=0,
-                                                 num=max(limit, LIST_BATCH), withscores=True)
+            batch = self._newest(indexes, top, max(limit, LIST_BATCH))
             if not batch:
                 break
             ids = [tid for tid, _ in batch]
@@ -177,10 +179,25 @@ class TaskStore:
                     if len(found) == limit:
                         break
             top = f"({last}"
-        more = last is not None and bool(
-            self.client.zrevrangebyscore(index, f"({last}", "-inf", start=0, num=1))
+        more = last is not None and bool(self._newest(indexes, f"({last}", 1))
         tasks = [t for t in self.get_many(found) if t is not None]
         return tasks, (last if more else None)
+
+    def _newest(self, indexes: list[str], top: str, num: int) -> list[tuple[str, float]]:
+        """The ``num`` newest (id, seq) of the union of ``indexes`` below ``top``.
+
+        Every task is in exactly one status index, so the six of them make the
+        index of all tasks; they are read in one MULTI, so a task that changes
+        status meanwhile is found once.
+        """
+        if len(indexes) == 1:
+            return self.client.zrevrangebyscore(indexes[0], top, "-inf", start=0, num=num,
+                                                withscores=True)
+        with self.client.pipeline(transaction=True) as pipe:
+            for index in indexes:
+                pipe.zrevrangebyscore(index, top, "-inf", start=0, num=num, withscores=True)
+            pages = pipe.execute()
+        return heapq.nlargest(num, itertools.chain(*pages), key=lambda entry: entry[1])
 
     def _matching(self, ids: list[str], deployment: str | None, status: str | None,
                   type_: str | None) -> list[bool]:
@@ -286,8 +303,6 @@ class TaskStore:
         by the running tasks' own type and priority: those are few (one per
         busy worker), and a claim then moves no counter.  Read in one MULTI, so
         the figures agree with each other."""
-        from .states import Status
-
         with self.client.pipeline(transaction=True) as pipe:
             for s in Status:
                 pipe.zcard(keys.by_status(s.value))

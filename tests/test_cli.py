@@ -104,5 +104,5 @@ def test_up_runs_everything_and_ctrl_c_stops_it(tmp_path):
 def _healthy(port: int) -> bool:
     try:
         return requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
-    except requests.ConnectionError:
+    except (requests.ConnectionError, requests.Timeout):  # not up yet, or slow to start
         return False

@@ -21,12 +21,13 @@ local K = {
   cooldown = PREFIX .. 'cooldown',
   counts = PREFIX .. 'counts',
   dashboard = PREFIX .. 'dashboard',
-  all = PREFIX .. 'idx:all',
+  all = PREFIX .. 'idx:all',  -- the layout before's index of all tasks: no longer written
   drain = PREFIX .. 'drain',
 }
 function K.task(id) return PREFIX .. 't:' .. id end
 function K.history(id) return PREFIX .. 't:' .. id .. ':h' end
 function K.events(id) return PREFIX .. 't:' .. id .. ':ev' end
+function K.lane_events(d) return PREFIX .. 'events:' .. d end
 function K.log(id) return PREFIX .. 't:' .. id .. ':log' end
 function K.lane(d) return PREFIX .. 'lane:' .. d end
 function K.lane_queue(d) return PREFIX .. 'laneq:' .. d end
@@ -72,7 +73,8 @@ end
 -- the fields that have a value: retryCount, attempts, cooldownS and stallS
 -- are 0 when absent, payload and metadata {}, result null.
 local TASK_FIELDS = { 'status', 'deployment', 'type', 'priority', 'seq', 'token', 'retryCount',
-  'maxRetries', 'timeoutS', 'attempts', 'identity', 'cooldownS', 'dueAt', 'cancelRequested', 'hn' }
+  'maxRetries', 'timeoutS', 'attempts', 'identity', 'cooldownS', 'dueAt', 'cancelRequested', 'hn',
+  'ev0' }
 
 -- The task's fields as a table (missing ones nil), or nil if there is no task.
 local function read_task(id)
@@ -129,16 +131,24 @@ local function set_status(t, new, now, reason, fields)
     { 'status', new, 'hn', n, 'h' .. n, history_entry(new, now, reason) }, fields)))
 end
 
--- Appends one live event to the task's stream (log, progress, status, step).
-local function emit(id, kind, data, now)
-  return redis.call('XADD', K.events(id), 'MAXLEN', '~', CFG.events_maxlen, '*',
-    'type', kind, 'at', int(now), 'data', cjson.encode(data))
+-- Appends one live event of a task (log, progress, status, step) to its
+-- lane's stream: a lane runs one task at a time, so the stream is mostly
+-- that task's, and one stream's fixed cost (4 KB and more) is paid per lane,
+-- not per task.  Each entry names its task.  Returns the task fields that
+-- record it, to be written with the change: 'evN', its last event's id,
+-- and 'ev0', its first (where a replay from its start begins).
+local function emit(t, kind, data, now)
+  local id = redis.call('XADD', K.lane_events(t.deployment), 'MAXLEN', '~', CFG.events_maxlen,
+    '*', 'task', t.id, 'type', kind, 'at', int(now), 'data', cjson.encode(data))
+  if t.ev0 then return { 'evN', id } end
+  t.ev0 = id
+  return { 'evN', id, 'ev0', id }
 end
 
-local function emit_status(id, status, reason, now)
+local function emit_status(t, status, reason, now)
   local data = { status = status }
   if reason and reason ~= '' then data.reason = reason end
-  emit(id, 'status', data, now)
+  return emit(t, 'status', data, now)
 end
 
 -- True if the lane's hash and queue hold what they should (or nothing yet).
@@ -263,11 +273,13 @@ local function end_task(t, status, reason, now, fields)
     if t.dueAt then redis.call('ZREM', K.due, id) end
   end
   end_identity(t, now, fields)
-  set_status(t, status, now, reason, fields)
-  emit_status(id, status, reason, now)
-  redis.call('EXPIRE', K.events(id), CFG.events_ttl)
+  set_status(t, status, now, reason, extend(fields, emit_status(t, status, reason, now)))
+  local active = field(K.lane(d), 'active')
+  -- Ended tasks' events are kept JOBSVC_EVENTS_TTL_S; never those of a
+  -- running task (claim.lua persists the stream).
+  if active == id or not active then redis.call('EXPIRE', K.lane_events(d), CFG.events_ttl) end
   local nxt = {}
-  if field(K.lane(d), 'active') == id then
+  if active == id then
     nxt = advance(d, id, now)
   else
     redis.call('ZREM', K.lane_queue(d), id)
@@ -282,11 +294,12 @@ end
 -- to RQ then).  ``fields`` are more task fields to write (the error).
 -- Returns the due time.
 local function retry_later(t, reason, backoff_ms, now, fields)
+  fields = fields or {}
   local due = int(now + tonumber(backoff_ms) * 1000)
   redis.call('ZADD', K.due, due, t.id)
+  extend(fields, emit_status(t, 'queued', 'retry: ' .. reason, now))
   set_status(t, 'queued', now, 'retry: ' .. reason, extend(
     { 'retryCount', tonumber(t.retryCount or '0') + 1, 'dueAt', due }, fields))
-  emit_status(t.id, 'queued', 'retry: ' .. reason, now)
   publish(t.deployment)
   return due
 end

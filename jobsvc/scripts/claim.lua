@@ -36,9 +36,11 @@ if t.dueAt then
   redis.call('ZREM', K.due, id)
 end
 redis.call('SET', K.lease(d), token, 'PX', ARGV[3])
-set_status(t, 'running', now, nil,
-  { 'token', token, 'attempts', attempt, 'startedAt', int(now), 'worker', ARGV[2] })
-emit_status(id, 'running', nil, now)
+-- A running task's events never expire (end_task sets their time to live).
+redis.call('PERSIST', K.lane_events(d))
+set_status(t, 'running', now, nil, extend(
+  { 'token', token, 'attempts', attempt, 'startedAt', int(now), 'worker', ARGV[2] },
+  emit_status(t, 'running', nil, now)))
 publish(d)
 
 local payload = field(tkey, 'payload') or '{}'

@@ -12,7 +12,6 @@ local t = read_task(id)
 if not t or not ENDED[t.status] then return 0 end
 local d = t.deployment
 redis.call('ZREM', K.by_status(t.status), id)
-redis.call('ZREM', K.all, id)
 redis.call('ZREM', K.by_deployment(d), id)
 redis.call('ZREM', K.cooldown, id)
 count(t, t.status, -1)
@@ -23,5 +22,7 @@ if field(K.lane(d), 'last') == id then
   redis.call('HDEL', K.lane(d), 'last')
   publish(d)
 end
-redis.call('DEL', tkey, K.events(id), K.log(id))
+-- Its events stay in its lane's stream until trimmed or expired: no reader
+-- finds them once the task is gone.
+redis.call('DEL', tkey, K.log(id))
 return 1

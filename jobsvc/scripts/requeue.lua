@@ -23,9 +23,7 @@ if t.identity then
     redis.call('SET', dkey, id)
   end
 end
-set_status(t, 'queued', now, 'retry requested')
-emit_status(id, 'queued', 'retry requested', now)
-redis.call('PERSIST', K.events(id))
+set_status(t, 'queued', now, 'retry requested', emit_status(t, 'queued', 'retry requested', now))
 redis.call('ZADD', K.lane_queue(d), lane_score(t.priority, seq), id)
 redis.call('SADD', K.busy, d)
 local dispatch = promote(d, now)

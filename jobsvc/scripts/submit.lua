@@ -45,7 +45,6 @@ redis.call('ZADD', K.by_status('queued'), seq, id)
 count(t, 'queued', 1)
 
 redis.call('ZADD', K.lane_queue(d), lane_score(ARGV[4], seq), id)
-redis.call('ZADD', K.all, seq, id)
 redis.call('ZADD', K.by_deployment(d), seq, id)
 redis.call('ZADD', K.deployments, 0, d)
 redis.call('SADD', K.busy, d)

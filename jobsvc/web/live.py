@@ -23,7 +23,7 @@ def task_messages(stream: TaskStream) -> Iterator[dict | None]:
     if stream.final is not None:
         return iter(stream.final)
     relay = get_relay()
-    return live.task_events(relay.hub, relay.reads, stream.task_id, stream.since,
+    return live.task_events(relay.hub, relay.reads, stream.task_id, stream.key, stream.since,
                             get_settings().keepalive_s)
 
 

@@ -60,6 +60,8 @@ class TaskStream:
 
     task_id: str
     since: str
+    # The stream that holds the task's events: its lane's.
+    key: str
     # All there is to send when an ended task's stream needs no following (see
     # live.open_task), else None.
     final: list[dict] | None
@@ -75,8 +77,8 @@ def task_stream(task_id: str) -> TaskStream:
     """
     task_id = validation.task_id(task_id)
     since, field = resume_point()
-    final = live.open_task(get_relay().reads, get_service().store, task_id, since, field)
-    return TaskStream(task_id, since, final)
+    opened = live.open_task(get_relay().reads, get_service().store, task_id, since, field)
+    return TaskStream(task_id, since, opened.key, opened.final)
 
 
 def dashboard_stream() -> None:

@@ -24,9 +24,9 @@ from flask_sock import Sock
 from simple_websocket import ConnectionClosed
 from wsproto.utilities import LocalProtocolError
 
-from .. import keys
 from ..errors import JobsvcError, NotFound
 from ..hub import catch_up
+from ..live import start_bound
 from . import get_settings, sink
 from .live import dashboard_messages
 from .relay import Relay, TaskStream, dashboard_stream, get_relay, task_stream, websocket_frames
@@ -149,14 +149,15 @@ def relay_ws(ws, messages: Iterator[dict | None]) -> None:
             messages.close()  # leaves the hub now, not when collected
 
 
-def _catch_up(out: sink.SocketSink, relay: Relay, key: str, since: str, until: str
+def _catch_up(out: sink.SocketSink, relay: Relay, stream: TaskStream, until: str
               ) -> tuple[str, bool]:
-    """Sends the entries after ``since`` up to the join id, at the viewer's pace.
+    """Sends the task's entries after its ``since`` up to the join id, at the viewer's pace.
 
     Returns (last id sent, whether the stream ended).
     """
-    last, pending = since, 0
-    for entry in catch_up(relay.reads, key, since, until):
+    last, pending = stream.since, 0
+    start = start_bound(relay.reads, stream.task_id, stream.since, until)
+    for entry in catch_up(relay.reads, stream.key, start, until, stream.task_id):
         data, ended = websocket_frames([entry])
         out.write(data)
         last, pending = entry[0], pending + len(data)
@@ -169,11 +170,11 @@ def _catch_up(out: sink.SocketSink, relay: Relay, key: str, since: str, until: s
     return last, False
 
 
-def _stream_task(ws, relay: Relay, key: str, since: str) -> None:
+def _stream_task(ws, relay: Relay, stream: TaskStream) -> None:
     out = sink.attach(ws)
-    sub = relay.hub.subscribe(key)
+    sub = relay.hub.subscribe(stream.key, stream.task_id)
     try:
-        last, ended = _catch_up(out, relay, key, since, sub.join_id)
+        last, ended = _catch_up(out, relay, stream, sub.join_id)
         if not out.drain():
             return
         if not ended:
@@ -199,7 +200,7 @@ def task_events_ws(ws, task_id: str) -> None:
     elif stream.final is not None:
         relay_ws(ws, iter(stream.final))
     else:
-        _stream_task(ws, get_relay(), keys.events(stream.task_id), stream.since)
+        _stream_task(ws, get_relay(), stream)
 
 
 @sock.route("/ws/dashboard", bp=bp)
