@@ -85,3 +85,14 @@ def test_stalled_attempt_of_a_forking_worker_has_its_horse_killed(svc, make_work
     )
     assert svc.get(t.id).status == "failed"
     assert wait_ended(svc, nxt.id)["status"] == "completed"
+
+
+def test_attempts_share_a_handler_thread_until_one_is_interrupted(svc, make_worker):
+    first = [svc.submit("prod-eu", "whoami") for _ in range(3)]
+    stuck = svc.submit("prod-eu", "hang")  # its 2 s timeout interrupts its handler
+    after = svc.submit("prod-eu", "whoami")
+    make_worker(worker_class="simple")
+    threads = {wait_ended(svc, t.id)["result"]["thread"] for t in first}
+    assert len(threads) == 1
+    assert wait_ended(svc, stuck.id)["error"]["reason"] == "timeout"
+    assert wait_ended(svc, after.id)["result"]["thread"] not in threads
