@@ -254,6 +254,7 @@ local function end_identity(t, now, fields)
   if cooldown > 0 then
     local until_us = now + cooldown * 1000000
     extend(fields, { 'cooldownUntil', int(until_us) })
+    redis.call('ZREMRANGEBYSCORE', K.cooldown, '-inf', int(now))  -- windows over by now
     redis.call('ZADD', K.cooldown, int(until_us), t.id)
     if holder == t.id then redis.call('PEXPIRE', dkey, int(cooldown * 1000)) end
   elseif holder == t.id then

@@ -48,7 +48,6 @@ redis.call('ZADD', K.lane_queue(d), lane_score(ARGV[4], seq), id)
 redis.call('ZADD', K.by_deployment(d), seq, id)
 redis.call('ZADD', K.deployments, 0, d)
 redis.call('SADD', K.busy, d)
-redis.call('ZREMRANGEBYSCORE', K.cooldown, '-inf', int(now))
 
 local dispatch = promote(d, now)
 publish(d)
