@@ -403,7 +403,8 @@ def jobsvc_revision() -> str:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.core", description=__doc__.split("\n")[0])
-    p.add_argument("--quick", action="store_true", help="smaller N (a smoke run, ~40 s)")
+    p.add_argument("--quick", action="store_true",
+                   help="smaller N, one run of each phase (a smoke run, ~1 min)")
     for name in ("submit", "e2e", "e2e-fork", "latency", "memory", "deployments", "workers",
                  "latency-workers", "repeat"):
         p.add_argument(f"--{name}", type=int, default=None, help=f"override N for {name}")
