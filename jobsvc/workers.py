@@ -127,10 +127,11 @@ class Dispatches:
 
     def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
         """Renews the worker's registration when it would run out within
-        REGISTRATION_EVERY_S of what the caller asks, instead of three times per job."""
+        REGISTRATION_EVERY_S of what the caller asks, instead of three times per job.
+        Inside a pipeline it always writes: RQ reads the pipeline's replies by position."""
         ttl = timeout or self.worker_ttl + 60  # type: ignore[attr-defined]
         now = time.monotonic()
-        if self._registered_until - now >= ttl - REGISTRATION_EVERY_S:
+        if pipeline is None and self._registered_until - now >= ttl - REGISTRATION_EVERY_S:
             return
         super().heartbeat(timeout, pipeline)  # type: ignore[misc]
         self._registered_until = now + ttl
