@@ -269,10 +269,9 @@ end
 local function end_task(t, status, reason, now, fields)
   local id, d = t.id, t.deployment
   fields = extend({ 'completedAt', int(now) }, fields)
-  if t.dueAt or t.cancelRequested then
-    redis.call('HDEL', K.task(id), 'dueAt', 'cancelRequested')
-    if t.dueAt then redis.call('ZREM', K.due, id) end
-  end
+  -- What only a live attempt needs goes (an ended task's status refuses its writes).
+  redis.call('HDEL', K.task(id), 'worker', 'token', 'dispatchedAt', 'dueAt', 'cancelRequested')
+  if t.dueAt then redis.call('ZREM', K.due, id) end
   end_identity(t, now, fields)
   set_status(t, status, now, reason, extend(fields, emit_status(t, status, reason, now)))
   local active = field(K.lane(d), 'active')

@@ -31,10 +31,9 @@ if redis.call('EXISTS', K.drain) == 1 then return { 'draining' } end
 
 local token = redis.call('HINCRBY', lkey, 'fence', 1)
 local attempt = tonumber(t.attempts or '0') + 1
-if t.dueAt then
-  redis.call('HDEL', tkey, 'dueAt')
-  redis.call('ZREM', K.due, id)
-end
+-- What only a waiting dispatch needs (the reconciler's orphan check) goes.
+redis.call('HDEL', tkey, 'dueAt', 'dispatchedAt')
+if t.dueAt then redis.call('ZREM', K.due, id) end
 redis.call('SET', K.lease(d), token, 'PX', ARGV[3])
 -- A running task's events never expire (end_task sets their time to live).
 redis.call('PERSIST', K.lane_events(d))
