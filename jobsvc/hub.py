@@ -31,7 +31,7 @@ import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, cast
 
 import redis
 from redis import Redis
@@ -214,7 +214,7 @@ def catch_up(client: Redis, key: str, start: str, until: str, task: str | None =
     """Entries from ``start`` (an XRANGE bound: ``-``, ``<id>`` or ``(<id>``) up to and
     including ``until``, of ``task`` only if given, read page by page."""
     while True:
-        entries = client.xrange(key, min=start, max=until, count=page)
+        entries = cast("list[Entry]", client.xrange(key, min=start, max=until, count=page))
         yield from of_task(entries, task)
         if len(entries) < page:
             return

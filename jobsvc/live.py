@@ -13,13 +13,13 @@ import json
 import queue
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from redis import Redis
 
 from . import keys
 from .errors import InvalidInput, NotFound
-from .hub import Hub, Subscription, catch_up, id_after
+from .hub import Entry, Hub, Subscription, catch_up, id_after
 from .model import iso
 from .states import ENDED, Status
 from .store import TaskStore
@@ -123,8 +123,9 @@ def open_task(client: Redis, store: TaskStore, task_id: str, since: str, field: 
     and one waiting for the events after it would skip the task's end and
     wait forever.  Before a task's first event only the start is in range.
     """
-    status, deployment, last = client.hmget(keys.task(task_id), "status", "deployment", "evN")
-    if status is None:
+    status, deployment, last = cast("list[str | None]", client.hmget(
+        keys.task(task_id), "status", "deployment", "evN"))
+    if status is None or deployment is None:
         raise NotFound(f"no task {task_id!r}", code="task_not_found")
     key = keys.lane_events(deployment)
     ended = Status(status).ended
@@ -152,7 +153,7 @@ def start_bound(client: Redis, task_id: str, last: str, join_id: str) -> str:
     """
     if last != START:
         return f"({last}"
-    first = client.hget(keys.task(task_id), "ev0")
+    first = cast("str | None", client.hget(keys.task(task_id), "ev0"))
     return first or f"({join_id}"
 
 
@@ -301,7 +302,8 @@ def _until_end(client: Redis, store: TaskStore, key: str, task_id: str, since: s
         if is_terminal(event):
             return
     while True:
-        reply = client.xread({key: cursor}, count=500, block=block_ms)
+        reply = cast("list[tuple[str, list[Entry]]]",
+                     client.xread({key: cursor}, count=500, block=block_ms))
         entries = [entry for _, page in reply or [] for entry in page]
         if not entries and Status(client.hget(keys.task(task_id), "status")).ended:
             # Ended, and its end not read: written just now, or expired or trimmed.

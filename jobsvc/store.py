@@ -13,7 +13,7 @@ import itertools
 import json
 import logging
 import secrets
-from typing import Any
+from typing import Any, cast
 
 from redis import Redis
 
@@ -191,8 +191,8 @@ class TaskStore:
         status meanwhile is found once.
         """
         if len(indexes) == 1:
-            return self.client.zrevrangebyscore(indexes[0], top, "-inf", start=0, num=num,
-                                                withscores=True)
+            return cast("list[tuple[str, float]]", self.client.zrevrangebyscore(
+                indexes[0], top, "-inf", start=0, num=num, withscores=True))
         with self.client.pipeline(transaction=True) as pipe:
             for index in indexes:
                 pipe.zrevrangebyscore(index, top, "-inf", start=0, num=num, withscores=True)
@@ -338,7 +338,7 @@ class TaskStore:
 
     def running_by_worker(self) -> dict[str, str]:
         """{worker name: id of the task it runs}, from the running tasks' claims."""
-        running = self.client.zrange(keys.by_status("running"), 0, -1)
+        running = cast("list[str]", self.client.zrange(keys.by_status("running"), 0, -1))
         with self.client.pipeline(transaction=False) as pipe:
             for task_id in running:
                 pipe.hget(keys.task(task_id), "worker")
