@@ -23,11 +23,12 @@ import time
 from typing import Any
 
 import redis
-from rq import SimpleWorker, Worker
+from rq import Queue, SimpleWorker, Worker
 from rq.job import Job
 from rq.serializers import JSONSerializer
 from rq.timeouts import HorseMonitorTimeoutException, JobTimeoutException
 from rq.worker import WorkerStatus
+from rq.worker.base import BaseWorker
 
 from .. import runner
 from ..dispatch import TaskJob, check_pool, is_dispatch, pool_queue_names
@@ -86,7 +87,7 @@ class ShutdownDeadline:
                 self._deadline.start()
 
 
-class Dispatches:
+class Dispatches(BaseWorker):
     """Runs a task's dispatch without RQ's per-job bookkeeping.
 
     For every job RQ writes an execution and its registries, the started and
@@ -104,28 +105,23 @@ class Dispatches:
     what from the task store.
     """
 
-    # What RQ's worker classes, which this is mixed into, define.
-    name: str
-    _state: str
-    death_penalty_class: Any
-
     _dispatch: str | None = None
     _registered_until = 0.0
     _suspension_checked = float("-inf")
 
-    def execute_job(self, job: Job, queue: Any) -> None:
+    def execute_job(self, job: Job, queue: Queue) -> None:
         if not is_dispatch(job):
-            super().execute_job(job, queue)  # type: ignore[misc]
+            super().execute_job(job, queue)
             return
         self._dispatch = job.id
         self._state = WorkerStatus.BUSY  # memory only: RQ's warm shutdown reads it
         try:
-            self.run_dispatch(job)
+            self.run_dispatch(job, queue)
         finally:
             self._dispatch = None
             self._state = WorkerStatus.IDLE
 
-    def run_dispatch(self, job: Job) -> None:
+    def run_dispatch(self, job: Job, queue: Queue) -> None:
         raise NotImplementedError
 
     def run_task(self, job: Job) -> None:
@@ -139,45 +135,44 @@ class Dispatches:
 
     def get_current_job_id(self) -> str | None:
         """The task being run: ``rq.command``'s stop-job checks it (Dispatcher.stop_job)."""
-        return self._dispatch or super().get_current_job_id()  # type: ignore[misc]
+        return self._dispatch or super().get_current_job_id()
 
     def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
         """Renews the worker's registration when it would run out within
         REGISTRATION_EVERY_S of what the caller asks, instead of three times per job.
         Inside a pipeline it always writes: RQ reads the pipeline's replies by position."""
-        ttl = timeout or self.worker_ttl + 60  # type: ignore[attr-defined]
+        ttl = timeout or self.worker_ttl + 60
         now = time.monotonic()
         if pipeline is None and self._registered_until - now >= ttl - REGISTRATION_EVERY_S:
             return
-        super().heartbeat(timeout, pipeline)  # type: ignore[misc]
+        super().heartbeat(timeout, pipeline)
         self._registered_until = now + ttl
 
     def set_state(self, state: str, pipeline: Any = None) -> None:
         """Writes the state only when it changes (RQ writes it before every dequeue)."""
         if state != self._state:
-            super().set_state(state, pipeline)  # type: ignore[misc]
+            super().set_state(state, pipeline)
 
     def check_for_suspension(self, burst: bool) -> None:
         now = time.monotonic()
         if now - self._suspension_checked >= SUSPENSION_CHECK_S:
-            super().check_for_suspension(burst)  # type: ignore[misc]
+            super().check_for_suspension(burst)
             self._suspension_checked = time.monotonic()
 
 
 class JobsvcSimpleWorker(Dispatches, ShutdownDeadline, SimpleWorker):
-    def run_dispatch(self, job: Job) -> None:
+    def run_dispatch(self, job: Job, queue: Queue) -> None:
         self.run_task(job)
 
 
 class JobsvcWorker(Dispatches, ShutdownDeadline, Worker):
     """The default: each attempt in a work-horse of its own, as RQ runs a job."""
 
-    def run_dispatch(self, job: Job) -> None:
-        # RQ's: fork, setpgrp, then main_work_horse (which needs no queue for a dispatch)
-        self.fork_work_horse(job, None)  # type: ignore[arg-type]
+    def run_dispatch(self, job: Job, queue: Queue) -> None:
+        self.fork_work_horse(job, queue)  # RQ's: fork, setpgrp, then main_work_horse
         self.watch_horse(job)
 
-    def main_work_horse(self, job: Job, queue: Any) -> None:
+    def main_work_horse(self, job: Job, queue: Queue) -> None:
         if not is_dispatch(job):
             super().main_work_horse(job, queue)
             return
