@@ -17,6 +17,7 @@ from pathlib import Path
 
 import redis
 
+from bench import rtt
 from jobsvc.processes.redis_server import RedisServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -97,7 +98,8 @@ class Workers:
     def start(self, label: str, module_argv: list[str], env: dict[str, str]) -> None:
         n = len(self.procs)
         count_file = self.log_dir / f"{label}-{n}.rtt.json"
-        count_file.unlink(missing_ok=True)
+        for old in rtt.files(count_file):  # an earlier run's, with its horses'
+            old.unlink(missing_ok=True)
         log = open(self.log_dir / f"{label}-{n}.log", "wb")
         argv = [sys.executable, "-m", *self.launcher, str(count_file), *module_argv]
         self.procs.append(
@@ -128,9 +130,14 @@ class Workers:
         return True
 
     def round_trips(self) -> int | None:
-        """Round trips all workers sent, once every one has exited normally."""
+        """Round trips all workers (and their work-horses) sent, once every one has
+        exited normally."""
         try:
-            return sum(json.loads(f.read_text())["round_trips"] for f in self.count_files)
+            return sum(
+                json.loads(f.read_text())["round_trips"]
+                for path in self.count_files
+                for f in rtt.files(path)
+            )
         except (OSError, ValueError, KeyError):
             return None
 

@@ -2,7 +2,8 @@
 
 ``JobsvcSide`` goes through jobsvc's Python API and ``jobsvc worker``;
 ``RQSide`` through ``rq.Queue`` and ``rq worker``.  Both use the JSON
-serializer and the non-forking ``SimpleWorker``.
+serializer, and the same worker class: RQ's non-forking ``SimpleWorker``
+(``simple``) or its forking ``Worker`` (``fork``, what users run by default).
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ ENDED = {"completed", "failed", "canceled", "skipped"}
 RQ_QUEUE = "bench"
 # A pipeline per this many RQ enqueues while preloading (not timed).
 PRELOAD_BATCH = 500
+# ``--worker-class`` of ``rq worker`` for each of jobsvc's worker classes.
+RQ_WORKER_CLASSES = {"simple": "rq.worker.SimpleWorker", "fork": "rq.worker.Worker"}
 
 
 class Side(Protocol):
@@ -43,8 +46,9 @@ class Side(Protocol):
 
     def submit_one(self, i: int) -> str: ...
     def preload(self, n: int) -> None: ...
-    def worker_argv(self, burst: bool) -> list[str]: ...
+    def worker_argv(self, burst: bool, worker_class: str = "simple") -> list[str]: ...
     def progress(self) -> tuple[int, int]: ...
+    def drop_live_streams(self) -> int: ...
     def latency_sample(self, i: int) -> float: ...
 
 
@@ -69,18 +73,28 @@ class JobsvcSide:
         self.use_cli = use_cli
         self.harness_zcards = 0
 
+    def deployment(self, i: int) -> str:
+        return f"dep-{i % self.deployments}"
+
     def submit_one(self, i: int) -> str:
-        return self.svc.submit(f"dep-{i % self.deployments}", "noop", {}).id
+        return self.svc.submit(self.deployment(i), "noop", {}).id
 
     def preload(self, n: int) -> None:
         for i in range(n):
             self.submit_one(i)
 
-    def worker_argv(self, burst: bool) -> list[str]:
+    def worker_argv(self, burst: bool, worker_class: str = "simple") -> list[str]:
         flag = ["--burst"] if burst else []
         if self.use_cli:
-            return ["jobsvc", "worker", "--pool", "standard", "--worker-class", "simple", *flag]
-        return ["bench.jobsvc_worker", "standard", *flag]
+            return ["jobsvc", "worker", "--pool", "standard", "--worker-class", worker_class, *flag]
+        return ["bench.jobsvc_worker", "standard", worker_class, *flag]
+
+    def drop_live_streams(self) -> int:
+        """Deletes the lanes' event streams, as their expiry (JOBSVC_EVENTS_TTL_S) would."""
+        names = list(self.client.scan_iter(match=keys.lane_events("*"), count=1000))
+        for i in range(0, len(names), 1000):
+            self.client.delete(*names[i : i + 1000])
+        return len(names)
 
     def progress(self) -> tuple[int, int]:
         """(completed, failed), read with two ZCARDs the harness accounts for."""
@@ -95,15 +109,16 @@ class JobsvcSide:
         """Seconds from just before submit to the attempt's start, both on Redis' clock."""
         before_us = self.svc.store.redis_now_us()
         task_id = self.submit_one(i)
-        last = self._wait_status(task_id, "0", {"running"} | ENDED)
+        stream = keys.lane_events(self.deployment(i))
+        last = self._wait_status(stream, task_id, "0", {"running"} | ENDED)
         started = self.svc.get(task_id).data["startedAt"]
-        self._wait_status(task_id, last, ENDED)
+        self._wait_status(stream, task_id, last, ENDED)
         time.sleep(IDLE_GAP_S)
         return (_iso_us(started) - before_us) / 1e6
 
-    def _wait_status(self, task_id: str, after: str, wanted: set[str]) -> str:
-        """Blocks on the task's event stream until a status in ``wanted``; returns its id."""
-        stream = keys.events(task_id)
+    def _wait_status(self, stream: str, task_id: str, after: str, wanted: set[str]) -> str:
+        """Blocks on the task's lane's event stream until a status of the task in
+        ``wanted``; returns its id."""
         deadline = time.monotonic() + SAMPLE_TIMEOUT_S
         while time.monotonic() < deadline:
             reply: list = self.client.xread({stream: after}, block=1000) or []  # type: ignore[assignment]
@@ -111,7 +126,8 @@ class JobsvcSide:
                 for entry_id, fields in entries:
                     after = entry_id
                     if (
-                        fields.get("type") == "status"
+                        fields.get("task") == task_id
+                        and fields.get("type") == "status"
                         and json.loads(fields["data"])["status"] in wanted
                     ):
                         return entry_id
@@ -140,14 +156,14 @@ class RQSide:
                     self.queue.enqueue_call("bench.rqjobs.noop", pipeline=pipe)
                 pipe.execute()
 
-    def worker_argv(self, burst: bool) -> list[str]:
+    def worker_argv(self, burst: bool, worker_class: str = "simple") -> list[str]:
         flag = ["--burst"] if burst else []
         return [
             "rq.cli",
             "worker",
             *flag,
             "--worker-class",
-            "rq.worker.SimpleWorker",
+            RQ_WORKER_CLASSES[worker_class],
             "--serializer",
             "rq.serializers.JSONSerializer",
             "-u",
@@ -156,6 +172,9 @@ class RQSide:
             "WARNING",
             RQ_QUEUE,
         ]
+
+    def drop_live_streams(self) -> int:
+        return 0  # RQ keeps no event stream
 
     def progress(self) -> tuple[int, int]:
         self.harness_zcards += 2

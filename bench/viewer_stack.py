@@ -152,17 +152,21 @@ class Stack:
         return psutil.Process(self.redis.process.pid)
 
     def last_ids(self, task_ids: list[str]) -> dict[str, str]:
-        """Each task's newest stream id (``0`` when it has none): where a viewer joins."""
+        """Each task's newest event id (``0`` when it has none): where a viewer joins."""
         pipe = self.client().pipeline(transaction=False)
         for task_id in task_ids:
-            pipe.xrevrange(keys.events(task_id), count=1)
-        return {tid: (r[0][0] if r else "0") for tid, r in zip(task_ids, pipe.execute())}
+            pipe.hget(keys.task(task_id), "evN")
+        return {tid: (last or "0") for tid, last in zip(task_ids, pipe.execute())}
 
     def lines_written(self, task_ids: list[str]) -> int:
-        """Entries in the tickers' streams so far (well under the stream's MAXLEN here)."""
+        """Entries in the tickers' lanes' streams so far (one ticker per lane, well
+        under the stream's MAXLEN here)."""
         pipe = self.client().pipeline(transaction=False)
         for task_id in task_ids:
-            pipe.xlen(keys.events(task_id))
+            pipe.hget(keys.task(task_id), "deployment")
+        lanes = pipe.execute()
+        for deployment in lanes:
+            pipe.xlen(keys.lane_events(deployment))
         return sum(pipe.execute())
 
 

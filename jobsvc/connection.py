@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 import redis
 from redis import Redis
+from redis.maint_notifications import MaintNotificationsConfig
 from redis.sentinel import Sentinel
 
 from .errors import ConfigError, Unavailable
@@ -107,12 +108,20 @@ def client(
 
     With ``max_connections`` the pool blocks callers instead of opening more
     connections: the web process's relay stays within a fixed number.
+
+    A new connection sends nothing before its first command (RESP2, no
+    library name nor version, no maintenance notifications): redis-py's
+    defaults add four to five round trips to each, and a forking worker's
+    work-horse opens its connections anew for every task.
     """
     options: dict[str, Any] = dict(
         decode_responses=decode,
         socket_connect_timeout=CONNECT_TIMEOUT_S,
         socket_timeout=socket_timeout,
         client_name=name,
+        protocol=2,
+        driver_info=None,
+        maint_notifications_config=MaintNotificationsConfig(enabled=False),
     )
     try:
         if url.startswith("redis+sentinel://"):

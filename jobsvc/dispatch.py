@@ -18,7 +18,7 @@ from typing import Any
 
 from redis import Redis
 from rq import Queue, Worker
-from rq.command import send_stop_job_command
+from rq.command import send_command
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from rq.serializers import JSONSerializer
@@ -55,6 +55,11 @@ def queue_name(pool: str, priority: str) -> str:
 def pool_queue_names(pool: str) -> list[str]:
     """What a worker of ``pool`` listens on, in the order it serves them."""
     return [MAINTENANCE_QUEUE] + [queue_name(check_pool(pool), p) for p in PRIORITIES]
+
+
+def is_dispatch(job: Job) -> bool:
+    """A task's dispatch (``run_task(task id)``), as opposed to a maintenance job."""
+    return job.func_name == JOB_FUNC
 
 
 class TaskJob(Job):
@@ -126,16 +131,15 @@ class Dispatcher:
             return self.connection.lpos(key, task_id) is not None
         return status in ("scheduled", "deferred")
 
-    def stop_job(self, task_id: str) -> None:
-        """Asks the worker running the task's RQ job to kill its work-horse.
+    def stop_job(self, task_id: str, worker: str | None) -> None:
+        """Asks the RQ worker that claimed the attempt to kill its work-horse
+        (RQ's stop-job command, which the worker obeys only while it runs that task).
 
         A forking worker kills the horse; a simple worker cannot, but its runner
         finds its token fenced off at the next heartbeat and stops the handler.
         """
-        try:
-            send_stop_job_command(self.connection, task_id, serializer=JSONSerializer)
-        except Exception as exc:  # noqa: BLE001  (the job may be gone or not started by RQ)
-            log.info("task %s: no RQ job to stop (%s)", task_id, exc)
+        if worker:
+            send_command(self.connection, worker, "stop-job", job_id=task_id)
 
     def workers(self) -> list[dict[str, Any]]:
         """The RQ workers registered in Redis, as ``GET /stats`` lists them."""

@@ -31,7 +31,8 @@ COOLDOWN = PREFIX + "cooldown"
 COUNTS = PREFIX + "counts"
 # Dashboard change feed: one entry per lane change (STREAM).
 DASHBOARD = PREFIX + "dashboard"
-# Newest-first index of every task (ZSET, score = acceptance seq).
+# Where the layout before kept a newest-first index of every task (ZSET);
+# today the status indexes together are that index (store.list_tasks).
 ALL_TASKS = PREFIX + "idx:all"
 # Set while the service drains: nothing new starts (lanes still accept tasks).
 DRAIN = PREFIX + "drain"
@@ -43,13 +44,23 @@ def task(task_id: str) -> str:
 
 
 def history(task_id: str) -> str:
-    """The task's state transitions (LIST of JSON entries)."""
+    """Where the layout before kept a task's state transitions (LIST of JSON
+    entries); today they are fields of the task's hash (scripts/_lib.lua)."""
     return f"{PREFIX}t:{task_id}:h"
 
 
 def events(task_id: str) -> str:
-    """The task's live events: log, progress, status, step (STREAM)."""
+    """Where the layout before kept a task's live events (STREAM); today they
+    are in its lane's stream (``lane_events``)."""
     return f"{PREFIX}t:{task_id}:ev"
+
+
+def lane_events(deployment: str) -> str:
+    """The live events of a lane's tasks: log, progress, status, step, each
+    naming its task (STREAM).  A lane runs one task at a time, so this is
+    mostly the running task's; one stream per lane, not per task, because
+    any stream costs 4 KB and more."""
+    return f"{PREFIX}events:{deployment}"
 
 
 def log(task_id: str) -> str:
@@ -96,24 +107,31 @@ def fire(name: str, fire_time: int) -> str:
 # set_status writes both).
 COUNT_BY_TYPE = "type"
 COUNT_BY_PRIORITY = "priority"
+# The counter bucket of queued and running tasks together (``_lib.lua``'s
+# ``bucket``): a claim or a retry moves no counter.  Each ended status is a
+# bucket of its own.
+ACTIVE_BUCKET = "active"
 
 
-def count(kind: str, status: str, name: str) -> str:
-    """A field of ``COUNTS``: tasks of one type or priority (``kind``) in one status.
+def count(kind: str, bucket: str, name: str) -> str:
+    """A field of ``COUNTS``: tasks of one type or priority (``kind``) in one bucket
+    (an ended status, or ``ACTIVE_BUCKET``).
 
     The name comes last for the same reason as in keys: a type name may hold ``:``.
     """
-    return f"{kind}:{status}:{name}"
+    return f"{kind}:{bucket}:{name}"
 
 
 def parse_count(field: str) -> tuple[str, str, str]:
-    """(kind, status, name) of a ``COUNTS`` field."""
-    kind, status, name = field.split(":", 2)
-    return kind, status, name
+    """(kind, bucket, name) of a ``COUNTS`` field."""
+    kind, bucket, name = field.split(":", 2)
+    return kind, bucket, name
 
 
-# The layout before this one put a lane's queue and lease after its name:
-# ``jobsvc:lane:<d>:q`` (ZSET) and ``jobsvc:lane:<d>:lease`` (STRING).  `jobsvc
-# check` looks for them; the type tells them from the hash of today's lane
-# named ``<d>:q``.  (suffix, type) pairs:
+# Earlier layouts put a lane's queue and lease after its name:
+# ``jobsvc:lane:<d>:q`` (ZSET) and ``jobsvc:lane:<d>:lease`` (STRING), and kept
+# a task's history and events in keys of its own (``history``, ``events``).  `jobsvc check` looks
+# for them; the type tells them from the hash of today's lane named ``<d>:q``.
+# (suffix, type) pairs:
 OLD_LANE_KEYS = ((":q", "zset"), (":lease", "string"))
+OLD_TASK_KEYS = ((":h", "list"), (":ev", "stream"))

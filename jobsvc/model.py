@@ -31,11 +31,19 @@ def _json(raw: str | None) -> Any:
     return None if raw is None else json.loads(raw)
 
 
+def history_entry(status: str, at_us: str, reason: str = "") -> str:
+    """A history entry as the store keeps it (``_lib.lua``'s ``history_entry``)."""
+    return f"{status} {at_us} {reason}" if reason else f"{status} {at_us}"
+
+
 def render_history(entries: list[str]) -> list[dict[str, Any]]:
+    """``<status> <at in µs>[ <reason>]`` entries as the contract's ``{status, at, reason?}``."""
     out = []
     for raw in entries:
-        entry = json.loads(raw)
-        entry["at"] = iso(entry["at"])
+        status, at, *reason = raw.split(" ", 2)
+        entry = {"status": status, "at": iso(at)}
+        if reason:
+            entry["reason"] = reason[0]
         out.append(entry)
     return out
 

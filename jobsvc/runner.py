@@ -1,8 +1,8 @@
 """Runs one attempt of a task inside an RQ job.
 
 ``run_task(task_id)`` is the RQ job function.  It claims the task (which
-grants the attempt its fencing token and lease), runs the handler in a
-thread of its own, and from the calling thread -- the process that runs the
+grants the attempt its fencing token and lease), runs the handler in the
+process's handler thread, and from the calling thread -- the process that runs the
 handler, so a killed work-horse stops proving life -- renews the lease,
 watches for a cancel request and enforces the hard timeout.  Then it
 finishes the attempt in one Lua step that also moves the lane on.
@@ -16,9 +16,11 @@ writes are refused once the attempt has ended.
 from __future__ import annotations
 
 import ctypes
+import itertools
 import json
 import logging
 import os
+import queue
 import socket
 import threading
 import time
@@ -140,35 +142,83 @@ def retry_redis(call: Any, deadline_s: float = FINISH_RETRY_S) -> Any:
             delay = min(delay * 2, 5.0)
 
 
-class HandlerThread(threading.Thread):
-    """Runs the handler and keeps what it returned or raised."""
+@dataclass(eq=False)
+class Run:
+    """One attempt's handler call, and what it returned or raised."""
 
-    def __init__(self, handler: Any, ctx: Context):
-        super().__init__(name=f"task-{ctx.task_id}", daemon=True)
-        self.handler, self.ctx = handler, ctx
-        self.result: Any = None
-        self.exc: BaseException | None = None
+    handler: Any
+    ctx: Context
+    done: threading.Event = field(default_factory=threading.Event)
+    result: Any = None
+    exc: BaseException | None = None
 
-    def run(self) -> None:
+    def __call__(self) -> None:
         try:
             self.result = self.handler(self.ctx, self.ctx.payload)
             json.dumps(self.result)
         except BaseException as exc:  # noqa: BLE001  (everything is reported)
             self.exc = exc
+        finally:
+            self.done.set()
 
-    def interrupt(self, exc_type: type[BaseException]) -> None:
+
+class HandlerThread(threading.Thread):
+    """Runs the handlers of a process's attempts, one after another.
+
+    One long-lived thread instead of one started per attempt.  A thread an
+    attempt had to interrupt is retired, never reused: the exception raised
+    into it could still land after its handler returned.
+    """
+
+    _started = itertools.count(1)
+
+    def __init__(self) -> None:
+        super().__init__(name=f"jobsvc-handler-{next(self._started)}", daemon=True)
+        self.runs: queue.SimpleQueue[Run | None] = queue.SimpleQueue()
+        self.current: Run | None = None
+
+    def run(self) -> None:
+        while (run := self.runs.get()) is not None:
+            self.current = run
+            run()
+            self.current = None
+
+    def interrupt(self, run: Run, exc_type: type[BaseException]) -> None:
         """Asks the handler to stop: event, callbacks, then an exception raised into it."""
-        self.ctx.stopping.set()
-        for callback in self.ctx._on_stop:
+        run.ctx.stopping.set()
+        for callback in run.ctx._on_stop:
             try:
                 callback()
             except Exception:  # noqa: BLE001
-                log.exception("stop callback of task %s failed", self.ctx.task_id)
-        if self.ident is not None and self.is_alive():
+                log.exception("stop callback of task %s failed", run.ctx.task_id)
+        if self.ident is not None and self.current is run and not run.done.is_set():
             ctypes.pythonapi.PyThreadState_SetAsyncExc(
                 ctypes.c_ulong(self.ident), ctypes.py_object(exc_type)
             )
-        self.join(STOP_GRACE_S)
+        run.done.wait(STOP_GRACE_S)
+        self.runs.put(None)
+
+
+_HANDLERS: HandlerThread | None = None
+
+
+def start_handler(handler: Any, ctx: Context) -> tuple[HandlerThread, Run]:
+    """Hands the handler to this process's handler thread (started if there is none,
+    or if the one there was retired or did not survive a fork)."""
+    global _HANDLERS
+    if _HANDLERS is None or not _HANDLERS.is_alive():
+        _HANDLERS = HandlerThread()
+        _HANDLERS.start()
+    run = Run(handler, ctx)
+    _HANDLERS.runs.put(run)
+    return _HANDLERS, run
+
+
+def retire(thread: HandlerThread) -> None:
+    """No later attempt runs on ``thread`` (it ends when its handler returns)."""
+    global _HANDLERS
+    if _HANDLERS is thread:
+        _HANDLERS = None
 
 
 class Attempt:
@@ -191,36 +241,35 @@ class Attempt:
             exc = LookupError(f"task type {self.type_name!r} is not registered in this worker")
             self._finish("failed", reason="unknown_type", exc=exc, retryable=False)
             return
-        thread = HandlerThread(self.task_type.handler, self.ctx)
-        thread.start()
-        outcome = self._supervise(thread)
+        thread, run = start_handler(self.task_type.handler, self.ctx)
+        outcome = self._supervise(run)
+        stop = {"lost": TaskStop, "timeout": TaskTimeout, "cancel": TaskCanceled}.get(outcome)
+        if stop is not None:
+            retire(thread)
+            thread.interrupt(run, stop)
         if outcome == "lost":
             log.warning("task %s: lease lost; a newer attempt owns it", self.task_id)
-            thread.interrupt(TaskStop)
             return
         faults.point("before_finish")
         if outcome == "timeout":
-            thread.interrupt(TaskTimeout)
             self._finish(
                 "failed",
                 reason="timeout",
                 exc=TaskTimeout(f"exceeded its timeout of {self.timeout_s}s"),
             )
         elif outcome == "cancel":
-            thread.interrupt(TaskCanceled)
             self._finish("canceled", reason="canceled by request")
-        elif thread.exc is not None:
-            self._finish("failed", reason="exception", exc=thread.exc)
+        elif run.exc is not None:
+            self._finish("failed", reason="exception", exc=run.exc)
         else:
-            self._finish("completed", result=thread.result)
+            self._finish("completed", result=run.result)
 
-    def _supervise(self, thread: HandlerThread) -> str:
+    def _supervise(self, run: Run) -> str:
         """Waits for the handler, renewing the lease; says why the wait ended."""
         interval = self.store.settings.lease_s / 3
         deadline = self.started + self.timeout_s
         while True:
-            thread.join(max(0.0, min(interval, deadline - time.monotonic())))
-            if not thread.is_alive():
+            if run.done.wait(max(0.0, min(interval, deadline - time.monotonic()))):
                 return "done"
             if time.monotonic() >= deadline:
                 return "timeout"
@@ -289,10 +338,16 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def run_task(task_id: str) -> None:
-    """RQ job function: its only argument is the task id."""
+def run_task(task_id: str, rq_job_key: str | None = None, worker: str | None = None) -> None:
+    """RQ job function: its only argument is the task id.
+
+    A jobsvc worker calls it itself (``workers.Dispatches``) with the RQ
+    job's key, which the claim deletes (the task store holds the rest), and
+    its own name, which the task records: a reconciler stops a stuck
+    attempt through it.
+    """
     store = process_store()
-    claim = store.claim(task_id, worker_name())
+    claim = store.claim(task_id, worker or worker_name(), rq_job_key)
     if claim.code != "ok":
         log.info("task %s not claimed (%s); another dispatch has it", task_id, claim.code)
         return

@@ -42,6 +42,16 @@ DEFAULT_DEPLOYMENTS_LIMIT, MAX_DEPLOYMENTS_LIMIT = 100, 500
 DEFAULT_QUEUE_LIMIT, MAX_QUEUE_LIMIT = 100, 1000
 
 
+def with_running(workers: list[dict[str, Any]], running: dict[str, str]) -> list[dict[str, Any]]:
+    """RQ's worker listing with the task each worker runs: a worker records no RQ
+    state for a dispatch (processes/worker.py's Dispatches), the task store does."""
+    for worker in workers:
+        if worker["name"] in running:
+            worker["state"] = "busy"
+            worker["currentJobId"] = running[worker["name"]]
+    return workers
+
+
 class Service:
     def __init__(
         self,
@@ -165,8 +175,7 @@ class Service:
         """Everything that can refuse a task's live stream, checked before it starts:
         the task id and the task (404), the resume point (400 naming ``field``)."""
         task_id, since = valid_task_id(task_id), valid_stream_id(since, field)
-        final = live.open_task(self.relay.reads, self.store, task_id, since, field)
-        return TaskStream(task_id, since, final)
+        return live.open_task(self.relay.reads, self.store, task_id, since, field)
 
     def task_events(self, stream: TaskStream) -> Iterator[dict[str, Any] | None]:
         """A checked stream's events until the task's terminal status; None on a quiet
@@ -174,9 +183,7 @@ class Service:
         if stream.final is not None:
             return iter(stream.final)
         relay = self.relay
-        return live.task_events(
-            relay.hub, relay.reads, stream.task_id, stream.since, self.settings.keepalive_s
-        )
+        return live.task_events(relay.hub, relay.reads, stream, self.settings.keepalive_s)
 
     def task_events_into(
         self, stream: TaskStream, out: SocketSink, still_there: Callable[[], bool]
@@ -186,8 +193,7 @@ class Service:
         return live.follow_into(
             relay.hub,
             relay.reads,
-            stream.task_id,
-            stream.since,
+            stream,
             out,
             still_there,
             self.settings.keepalive_s,
@@ -222,7 +228,9 @@ class Service:
     def stats(self) -> dict[str, Any]:
         stats = self.store.counts()
         stats["draining"] = self.store.draining()
-        stats["workers"] = self.store.dispatcher.workers()
+        stats["workers"] = with_running(
+            self.store.dispatcher.workers(), self.store.running_by_worker()
+        )
         return stats
 
     # -- acting ----------------------------------------------------------------------

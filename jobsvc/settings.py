@@ -32,11 +32,12 @@ DEFAULT_LOG_MAX_BYTES = 8 * 1024 * 1024
 # Cap on one output line (ctx.log, a shell child's line), in bytes; a longer one is cut
 # and marked, so no single line can overshoot the log cap or an event's size.
 LOG_LINE_MAX_BYTES = 64 * 1024
-# Cap on one task's live event stream, in entries.
+# Cap on one lane's live event stream (its tasks' events: mostly the running
+# one's, since a lane runs one task at a time), in entries.
 DEFAULT_EVENTS_MAXLEN = 20_000
-# How long an ended task's event stream is kept for late viewers, in seconds.
-# A stream costs at least 4 KB; after it expires the output stays at /log and
-# a late viewer gets the final status from the history.
+# How long a lane's events are kept for late viewers once its active task has
+# ended, in seconds.  A stream costs at least 4 KB; after it expires the
+# output stays at /log and a late viewer gets the final status from the history.
 DEFAULT_EVENTS_TTL_S = 300
 # How long `POST /tasks/{id}/cancel` waits for a running task to stop, in seconds.
 DEFAULT_CANCEL_WAIT_S = 10.0

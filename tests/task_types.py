@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 
 from jobsvc import task
@@ -82,3 +83,9 @@ def chatty(ctx, payload):
     if payload.get("error"):
         raise RuntimeError(payload["error"])
     return None
+
+
+@task("whoami")
+def whoami(ctx, payload):
+    """Names the thread that runs it: workers reuse one handler thread across attempts."""
+    return {"thread": threading.current_thread().name}

@@ -147,6 +147,36 @@ def test_listing_is_newest_first_and_pages_with_the_cursor(api: Api) -> None:
     assert seen == ids[::-1] and pages == 3
 
 
+def test_listing_of_all_tasks_pages_across_every_status(api: Api, svc) -> None:
+    """No index holds every task: the status indexes together are read as one."""
+    ids = [api.submit(f"lane-{i}")["id"] for i in range(7)]
+    for task_id, outcome in zip(ids[:4], ["completed", "failed", "canceled", None]):
+        token = svc.store.claim(task_id, "test").token
+        if outcome:
+            svc.store.finish(
+                task_id, f"lane-{ids.index(task_id)}", token, outcome=outcome, retryable=False
+            )
+    svc.skip(api.submit("lane-6")["id"])
+    seen, cursor = [], None
+    while True:
+        body = api.get(
+            "/tasks", params={"limit": 2, **({"cursor": cursor} if cursor else {})}
+        ).json()
+        seen += [(t["id"], t["status"]) for t in body["tasks"]]
+        cursor = body["nextCursor"]
+        if cursor is None:
+            break
+    assert [i for i, _ in seen][1:] == ids[::-1]
+    assert {s for _, s in seen} == {
+        "queued",
+        "running",
+        "completed",
+        "failed",
+        "canceled",
+        "skipped",
+    }
+
+
 def test_listing_filters_by_deployment_status_and_type(api: Api) -> None:
     a1 = api.submit("a")
     a2 = api.submit("a", "echo")

@@ -26,7 +26,8 @@ from jobsvc.validation import DEPLOYMENT_RE, TASK_ID_RE
 
 PROBE = """
 return { K.task('T'), K.history('T'), K.events('T'), K.log('T'), K.lane('D'),
-  K.lane_queue('D'), K.lease('D'), K.by_status('S'), K.by_deployment('D'), K.dedupe('I'),
+  K.lane_queue('D'), K.lease('D'), K.lane_events('D'), K.by_status('S'), K.by_deployment('D'),
+  K.dedupe('I'),
   K.count('type', 'S', 'N'), K.count('priority', 'S', 'N'),
   K.seq, K.deployments, K.busy, K.due, K.cooldown, K.counts, K.dashboard, K.all, K.drain }
 """
@@ -53,6 +54,7 @@ KIND_WORDS = [
     "status",
     "t",
     "dedupe",
+    "events",
     "fire",
     "type",
     "priority",
@@ -113,7 +115,7 @@ def test_keys_built_from_distinct_names_are_distinct(deployments, task_ids, iden
     built = [
         (b.__name__, d, b(d))
         for d in deployments
-        for b in (keys.lane, keys.lane_queue, keys.lease, keys.by_deployment)
+        for b in (keys.lane, keys.lane_queue, keys.lease, keys.lane_events, keys.by_deployment)
     ]
     built += [
         (b.__name__, t, b(t))
@@ -174,6 +176,7 @@ def test_lua_key_table_mirrors_keys_module(redis_url):
         keys.lane("D"),
         keys.lane_queue("D"),
         keys.lease("D"),
+        keys.lane_events("D"),
         keys.by_status("S"),
         keys.by_deployment("D"),
         keys.dedupe("I"),

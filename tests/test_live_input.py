@@ -146,7 +146,7 @@ def test_since_after_the_streams_last_event_is_refused(server, svc, make_worker,
     task = svc.submit("prod-eu", "echo", {"lines": ["a", "b"]})
     make_worker()
     wait_ended(svc, task.id)
-    [(last, _)] = redis.Redis.from_url(redis_url).xrevrange(keys.events(task.id), count=1)
+    [(last, _)] = redis.Redis.from_url(redis_url).xrevrange(keys.lane_events("prod-eu"), count=1)
     ms, seq = map(int, last.decode().split("-"))
     paths = live_paths(task.id)
     for beyond in (f"{ms}-{seq + 1}", f"{ms + 1}", f"{U64_MAX}-{U64_MAX}"):
@@ -195,7 +195,8 @@ def test_ended_task_whose_stream_expired_sends_its_final_status_on_both_transpor
     task = svc.submit("prod-eu", "echo", {"lines": ["a"]})
     make_worker()
     wait_ended(svc, task.id)
-    redis.Redis.from_url(redis_url).delete(keys.events(task.id))  # as JOBSVC_EVENTS_TTL_S does
+    # as JOBSVC_EVENTS_TTL_S does
+    redis.Redis.from_url(redis_url).delete(keys.lane_events("prod-eu"))
     paths = live_paths(task.id)
     assert sse_ids(sse(server, paths["sse"])) == ["0-1"]
     ws = websocket.create_connection(f"{server.ws_url}{paths['ws']}", timeout=10)
@@ -214,7 +215,7 @@ def test_python_api_and_cli_take_the_same_checked_path(svc, make_worker, env, re
     make_worker()
     wait_ended(svc, task.id)
     raw = redis.Redis.from_url(redis_url)
-    [(last, _)] = raw.xrevrange(keys.events(task.id), count=1)
+    [(last, _)] = raw.xrevrange(keys.lane_events("prod-eu"), count=1)
     ms, seq = map(int, last.decode().split("-"))
     for bad in ("abc", f"{ms}-{seq + 1}"):
         with pytest.raises(InvalidInput) as caught:
@@ -231,6 +232,6 @@ def test_python_api_and_cli_take_the_same_checked_path(svc, make_worker, env, re
         assert tail.returncode == 1 and tail.stdout == ""
         assert "since" in tail.stderr and tail.stderr.count("\n") == 1, tail.stderr
     assert list(svc.events(task.id, since=f"{ms}-{seq}")) == []
-    raw.delete(keys.events(task.id))  # as JOBSVC_EVENTS_TTL_S does
+    raw.delete(keys.lane_events("prod-eu"))  # as JOBSVC_EVENTS_TTL_S does
     [final] = svc.events(task.id)
     assert (final["id"], final["data"]["status"]) == ("0-1", "completed")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import redis
 
-from jobsvc import crons
+from jobsvc import crons, keys
 from jobsvc.errors import NotFound
 from jobsvc.processes.retention import cleanup_ended
 from tests.helpers import wait_ended, wait_until
@@ -18,7 +18,7 @@ def test_cleanup_deletes_ended_tasks_and_their_keys_only(svc, make_worker, redis
     svc.pause("prod-eu")
     waiting = svc.submit("prod-eu", "noop")
     raw = redis.Redis.from_url(redis_url, decode_responses=True)
-    assert raw.exists(f"jobsvc:t:{done.id}:log", f"jobsvc:t:{done.id}:ev") == 2
+    assert raw.exists(f"jobsvc:t:{done.id}:log", keys.lane_events("prod-eu")) == 2
 
     assert cleanup_ended(svc.store, days=0) == (1, 1)
 

@@ -9,6 +9,11 @@ through ``follow_into``, where the hub writes rendered frames straight to
 its socket.  The generators yield a message dict, or ``None`` when nothing
 happened for a keep-alive interval (the endpoint then sends a keep-alive
 and finds out whether the viewer is still there).
+
+A task's events are in its lane's stream (one stream per lane, each entry
+naming its task): a viewer's read and its hub subscription name the task,
+and start at the task's first event (its ``ev0``) or, before it has one,
+after the stream's position when the viewer subscribed.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from typing import Any
 
 from .. import keys
 from ..errors import InvalidInput, NotFound
-from ..model import iso, render_summary
+from ..model import iso
 from ..states import ENDED, Status
 from ..store import TaskStore
 from ..store.streams import Entry, StreamReader
@@ -32,6 +37,11 @@ from .sink import SocketSink
 SNAPSHOT_PAGE = 500
 # Bytes of catch-up frames a WebSocket viewer is sent per blocking flush.
 CATCH_UP_CHUNK = 64 * 1024
+# Entries taken from a viewer's buffer at once, at most: for the dashboard, the
+# entries whose lanes' summaries are read together.
+CHANGES_BATCH = 500
+# A live stream's start: resuming after it replays everything.
+START = "0-0"
 
 
 class ViewerTooSlow(Exception):
@@ -48,6 +58,8 @@ class TaskStream:
 
     task_id: str
     since: str
+    # The stream that holds the task's events: its lane's.
+    key: str
     # All there is to send when an ended task's stream needs no following (see
     # open_task), else None.
     final: list[dict[str, Any]] | None
@@ -71,23 +83,39 @@ def _live(
     sub: Subscription, last: str, keepalive: float
 ) -> Iterator[tuple[str, dict[str, Any]] | None]:
     """Entries from the hub after ``last``; None on a quiet ``keepalive`` interval."""
+    for batch in _live_batches(sub, last, keepalive):
+        if batch is None:
+            yield None
+        else:
+            yield from batch
+
+
+def _live_batches(sub: Subscription, last: str, keepalive: float) -> Iterator[list[Entry] | None]:
+    """The hub's entries after ``last``, each time all those buffered (up to
+    CHANGES_BATCH) as one list; None on a quiet ``keepalive`` interval."""
     while True:
         try:
-            entry = sub.entries.get(timeout=keepalive)
+            batch = [sub.entries.get(timeout=keepalive)]
         except queue.Empty:
             if sub.overflowed:
                 raise ViewerTooSlow(last) from None
             yield None
             continue
+        while len(batch) < CHANGES_BATCH:
+            try:
+                batch.append(sub.entries.get_nowait())
+            except queue.Empty:
+                break
         if sub.overflowed:
             raise ViewerTooSlow(last)
-        if id_after(entry[0], last):
-            last = entry[0]
-            yield entry
+        batch = [entry for entry in batch if id_after(entry[0], last)]
+        if batch:
+            last = batch[-1][0]
+            yield batch
 
 
 def _ended_without_stream(store: TaskStore, task_id: str, since: str) -> Iterator[dict[str, Any]]:
-    """An ended task whose stream has expired: its final status, once, from history."""
+    """An ended task whose events have expired: its final status, once, from history."""
     if since not in ("0", "0-0"):
         return
     task = store.get(task_id)
@@ -98,29 +126,48 @@ def _ended_without_stream(store: TaskStore, task_id: str, since: str) -> Iterato
 
 def open_task(
     reader: StreamReader, store: TaskStore, task_id: str, since: str, field: str = "since"
-) -> list[dict[str, Any]] | None:
+) -> TaskStream:
     """Checks a viewer's resume point before its stream starts.
 
-    Returns all there is to send when that is known now: for an ended task
-    whose stream has expired, its final status; for an ended task resumed
-    from its last event, nothing (the viewer had the end but not the
-    close).  Else None, and ``task_events`` follows the stream.
+    The stream's ``final`` is all there is to send when that is known now: for
+    an ended task whose events have expired, its final status; for an ended
+    task resumed from its last event, nothing (the viewer had the end but not
+    the close).  Else None, and ``task_events`` follows the lane's stream.
 
-    Refuses an unknown task (404) and a ``since`` after the last event the
-    stream has had (400, naming ``field``): no viewer was ever sent such an
-    id, and one waiting for the events after it would skip the task's end
-    and wait forever.  Before a task's first event only the start is in range.
+    Refuses an unknown task (404) and a ``since`` after the task's last event
+    (its ``evN``, 400 naming ``field``): no viewer was ever sent such an id,
+    and one waiting for the events after it would skip the task's end and
+    wait forever.  Before a task's first event only the start is in range.
     """
-    status, newest = reader.task_head(task_id)
-    if status is None:
+    status, deployment, last = reader.task_head(task_id)
+    if status is None or deployment is None:
         raise NotFound(f"no task {task_id!r}", code="task_not_found")
+    key = keys.lane_events(deployment)
     ended = Status(status).ended
-    if not newest and ended:
-        return list(_ended_without_stream(store, task_id, since))
-    last = newest or "0-0"
+    if ended and _events_gone(reader, key, last):
+        return TaskStream(task_id, since, key, list(_ended_without_stream(store, task_id, since)))
+    last = last or START
     if id_after(since, last):
         raise InvalidInput(f"{field} {since} is after the task's last event ({last})", field=field)
-    return [] if ended and since == last else None
+    return TaskStream(task_id, since, key, [] if ended and since == last else None)
+
+
+def _events_gone(reader: StreamReader, key: str, last: str | None) -> bool:
+    """True if an ended task's last event is no longer in its lane's stream (the
+    stream expired, or was trimmed past it)."""
+    first = reader.first_id(key) if last else None
+    return last is None or first is None or id_after(first, last)
+
+
+def start_bound(reader: StreamReader, task_id: str, last: str, join_id: str) -> str:
+    """Where the read of a task's events in its lane's stream begins (an XRANGE
+    bound): after ``last``; from the start, at the task's first event, or if
+    it has none yet, after ``join_id`` (the stream's position when the
+    viewer subscribed, read before this: every event of the task comes later).
+    """
+    if last not in (START, "0", ""):
+        return f"({last}"
+    return reader.first_event(task_id) or f"({join_id}"
 
 
 def render_frames(entries: list[Entry], frame: Callable[[str], bytes]) -> tuple[bytes, bool]:
@@ -135,13 +182,13 @@ def render_frames(entries: list[Entry], frame: Callable[[str], bytes]) -> tuple[
 
 
 def task_events(
-    hub: Hub, reader: StreamReader, task_id: str, since: str, keepalive: float
+    hub: Hub, reader: StreamReader, stream: TaskStream, keepalive: float
 ) -> Iterator[dict[str, Any] | None]:
     """The task's events after ``since``, then live ones, until its terminal status.
 
-    For a stream ``open_task`` has checked and found there.
+    For a stream ``open_task`` has checked (``stream.key`` is what it found).
     """
-    for entry in follow(hub, reader, keys.events(task_id), since, keepalive):
+    for entry in follow(hub, reader, stream, keepalive):
         if entry is None:
             yield None
             continue
@@ -152,19 +199,21 @@ def task_events(
 
 
 def follow(
-    hub: Hub, reader: StreamReader, key: str, since: str, keepalive: float
+    hub: Hub, reader: StreamReader, stream: TaskStream, keepalive: float
 ) -> Iterator[Entry | None]:
-    """A stream's entries after ``since``: caught up from Redis, then live from the hub.
+    """A task's entries in its lane's stream after ``since``: caught up from Redis,
+    then live from the hub.
 
     A viewer that falls so far behind that its buffer overflows is not
     dropped: it lets go of its subscription and catches up from Redis again,
     from the last entry it got, at its own pace.
     """
-    last = since if since not in ("0", "") else "0-0"
+    last = stream.since if stream.since not in ("0", "") else START
     while True:
-        sub = hub.subscribe(key)
+        sub = hub.subscribe(stream.key, stream.task_id)
         try:
-            for entry in catch_up(reader, key, last, sub.join_id):
+            start = start_bound(reader, stream.task_id, last, sub.join_id)
+            for entry in catch_up(reader, stream.key, start, sub.join_id, stream.task_id):
                 last = entry[0]
                 yield entry
             for item in _live(sub, last, keepalive):
@@ -180,8 +229,7 @@ def follow(
 def follow_into(
     hub: Hub,
     reader: StreamReader,
-    task_id: str,
-    since: str,
+    stream: TaskStream,
     out: SocketSink,
     still_there: Callable[[], bool],
     keepalive: float,
@@ -193,10 +241,9 @@ def follow_into(
     for all viewers of the task.  Returns True once the stream ended or the
     sink overflowed or failed (``out`` says which), False if the viewer left.
     """
-    key = keys.events(task_id)
-    sub = hub.subscribe(key)
+    sub = hub.subscribe(stream.key, stream.task_id)
     try:
-        last, ended = _catch_up_into(out, hub, reader, key, since, sub.join_id)
+        last, ended = _catch_up_into(out, hub, reader, stream, sub.join_id)
         if not out.drain():
             return False
         if not ended:
@@ -211,15 +258,16 @@ def follow_into(
 
 
 def _catch_up_into(
-    out: SocketSink, hub: Hub, reader: StreamReader, key: str, since: str, until: str
+    out: SocketSink, hub: Hub, reader: StreamReader, stream: TaskStream, until: str
 ) -> tuple[str, bool]:
-    """Writes the entries after ``since`` up to the join id, at the viewer's pace.
+    """Writes the task's entries after its ``since`` up to the join id, at the viewer's pace.
 
     Returns (last id sent, whether the stream ended).
     """
     assert hub.render is not None, "a hub that feeds sinks needs a render function"
-    last, pending = since, 0
-    for entry in catch_up(reader, key, since, until):
+    last, pending = stream.since, 0
+    start = start_bound(reader, stream.task_id, stream.since, until)
+    for entry in catch_up(reader, stream.key, start, until, stream.task_id):
         data, ended = hub.render([entry])
         out.write(data)
         last, pending = entry[0], pending + len(data)
@@ -249,25 +297,42 @@ def _snapshot(store: TaskStore) -> tuple[list[dict[str, Any]], dict[str, str]]:
 def dashboard_events(
     hub: Hub, store: TaskStore, keepalive: float
 ) -> Iterator[dict[str, Any] | None]:
-    """A snapshot of every deployment, then one message per lane change.
+    """A snapshot of every deployment, then a message per lane change.
 
-    A viewer whose buffer overflows gets a fresh snapshot rather than a gap.
+    A feed entry names the lane that changed; its summary is read when the
+    entry arrives, for all the lanes of the entries the buffer holds at once,
+    together with the feed's last id, so entries the summary already shows
+    are skipped.  A viewer whose buffer overflows gets a fresh snapshot
+    rather than a gap.
     """
     while True:
         sub = hub.subscribe(keys.DASHBOARD)
         try:
             summaries, seen = _snapshot(store)
             yield {"type": "snapshot", "deployments": summaries}
-            for entry in _live(sub, sub.join_id, keepalive):
-                if entry is None:
+            for batch in _live_batches(sub, sub.join_id, keepalive):
+                if batch is None:
                     yield None
                     continue
-                entry_id, fields = entry
-                name = fields["deployment"]
-                if name in seen and not id_after(entry_id, seen[name]):
-                    continue  # the snapshot already shows this change
-                yield {"type": "deployment", "deployment": render_summary(fields["summary"])}
+                yield from _changes(store, batch, seen)
         except ViewerTooSlow:
             continue
         finally:
             hub.unsubscribe(sub)
+
+
+def _changes(
+    store: TaskStore, entries: list[Entry], seen: dict[str, str]
+) -> Iterator[dict[str, Any]]:
+    """One message per lane named by ``entries`` whose change ``seen`` does not show yet."""
+    names: list[str] = []
+    for entry_id, fields in entries:
+        name = fields["deployment"]
+        if (name not in seen or id_after(entry_id, seen[name])) and name not in names:
+            names.append(name)
+    if not names:
+        return
+    last, summaries = store.summaries_at(names)
+    seen.update((name, last) for name in names)
+    for summary in summaries:
+        yield {"type": "deployment", "deployment": summary}

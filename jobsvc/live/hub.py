@@ -13,8 +13,11 @@ added (under the same lock as delivery).  Everything after the join id
 arrives through the buffer; everything up to it the viewer reads itself
 (``catch_up``), at its own pace.
 
+A lane's stream carries the events of all its tasks: a task viewer's
+subscription names its task, and gets only that task's entries.
+
 Hot path: a subscription may instead be *attached* to a sink (a WebSocket
-viewer's socket).  Then the hub renders each round's entries of a stream
+viewer's socket).  Then the hub renders each round's entries of a task
 once, with the ``render`` it was given, and writes the bytes to every
 attached sink without blocking: no thread wakes up per viewer and line.
 After a read that returned entries the hub waits ``COALESCE_S`` so one
@@ -64,6 +67,8 @@ def id_after(a: str, b: str) -> bool:
 @dataclass(eq=False)
 class Subscription:
     key: str
+    # The task whose entries it wants (a lane's events stream); None: every entry.
+    task: str | None = None
     entries: queue.Queue = field(default_factory=lambda: queue.Queue(BUFFER))
     ready: threading.Event = field(default_factory=threading.Event)
     join_id: str = "0-0"
@@ -92,8 +97,8 @@ class Hub:
         self._thread: threading.Thread | None = None
         self._stopped = threading.Event()
 
-    def subscribe(self, key: str, timeout: float = 5.0) -> Subscription:
-        sub = Subscription(key)
+    def subscribe(self, key: str, task: str | None = None, timeout: float = 5.0) -> Subscription:
+        sub = Subscription(key, task)
         with self._lock:
             self._pending.append(sub)
             self._ensure_running()
@@ -179,25 +184,43 @@ class Hub:
             if key not in self._positions:
                 return
             self._positions[key] = entries[-1][0]
-            rendered: tuple[bytes, bool] | None = None
+            by_task: dict[str | None, list[Entry]] = {None: entries}
+            rendered: dict[str | None, tuple[bytes, bool]] = {}
             for sub in self._subs.get(key, ()):
+                if sub.task not in by_task:
+                    by_task[sub.task] = of_task(entries, sub.task)
+                mine = by_task[sub.task]
+                if not mine:
+                    continue
                 if sub.sink is None:
-                    for entry in entries:
+                    for entry in mine:
                         sub.deliver(entry)
                     continue
-                if rendered is None:
-                    rendered = self.render(entries)  # type: ignore[misc]
-                sub.sink.write(*rendered)
+                if sub.task not in rendered:
+                    rendered[sub.task] = self.render(mine)  # type: ignore[misc]
+                sub.sink.write(*rendered[sub.task])
+
+
+def of_task(entries: list[Entry], task: str | None) -> list[Entry]:
+    """The entries of one task (all of them for None)."""
+    if task is None:
+        return entries
+    return [entry for entry in entries if entry[1].get("task") == task]
 
 
 def catch_up(
-    reader: StreamReader, key: str, since: str, until: str, page: int = 500
+    reader: StreamReader,
+    key: str,
+    start: str,
+    until: str,
+    task: str | None = None,
+    page: int = 500,
 ) -> Iterator[Entry]:
-    """Entries after ``since`` up to and including ``until``, read page by page."""
-    start = f"({since}" if since != "0" else "-"
+    """Entries from ``start`` (an XRANGE bound: ``-``, ``<id>`` or ``(<id>``) up to and
+    including ``until``, of ``task`` only if given, read page by page."""
     while True:
         entries = reader.page(key, start, until, page)
-        yield from entries
+        yield from of_task(entries, task)
         if len(entries) < page:
             return
         start = f"({entries[-1][0]}"

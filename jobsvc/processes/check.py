@@ -36,14 +36,12 @@ def redis_warnings(store: TaskStore) -> list[str]:
 def layout_warnings(store: TaskStore) -> list[str]:
     """One line if this Redis holds data written by jobsvc's old key layout,
     whose lane keys another lane's name could spell (see keys.py)."""
-    statuses = {s.value for s in Status}
-    found = store.first_key_of_type(
-        keys.lane("*"), keys.OLD_LANE_KEYS, LAYOUT_SCAN_COUNT, LAYOUT_SCAN_CALLS
-    )
+    buckets = {s.value for s in Status if s.ended} | {keys.ACTIVE_BUCKET}
+    found = keys.ALL_TASKS if store.key_exists(keys.ALL_TASKS) else _old_layout_key(store)
     if found is None and any(
-        keys.parse_count(name)[1] not in statuses for name in store.count_fields()
+        keys.parse_count(name)[1] not in buckets for name in store.count_fields()
     ):
-        found = f"{keys.COUNTS} fields type:<type>:<status>"
+        found = f"{keys.COUNTS} fields type:<type>:<status> or counters of queued/running"
     if found is None:
         return []
     return [
@@ -51,3 +49,9 @@ def layout_warnings(store: TaskStore) -> list[str]:
         "end (`jobsvc drain`), then delete the keys matching jobsvc:* and rq:* (or flush "
         "a database of jobsvc's own) and submit again"
     ]
+
+
+def _old_layout_key(store: TaskStore) -> str | None:
+    """The first key of an old layout a bounded SCAN finds, else None."""
+    old = {keys.lane(""): keys.OLD_LANE_KEYS, keys.task(""): keys.OLD_TASK_KEYS}
+    return store.first_key_of_type(keys.PREFIX + "*", old, LAYOUT_SCAN_COUNT, LAYOUT_SCAN_CALLS)

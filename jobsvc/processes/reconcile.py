@@ -62,7 +62,7 @@ def _reap(store: TaskStore, state: dict[str, Any], reason: str, message: str, fo
         backoff_ms=backoff_ms(store.settings.backoff_s, 0),
     )
     if force and code in ("retry", "ended"):
-        store.dispatcher.stop_job(state["active"])
+        store.dispatcher.stop_job(state["active"], state.get("worker"))
     return code in ("retry", "ended")
 
 

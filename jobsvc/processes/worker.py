@@ -4,24 +4,35 @@ A worker of pool P listens on ``maintenance`` first, then ``critical-P``,
 ``high-P``, ``medium-P``, ``low-P``.  Each worker process also runs a small
 ticker thread that hands tasks whose retry backoff is over back to RQ
 (``take_due.lua`` gives each one to exactly one ticker).
+
+A task's dispatch is run without RQ's per-job bookkeeping (``Dispatches``):
+the task store already holds everything RQ would record about it.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import random
 import signal
 import subprocess
 import sys
 import threading
 import time
+from typing import Any
 
 import redis
-from rq import SimpleWorker, Worker
+from rq import Queue, SimpleWorker, Worker
+from rq.job import Job
 from rq.serializers import JSONSerializer
+from rq.timeouts import HorseMonitorTimeoutException, JobTimeoutException
+from rq.worker import WorkerStatus
+from rq.worker.base import BaseWorker
 
 from .. import runner
-from ..dispatch import TaskJob, check_pool, pool_queue_names
+from ..dispatch import TaskJob, check_pool, is_dispatch, pool_queue_names
+from ..policy import RQ_TIMEOUT_GRACE_S
 from ..settings import DEFAULT_SHUTDOWN_S, Settings
 from ..store import TaskStore, open_store
 from ..types import loader
@@ -37,6 +48,12 @@ RESTART_S = 1.0
 # RQ ignores a stop signal that comes less than a second after the first (a pool's
 # and a terminal's arrive together), so the deadline's own signal comes later than that.
 DEADLINE_MIN_S = 1.5
+# A worker renews its RQ registration (its hash's TTL, minutes long) at most this
+# often, in seconds; RQ renews it before and after every dequeue and after every job.
+REGISTRATION_EVERY_S = 10.0
+# How often a worker looks whether `rq suspend` holds, at most, in seconds
+# (RQ looks before every job; jobsvc's own pause is `jobsvc drain`).
+SUSPENSION_CHECK_S = 1.0
 
 
 class ShutdownDeadline:
@@ -70,12 +87,126 @@ class ShutdownDeadline:
                 self._deadline.start()
 
 
-class JobsvcWorker(ShutdownDeadline, Worker):
-    pass
+class Dispatches(BaseWorker):
+    """Runs a task's dispatch without RQ's per-job bookkeeping.
+
+    For every job RQ writes an execution and its registries, the started and
+    finished registries, job and worker heartbeats, the worker's state, the
+    job's status and result: about 50 Redis commands in 15 round trips.  A
+    dispatch's state lives in the task store (claim, lease, finish), and
+    lost attempts are found by jobsvc's lease, not RQ's heartbeats
+    (docs/guarantees.md), so none of that is needed: a dispatch costs the
+    pop, the job's fetch, and the task's own scripts (``claim.lua`` deletes
+    the RQ job).  Jobs that are not dispatches (the scheduler's maintenance
+    jobs) take RQ's normal path.
+
+    The worker's state is kept in memory while it runs a dispatch, so RQ's
+    warm shutdown still waits for the task; ``GET /stats`` reads who runs
+    what from the task store.
+    """
+
+    _dispatch: str | None = None
+    _registered_until = 0.0
+    _suspension_checked = float("-inf")
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        if not is_dispatch(job):
+            super().execute_job(job, queue)
+            return
+        self._dispatch = job.id
+        self._state = WorkerStatus.BUSY  # memory only: RQ's warm shutdown reads it
+        try:
+            self.run_dispatch(job, queue)
+        finally:
+            self._dispatch = None
+            self._state = WorkerStatus.IDLE
+
+    def run_dispatch(self, job: Job, queue: Queue) -> None:
+        raise NotImplementedError
+
+    def run_task(self, job: Job) -> None:
+        """The attempt, with RQ's own timeout as the backstop behind the runner's."""
+        timeout = job.timeout or RQ_TIMEOUT_GRACE_S
+        try:
+            with self.death_penalty_class(timeout, JobTimeoutException, job_id=job.id):
+                runner.run_task(job.args[0], rq_job_key=job.key, worker=self.name)
+        except Exception:  # noqa: BLE001  (the lease decides what happens to the task)
+            log.exception("task %s: the attempt ended with an error", job.id)
+
+    def get_current_job_id(self) -> str | None:
+        """The task being run: ``rq.command``'s stop-job checks it (Dispatcher.stop_job)."""
+        return self._dispatch or super().get_current_job_id()
+
+    def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
+        """Renews the worker's registration when it would run out within
+        REGISTRATION_EVERY_S of what the caller asks, instead of three times per job.
+        Inside a pipeline it always writes: RQ reads the pipeline's replies by position."""
+        ttl = timeout or self.worker_ttl + 60
+        now = time.monotonic()
+        if pipeline is None and self._registered_until - now >= ttl - REGISTRATION_EVERY_S:
+            return
+        super().heartbeat(timeout, pipeline)
+        self._registered_until = now + ttl
+
+    def set_state(self, state: str, pipeline: Any = None) -> None:
+        """Writes the state only when it changes (RQ writes it before every dequeue)."""
+        if state != self._state:
+            super().set_state(state, pipeline)
+
+    def check_for_suspension(self, burst: bool) -> None:
+        now = time.monotonic()
+        if now - self._suspension_checked >= SUSPENSION_CHECK_S:
+            super().check_for_suspension(burst)
+            self._suspension_checked = time.monotonic()
 
 
-class JobsvcSimpleWorker(ShutdownDeadline, SimpleWorker):
-    pass
+class JobsvcSimpleWorker(Dispatches, ShutdownDeadline, SimpleWorker):
+    def run_dispatch(self, job: Job, queue: Queue) -> None:
+        self.run_task(job)
+
+
+class JobsvcWorker(Dispatches, ShutdownDeadline, Worker):
+    """The default: each attempt in a work-horse of its own, as RQ runs a job."""
+
+    def run_dispatch(self, job: Job, queue: Queue) -> None:
+        self.fork_work_horse(job, queue)  # RQ's: fork, setpgrp, then main_work_horse
+        self.watch_horse(job)
+
+    def main_work_horse(self, job: Job, queue: Queue) -> None:
+        if not is_dispatch(job):
+            super().main_work_horse(job, queue)
+            return
+        random.seed()
+        self.setup_work_horse_signals()  # type: ignore[no-untyped-call]
+        self._is_horse = True
+        self.run_task(job)
+        os._exit(0)
+
+    def watch_horse(self, job: Job) -> None:
+        """Waits for the horse, renewing the worker's registration every
+        job_monitoring_interval; kills it once RQ's timeout has passed (the
+        backstop: the runner ends the attempt at the task's own timeout).
+        A horse that dies leaves its attempt to the lease."""
+        started = time.monotonic()
+        while True:
+            try:
+                with self.death_penalty_class(
+                    self.job_monitoring_interval, HorseMonitorTimeoutException
+                ):
+                    self.wait_for_horse()
+                break
+            except HorseMonitorTimeoutException:
+                self.heartbeat(self.job_monitoring_interval + 60)
+                if job.timeout and time.monotonic() - started > job.timeout + RQ_TIMEOUT_GRACE_S:
+                    log.warning("task %s: work-horse past RQ's timeout; killing it", job.id)
+                    self.kill_horse()
+                    self.wait_for_horse()
+                    break
+            except OSError as exc:  # EINTR: a signal (a stop request) came in
+                if exc.errno != errno.EINTR:
+                    raise
+        self._horse_pid = 0
+        self._stopped_job_id = None
 
 
 WORKER_CLASSES: dict[str, type[JobsvcWorker] | type[JobsvcSimpleWorker]] = {

@@ -21,12 +21,13 @@ local K = {
   cooldown = PREFIX .. 'cooldown',
   counts = PREFIX .. 'counts',
   dashboard = PREFIX .. 'dashboard',
-  all = PREFIX .. 'idx:all',
+  all = PREFIX .. 'idx:all',  -- the layout before's index of all tasks: no longer written
   drain = PREFIX .. 'drain',
 }
 function K.task(id) return PREFIX .. 't:' .. id end
 function K.history(id) return PREFIX .. 't:' .. id .. ':h' end
 function K.events(id) return PREFIX .. 't:' .. id .. ':ev' end
+function K.lane_events(d) return PREFIX .. 'events:' .. d end
 function K.log(id) return PREFIX .. 't:' .. id .. ':log' end
 function K.lane(d) return PREFIX .. 'lane:' .. d end
 function K.lane_queue(d) return PREFIX .. 'laneq:' .. d end
@@ -68,36 +69,86 @@ local function lane_score(priority, seq)
   return int(RANK[priority] * RANK_SHIFT + tonumber(seq))
 end
 
--- Moves a task to a new status: indexes, counters and the history entry,
--- all together, so no reader ever sees one without the others.
-local function set_status(id, new, now, reason)
-  local tkey = K.task(id)
-  local f = redis.call('HMGET', tkey, 'status', 'seq', 'type', 'priority')
-  local old, seq, typ, prio = f[1], f[2], f[3], f[4]
-  if old then
-    redis.call('ZREM', K.by_status(old), id)
-    redis.call('HINCRBY', K.counts, K.count('type', old, typ), -1)
-    redis.call('HINCRBY', K.counts, K.count('priority', old, prio), -1)
+-- What a transition reads of a task, in one HMGET.  A task hash holds only
+-- the fields that have a value: retryCount, attempts, cooldownS and stallS
+-- are 0 when absent, payload and metadata {}, result null.
+local TASK_FIELDS = { 'status', 'deployment', 'type', 'priority', 'seq', 'token', 'retryCount',
+  'maxRetries', 'timeoutS', 'attempts', 'identity', 'cooldownS', 'dueAt', 'cancelRequested', 'hn',
+  'ev0' }
+
+-- The task's fields as a table (missing ones nil), or nil if there is no task.
+local function read_task(id)
+  local v = redis.call('HMGET', K.task(id), unpack(TASK_FIELDS))
+  if not v[1] then return nil end
+  local t = { id = id }
+  for i, name in ipairs(TASK_FIELDS) do
+    if v[i] then t[name] = v[i] end
   end
-  redis.call('ZADD', K.by_status(new), seq, id)
-  redis.call('HINCRBY', K.counts, K.count('type', new, typ), 1)
-  redis.call('HINCRBY', K.counts, K.count('priority', new, prio), 1)
-  redis.call('HSET', tkey, 'status', new)
-  local entry = { status = new, at = int(now) }
-  if reason and reason ~= '' then entry.reason = reason end
-  redis.call('RPUSH', K.history(id), cjson.encode(entry))
+  return t
 end
 
--- Appends one live event to the task's stream (log, progress, status, step).
-local function emit(id, kind, data, now)
-  return redis.call('XADD', K.events(id), 'MAXLEN', '~', CFG.events_maxlen, '*',
-    'type', kind, 'at', int(now), 'data', cjson.encode(data))
+-- Appends field/value pairs to a list of HSET arguments.
+local function extend(args, more)
+  for _, v in ipairs(more or {}) do args[#args + 1] = v end
+  return args
 end
 
-local function emit_status(id, status, reason, now)
+-- Counters count a status's bucket: queued and running share one ('active'),
+-- so a claim or a retry changes no counter; each ended status has its own.
+local function bucket(status)
+  if ENDED[status] then return status end
+  return 'active'
+end
+
+local function count(t, status, delta)
+  local b = bucket(status)
+  redis.call('HINCRBY', K.counts, K.count('type', b, t.type), delta)
+  redis.call('HINCRBY', K.counts, K.count('priority', b, t.priority), delta)
+end
+
+-- A history entry as kept: '<status> <at, µs>[ <reason>]', short enough that
+-- the task hash stays a listpack.  The first entry, queued at createdAt, is
+-- not kept: createdAt says it.  Entry n >= 2 is the task's field 'h<n-1>',
+-- and 'hn' counts them.
+local function history_entry(status, now, reason)
+  if reason and reason ~= '' then return status .. ' ' .. int(now) .. ' ' .. reason end
+  return status .. ' ' .. int(now)
+end
+
+-- Moves a task to a new status: its index, its counters, its history entry
+-- and the fields the caller adds, in one HSET, so no reader ever sees one
+-- without the others.
+local function set_status(t, new, now, reason, fields)
+  redis.call('ZREM', K.by_status(t.status), t.id)
+  redis.call('ZADD', K.by_status(new), t.seq, t.id)
+  if bucket(t.status) ~= bucket(new) then
+    count(t, t.status, -1)
+    count(t, new, 1)
+  end
+  local n = tonumber(t.hn or '0') + 1
+  t.status, t.hn = new, tostring(n)
+  redis.call('HSET', K.task(t.id), unpack(extend(
+    { 'status', new, 'hn', n, 'h' .. n, history_entry(new, now, reason) }, fields)))
+end
+
+-- Appends one live event of a task (log, progress, status, step) to its
+-- lane's stream: a lane runs one task at a time, so the stream is mostly
+-- that task's, and one stream's fixed cost (4 KB and more) is paid per lane,
+-- not per task.  Each entry names its task.  Returns the task fields that
+-- record it, to be written with the change: 'evN', its last event's id,
+-- and 'ev0', its first (where a replay from its start begins).
+local function emit(t, kind, data, now)
+  local id = redis.call('XADD', K.lane_events(t.deployment), 'MAXLEN', '~', CFG.events_maxlen,
+    '*', 'task', t.id, 'type', kind, 'at', int(now), 'data', cjson.encode(data))
+  if t.ev0 then return { 'evN', id } end
+  t.ev0 = id
+  return { 'evN', id, 'ev0', id }
+end
+
+local function emit_status(t, status, reason, now)
   local data = { status = status }
   if reason and reason ~= '' then data.reason = reason end
-  emit(id, 'status', data, now)
+  return emit(t, 'status', data, now)
 end
 
 -- True if the lane's hash and queue hold what they should (or nothing yet).
@@ -130,10 +181,12 @@ local function summary(d)
   return s
 end
 
--- Every lane change lands on the dashboard feed in the same step as the change.
+-- Every lane change lands on the dashboard feed in the same step as the
+-- change, as the lane's name alone: a viewer reads the lane's summary when
+-- the entry reaches it (live.dashboard_events), so an entry costs a few
+-- bytes instead of a summary.
 local function publish(d)
-  redis.call('XADD', K.dashboard, 'MAXLEN', '~', CFG.dashboard_maxlen, '*',
-    'deployment', d, 'summary', cjson.encode(summary(d)))
+  redis.call('XADD', K.dashboard, 'MAXLEN', '~', CFG.dashboard_maxlen, '*', 'deployment', d)
 end
 
 -- What a caller needs to hand a task to RQ: {id, pool, priority, timeoutS}.
@@ -144,22 +197,41 @@ local function dispatch_info(id, now)
   return { id, f[1], f[2], f[3] }
 end
 
--- If the lane is idle, not paused and the service is not draining, its head
--- becomes the active task.
--- Returns the dispatch info of the promoted task, or an empty table.
-local function promote(d, now)
-  local lkey = K.lane(d)
-  local l = redis.call('HMGET', lkey, 'active', 'paused')
-  if l[1] then return {} end
+-- The lane's head, if the lane may start it (not paused, the service not
+-- draining), else nil; a lane with nothing waiting leaves the busy set.
+local function startable_head(d, paused)
   local head = redis.call('ZRANGE', K.lane_queue(d), 0, 0)
   if #head == 0 then
     redis.call('SREM', K.busy, d)
+    return nil
+  end
+  if paused == '1' or redis.call('EXISTS', K.drain) == 1 then return nil end
+  redis.call('ZREM', K.lane_queue(d), head[1])
+  return head[1]
+end
+
+-- If the lane is idle, its head (if it may start) becomes the active task.
+-- Returns the dispatch info of the promoted task, or an empty table.
+local function promote(d, now)
+  local l = redis.call('HMGET', K.lane(d), 'active', 'paused')
+  if l[1] then return {} end
+  local id = startable_head(d, l[2])
+  if not id then return {} end
+  redis.call('HSET', K.lane(d), 'active', id)
+  return dispatch_info(id, now)
+end
+
+-- The lane's active task has ended (its id is now the lane's 'last'): the
+-- next one becomes active if it may start.  Returns its dispatch info, or {}.
+local function advance(d, ended, now)
+  local lkey = K.lane(d)
+  local id = startable_head(d, field(lkey, 'paused'))
+  if not id then
+    redis.call('HDEL', lkey, 'active')
+    redis.call('HSET', lkey, 'last', ended)
     return {}
   end
-  if l[2] == '1' or redis.call('EXISTS', K.drain) == 1 then return {} end
-  local id = head[1]
-  redis.call('ZREM', K.lane_queue(d), id)
-  redis.call('HSET', lkey, 'active', id)
+  redis.call('HSET', lkey, 'active', id, 'last', ended)
   return dispatch_info(id, now)
 end
 
@@ -172,60 +244,63 @@ local function holds_identity(id, now)
   return f[2] ~= false and tonumber(f[2]) > now
 end
 
--- At a task's end: open its cooldown window, or free its dedupe identity.
-local function end_identity(id, now)
-  local tkey = K.task(id)
-  local f = redis.call('HMGET', tkey, 'identity', 'cooldownS')
-  if not f[1] then return end
-  local dkey = K.dedupe(f[1])
+-- At a task's end: open its cooldown window (adding cooldownUntil to the
+-- fields its end writes), or free its dedupe identity.
+local function end_identity(t, now, fields)
+  if not t.identity then return end
+  local dkey = K.dedupe(t.identity)
   local holder = redis.call('GET', dkey)
-  local cooldown = tonumber(f[2] or '0')
+  local cooldown = tonumber(t.cooldownS or '0')
   if cooldown > 0 then
     local until_us = now + cooldown * 1000000
-    redis.call('HSET', tkey, 'cooldownUntil', int(until_us))
-    redis.call('ZADD', K.cooldown, int(until_us), id)
-    if holder == id then redis.call('PEXPIRE', dkey, int(cooldown * 1000)) end
-  elseif holder == id then
+    extend(fields, { 'cooldownUntil', int(until_us) })
+    redis.call('ZREMRANGEBYSCORE', K.cooldown, '-inf', int(now))  -- windows over by now
+    redis.call('ZADD', K.cooldown, int(until_us), t.id)
+    if holder == t.id then redis.call('PEXPIRE', dkey, int(cooldown * 1000)) end
+  elseif holder == t.id then
     redis.call('DEL', dkey)
   end
 end
 
 -- The common end of a task: stamp, status, events, identity, lane moves on.
+-- ``fields`` are more task fields to write with the status (result, error).
+-- The caller has let go of the attempt's lease, if it had one.
 -- Returns the dispatch info of the next task of the lane, if one was promoted.
-local function end_task(id, d, status, reason, now)
-  local tkey = K.task(id)
-  redis.call('HSET', tkey, 'completedAt', int(now))
-  redis.call('HDEL', tkey, 'dueAt', 'cancelRequested')
-  redis.call('ZREM', K.due, id)
-  set_status(id, status, now, reason)
-  emit_status(id, status, reason, now)
-  redis.call('EXPIRE', K.events(id), CFG.events_ttl)
-  end_identity(id, now)
-  local lkey = K.lane(d)
+local function end_task(t, status, reason, now, fields)
+  local id, d = t.id, t.deployment
+  fields = extend({ 'completedAt', int(now) }, fields)
+  -- What only a live attempt needs goes (an ended task's status refuses its writes).
+  redis.call('HDEL', K.task(id), 'worker', 'token', 'dispatchedAt', 'dueAt', 'cancelRequested')
+  if t.dueAt then redis.call('ZREM', K.due, id) end
+  end_identity(t, now, fields)
+  set_status(t, status, now, reason, extend(fields, emit_status(t, status, reason, now)))
+  local active = field(K.lane(d), 'active')
+  -- Ended tasks' events are kept JOBSVC_EVENTS_TTL_S; never those of a
+  -- running task (claim.lua persists the stream).
+  if active == id or not active then redis.call('EXPIRE', K.lane_events(d), CFG.events_ttl) end
   local nxt = {}
-  if field(lkey, 'active') == id then
-    redis.call('HDEL', lkey, 'active')
-    redis.call('DEL', K.lease(d))
-    nxt = promote(d, now)
+  if active == id then
+    nxt = advance(d, id, now)
   else
     redis.call('ZREM', K.lane_queue(d), id)
+    redis.call('HSET', K.lane(d), 'last', id)
   end
-  redis.call('HSET', lkey, 'last', id)
   publish(d)
   return nxt
 end
 
 -- An attempt failed and retries remain: back to queued, still the lane's
 -- active task, due after the backoff (jobsvc:due; a worker's ticker hands it
--- to RQ then).  Returns the due time.
-local function retry_later(id, d, reason, backoff_ms, now)
+-- to RQ then).  ``fields`` are more task fields to write (the error).
+-- Returns the due time.
+local function retry_later(t, reason, backoff_ms, now, fields)
+  fields = fields or {}
   local due = int(now + tonumber(backoff_ms) * 1000)
-  redis.call('HINCRBY', K.task(id), 'retryCount', 1)
-  redis.call('HSET', K.task(id), 'dueAt', due)
-  redis.call('ZADD', K.due, due, id)
-  set_status(id, 'queued', now, 'retry: ' .. reason)
-  emit_status(id, 'queued', 'retry: ' .. reason, now)
-  publish(d)
+  redis.call('ZADD', K.due, due, t.id)
+  extend(fields, emit_status(t, 'queued', 'retry: ' .. reason, now))
+  set_status(t, 'queued', now, 'retry: ' .. reason, extend(
+    { 'retryCount', tonumber(t.retryCount or '0') + 1, 'dueAt', due }, fields))
+  publish(t.deployment)
   return due
 end
 

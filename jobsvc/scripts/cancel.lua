@@ -12,13 +12,12 @@
 --       | {'canceled' [, '@dispatch', id, pool, priority, timeoutS]}
 local tkey, lease = KEYS[1], KEYS[2]
 local id = ARGV[1]
-local f = redis.call('HMGET', tkey, 'status', 'deployment', 'token')
-if not f[1] then return { 'missing' } end
-if ENDED[f[1]] then return { 'ended', f[1] } end
-if f[1] == 'running' and redis.call('GET', lease) == f[3] then
+local t = read_task(id)
+if not t then return { 'missing' } end
+if ENDED[t.status] then return { 'ended', t.status } end
+if t.status == 'running' and redis.call('GET', lease) == t.token then
   redis.call('HSET', tkey, 'cancelRequested', '1')
   return { 'requested' }
 end
-local now = now_us()
-local dispatch = end_task(id, f[2], 'canceled', ARGV[2], now)
+local dispatch = end_task(t, 'canceled', ARGV[2], now_us())
 return reply('canceled', dispatch)

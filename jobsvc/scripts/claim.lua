@@ -7,6 +7,8 @@
 --
 -- KEYS[1] task hash (its lane's hash and lease key are derived from the
 --         task's deployment: the RQ job carries the task id only)
+-- KEYS[2] optional: the RQ job that carried this dispatch, deleted whatever
+--         the answer (a jobsvc worker keeps no RQ record of a dispatch)
 -- ARGV 1 id  2 worker name  3 lease in ms
 -- While the service drains nothing starts: {'draining'} (the task stays the
 -- lane's active one; `jobsvc drain --resume` hands it to RQ again).
@@ -16,24 +18,29 @@
 local tkey = KEYS[1]
 local id = ARGV[1]
 local now = now_us()
+if KEYS[2] then redis.call('DEL', KEYS[2]) end
 
-local f = redis.call('HMGET', tkey, 'status', 'deployment', 'dueAt')
-if not f[1] then return { 'missing' } end
-if f[1] ~= 'queued' then return { 'not_queued', f[1] } end
-local lkey, lease = K.lane(f[2]), K.lease(f[2])
+local t = read_task(id)
+if not t then return { 'missing' } end
+if t.status ~= 'queued' then return { 'not_queued', t.status } end
+local d = t.deployment
+local lkey = K.lane(d)
 if field(lkey, 'active') ~= id then return { 'not_active' } end
-if f[3] and tonumber(f[3]) > now then return { 'not_due' } end
+if t.dueAt and tonumber(t.dueAt) > now then return { 'not_due' } end
 if redis.call('EXISTS', K.drain) == 1 then return { 'draining' } end
 
 local token = redis.call('HINCRBY', lkey, 'fence', 1)
-local attempt = redis.call('HINCRBY', tkey, 'attempts', 1)
-redis.call('HSET', tkey, 'token', token, 'startedAt', int(now), 'worker', ARGV[2])
-redis.call('HDEL', tkey, 'dueAt')
-redis.call('ZREM', K.due, id)
-redis.call('SET', lease, token, 'PX', ARGV[3])
-set_status(id, 'running', now, nil)
-emit_status(id, 'running', nil, now)
-publish(f[2])
+local attempt = tonumber(t.attempts or '0') + 1
+-- What only a waiting dispatch needs (the reconciler's orphan check) goes.
+redis.call('HDEL', tkey, 'dueAt', 'dispatchedAt')
+if t.dueAt then redis.call('ZREM', K.due, id) end
+redis.call('SET', K.lease(d), token, 'PX', ARGV[3])
+-- A running task's events never expire (end_task sets their time to live).
+redis.call('PERSIST', K.lane_events(d))
+set_status(t, 'running', now, nil, extend(
+  { 'token', token, 'attempts', attempt, 'startedAt', int(now), 'worker', ARGV[2] },
+  emit_status(t, 'running', nil, now)))
+publish(d)
 
-local t = redis.call('HMGET', tkey, 'type', 'payload', 'timeoutS', 'retryCount')
-return { 'ok', token, attempt, t[1], t[2], t[3], t[4], f[2] }
+local payload = field(tkey, 'payload') or '{}'
+return { 'ok', token, attempt, t.type, payload, t.timeoutS, t.retryCount or '0', d }

@@ -10,22 +10,25 @@
 --      6 reason  7 backoff in ms  8 retryable ('1' or '0')
 -- Returns {'stale'} | {'retry', dueAt}
 --       | {'ended', status [, '@dispatch', id, pool, priority, timeoutS]}
-local tkey, lkey, lease = KEYS[1], KEYS[2], KEYS[3]
+local lease = KEYS[3]
 local id, outcome, reason = ARGV[1], ARGV[3], ARGV[6]
-local f = redis.call('HMGET', tkey, 'token', 'status', 'deployment', 'retryCount', 'maxRetries')
-if f[1] ~= ARGV[2] or f[2] ~= 'running' then return { 'stale' } end
-local d = f[3]
+local t = read_task(id)
+if not t or t.token ~= ARGV[2] or t.status ~= 'running' then return { 'stale' } end
 local now = now_us()
-if redis.call('GET', lease) == ARGV[2] then redis.call('DEL', lease) end
+-- The lease is this attempt's: a newer attempt would hold another token.
+redis.call('DEL', lease)
 
-if ARGV[5] ~= '' then redis.call('HSET', tkey, 'error', ARGV[5]) end
-if outcome == 'failed' and ARGV[8] == '1' and tonumber(f[4]) < tonumber(f[5]) then
-  return { 'retry', retry_later(id, d, reason, ARGV[7], now) }
+local fields = {}
+if ARGV[5] ~= '' then fields = { 'error', ARGV[5] } end
+if outcome == 'failed' and ARGV[8] == '1'
+    and tonumber(t.retryCount or '0') < tonumber(t.maxRetries) then
+  return { 'retry', retry_later(t, reason, ARGV[7], now, fields) }
 end
 
 if outcome == 'completed' then
-  redis.call('HSET', tkey, 'result', ARGV[4])
-  redis.call('HDEL', tkey, 'error')
+  -- An earlier attempt's error goes; a null result is not written (absent is null).
+  if tonumber(t.attempts) > 1 then redis.call('HDEL', K.task(id), 'error') end
+  if ARGV[4] ~= 'null' then fields = { 'result', ARGV[4] } end
 end
-local dispatch = end_task(id, d, outcome, reason, now)
+local dispatch = end_task(t, outcome, reason, now, fields)
 return reply('ended', dispatch, outcome)

@@ -9,8 +9,9 @@
 -- ARGV 1 field cap in bytes (0: none)  2 history cap in entries (0: all)
 --      3 the fields that may be cut, comma-separated  4.. the task ids
 -- Returns one entry per id: {} if missing, {error text} if unreadable, else
--- {flat HGETALL, history list, position, names cut} where position is -1 for
--- an ended task.
+-- {flat fields (HGETALL but the history, plus 'id'), history entries
+-- ('<status> <at>[ <reason>]'), position, names cut} where position is -1
+-- for an ended task.
 local field_max, history_max = tonumber(ARGV[1]), tonumber(ARGV[2])
 local cuttable = {}
 for name in string.gmatch(ARGV[3], '[^,]+') do cuttable[name] = true end
@@ -23,25 +24,36 @@ local function position(id, status, d)
   return -1
 end
 
+-- The history entries: the implied first one (queued at createdAt), then the
+-- fields h1..h<hn>; only the last history_max of them if a cap is given.
+local function history(created, kept, n)
+  local first, out = 0, {}
+  if history_max > 0 and n + 1 > history_max then first = n + 1 - history_max end
+  if first == 0 then out[1] = 'queued ' .. created end
+  for i = math.max(first, 1), n do out[#out + 1] = kept[i] end
+  return out, first > 0
+end
+
 local function read(id)
   local h = redis.call('HGETALL', K.task(id))
   if #h == 0 then return {} end
-  local fields, cut = {}, {}
+  local fields, cut, kept, f = { 'id', id }, {}, {}, {}
   for i = 1, #h, 2 do
-    if field_max > 0 and cuttable[h[i]] and #h[i + 1] > field_max then
-      cut[#cut + 1] = h[i]
+    local name, value = h[i], h[i + 1]
+    local n = string.match(name, '^h(%d+)$')
+    f[name] = value
+    if n then
+      kept[tonumber(n)] = value
+    elseif field_max > 0 and cuttable[name] and #value > field_max then
+      cut[#cut + 1] = name
     else
-      fields[#fields + 1] = h[i]
-      fields[#fields + 1] = h[i + 1]
+      fields[#fields + 1] = name
+      fields[#fields + 1] = value
     end
   end
-  local first = 0
-  if history_max > 0 and redis.call('LLEN', K.history(id)) > history_max then
-    first = -history_max
-    cut[#cut + 1] = 'history'
-  end
-  local f = redis.call('HMGET', K.task(id), 'status', 'deployment')
-  return { fields, redis.call('LRANGE', K.history(id), first, -1), position(id, f[1], f[2]), cut }
+  local entries, shortened = history(f.createdAt, kept, tonumber(f.hn or '0'))
+  if shortened then cut[#cut + 1] = 'history' end
+  return { fields, entries, position(id, f.status, f.deployment), cut }
 end
 
 local out = {}

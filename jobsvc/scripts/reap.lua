@@ -11,19 +11,21 @@
 --       | {'ended', 'failed' [, '@dispatch', id, pool, priority, timeoutS]}
 local tkey, lkey, lease = KEYS[1], KEYS[2], KEYS[3]
 local id, token, reason = ARGV[1], ARGV[2], ARGV[3]
-local f = redis.call('HMGET', tkey, 'status', 'token', 'deployment', 'retryCount', 'maxRetries')
-if f[1] ~= 'running' or f[2] ~= token then return { 'moved' } end
+local t = read_task(id)
+if not t or t.status ~= 'running' or t.token ~= token then return { 'moved' } end
 local holder = redis.call('GET', lease)
 if holder == token and ARGV[6] ~= '1' then return { 'alive' } end
 if holder == token then redis.call('DEL', lease) end
-local d = f[3]
 local now = now_us()
 -- Fence the attempt off: a write carrying the old token no longer matches.
-redis.call('HSET', tkey, 'token', redis.call('HINCRBY', lkey, 'fence', 1), 'error', ARGV[4])
-redis.call('HDEL', tkey, 'cancelRequested')
-
-if tonumber(f[4]) < tonumber(f[5]) then
-  return { 'retry', retry_later(id, d, reason, ARGV[5], now) }
+local fields = { 'token', redis.call('HINCRBY', lkey, 'fence', 1), 'error', ARGV[4] }
+if t.cancelRequested then
+  redis.call('HDEL', tkey, 'cancelRequested')
+  t.cancelRequested = nil
 end
-local dispatch = end_task(id, d, 'failed', reason, now)
+
+if tonumber(t.retryCount or '0') < tonumber(t.maxRetries) then
+  return { 'retry', retry_later(t, reason, ARGV[5], now, fields) }
+end
+local dispatch = end_task(t, 'failed', reason, now, fields)
 return reply('ended', dispatch, 'failed')

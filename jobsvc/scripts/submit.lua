@@ -25,22 +25,29 @@ end
 if redis.call('EXISTS', tkey) == 1 then return { 'id_taken' } end
 
 local seq = redis.call('INCR', K.seq)
-redis.call('HSET', tkey, 'id', id, 'deployment', d, 'type', ARGV[3], 'priority', ARGV[4],
-  'pool', ARGV[5], 'payload', ARGV[6], 'metadata', ARGV[7], 'seq', seq,
-  'cooldownS', ARGV[10], 'maxRetries', ARGV[11], 'timeoutS', ARGV[12], 'stallS', ARGV[13],
-  'retryCount', 0, 'createdAt', int(now))
+local t = { id = id, type = ARGV[3], priority = ARGV[4] }
+-- Only what differs from a default is written (see TASK_FIELDS in _lib.lua);
+-- the history's first entry is createdAt itself.
+local fields = { 'deployment', d, 'type', t.type, 'priority', t.priority, 'pool', ARGV[5],
+  'seq', seq, 'maxRetries', ARGV[11], 'timeoutS', ARGV[12], 'createdAt', int(now),
+  'status', 'queued' }
+local optional = { payload = { ARGV[6], '{}' }, metadata = { ARGV[7], '{}' },
+  cooldownS = { ARGV[10], '0' }, stallS = { ARGV[13], '0' } }
+for name, v in pairs(optional) do
+  if v[1] ~= v[2] then extend(fields, { name, v[1] }) end
+end
 if identity ~= '' then
-  redis.call('HSET', tkey, 'dedupeKey', ARGV[8], 'identity', identity)
+  extend(fields, { 'dedupeKey', ARGV[8], 'identity', identity })
   redis.call('SET', dkey, id)
 end
-set_status(id, 'queued', now, nil)
+redis.call('HSET', tkey, unpack(fields))
+redis.call('ZADD', K.by_status('queued'), seq, id)
+count(t, 'queued', 1)
 
 redis.call('ZADD', K.lane_queue(d), lane_score(ARGV[4], seq), id)
-redis.call('ZADD', K.all, seq, id)
 redis.call('ZADD', K.by_deployment(d), seq, id)
 redis.call('ZADD', K.deployments, 0, d)
 redis.call('SADD', K.busy, d)
-redis.call('ZREMRANGEBYSCORE', K.cooldown, '-inf', int(now))
 
 local dispatch = promote(d, now)
 publish(d)

@@ -14,7 +14,7 @@ from redis.typing import KeyT, StreamIdT
 
 from .. import keys
 from ..connection import client
-from .text import text
+from .text import maybe_text, text
 
 # One stream entry: (id, fields).
 Entry = tuple[str, dict[str, str]]
@@ -41,14 +41,22 @@ class StreamReader:
         """XRANGE from ``start`` (``-``, an id, or ``(id`` to exclude it) to ``until``."""
         return _entries(self.client.xrange(key, min=start, max=until, count=count))
 
-    def task_head(self, task_id: str) -> tuple[str | None, str | None]:
-        """(the task's status, its event stream's newest id), in one round trip;
-        None for a missing task, or a stream with no entry left."""
-        with self.client.pipeline(transaction=False) as pipe:
-            pipe.hget(keys.task(task_id), "status")
-            pipe.xrevrange(keys.events(task_id), count=1)
-            status, newest = pipe.execute()
-        return status, (_entries(newest)[0][0] if newest else None)
+    def first_id(self, key: str) -> str | None:
+        """The id of the stream's oldest entry, None for an empty or missing stream."""
+        oldest = self.client.xrange(key, count=1)
+        return _entries(oldest)[0][0] if oldest else None
+
+    def task_head(self, task_id: str) -> tuple[str | None, str | None, str | None]:
+        """(the task's status, its lane, the id of its last event), in one round trip;
+        None for a missing task, or a task with no event yet."""
+        status, deployment, last = self.client.hmget(
+            keys.task(task_id), "status", "deployment", "evN"
+        )
+        return maybe_text(status), maybe_text(deployment), maybe_text(last)
+
+    def first_event(self, task_id: str) -> str | None:
+        """The id of the task's first event in its lane's stream, None before it has one."""
+        return maybe_text(self.client.hget(keys.task(task_id), "ev0"))
 
 
 def stream_reader(

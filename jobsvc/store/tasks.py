@@ -8,6 +8,8 @@ through the ``Dispatcher`` in the same call.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import json
 import logging
 import secrets
@@ -18,7 +20,7 @@ from redis import Redis
 from .. import faults, keys
 from ..dispatch import Dispatcher
 from ..errors import Conflict, NotFound, Unreadable
-from ..model import JSON_FIELDS, render_summary, render_task
+from ..model import JSON_FIELDS, history_entry, render_summary, render_task
 from ..scripts import Scripts
 from ..settings import Settings
 from ..states import Status
@@ -61,8 +63,13 @@ def accepted_task(task_id: str, sub: Submission, created_at: str, position: str)
     }
     if sub.identity:
         fields["dedupeKey"] = sub.dedupe_key or ""
-    history = [json.dumps({"status": "queued", "at": created_at})]
-    return render_task(fields, history, int(position))
+    return render_task(fields, [history_entry("queued", created_at)], int(position))
+
+
+def _nonzero(table: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+    """A byType / byPriority table without its zero counts, nor names left with none."""
+    out = {name: {s: n for s, n in counts.items() if n > 0} for name, counts in table.items()}
+    return {name: counts for name, counts in out.items() if counts}
 
 
 def lane_unreadable(deployment: str) -> Unreadable:
@@ -187,21 +194,17 @@ class TaskStore(Upkeep):
     ) -> tuple[list[dict], int | None]:
         """Newest first; the cursor is the acceptance seq to continue below."""
         if deployment:
-            index = keys.by_deployment(deployment)
+            indexes = [keys.by_deployment(deployment)]
         elif status:
-            index = keys.by_status(status)
+            indexes = [keys.by_status(status)]
         else:
-            index = keys.ALL_TASKS
+            indexes = [keys.by_status(s.value) for s in Status]
         top = f"({cursor}" if cursor is not None else "+inf"
         found: list[str] = []
         last: int | None = None
         scanned = 0
         while len(found) < limit and scanned < LIST_SCAN_BUDGET:
-            batch = scored(
-                self.client.zrevrangebyscore(
-                    index, top, "-inf", start=0, num=max(limit, LIST_BATCH), withscores=True
-                )
-            )
+            batch = self._newest(indexes, top, max(limit, LIST_BATCH))
             if not batch:
                 break
             ids = [tid for tid, _ in batch]
@@ -214,11 +217,28 @@ class TaskStore(Upkeep):
                     if len(found) == limit:
                         break
             top = f"({last}"
-        more = last is not None and bool(
-            self.client.zrevrangebyscore(index, f"({last}", "-inf", start=0, num=1)
-        )
+        more = last is not None and bool(self._newest(indexes, f"({last}", 1))
         tasks = [t for t in self.get_many(found) if t is not None]
         return tasks, (last if more else None)
+
+    def _newest(self, indexes: list[str], top: str, num: int) -> list[tuple[str, float]]:
+        """The ``num`` newest (id, seq) of the union of ``indexes`` below ``top``.
+
+        Every task is in exactly one status index, so the six of them make the
+        index of all tasks; they are read in one MULTI, so a task that changes
+        status meanwhile is found once.
+        """
+        if len(indexes) == 1:
+            return scored(
+                self.client.zrevrangebyscore(
+                    indexes[0], top, "-inf", start=0, num=num, withscores=True
+                )
+            )
+        with self.client.pipeline(transaction=True) as pipe:
+            for index in indexes:
+                pipe.zrevrangebyscore(index, top, "-inf", start=0, num=num, withscores=True)
+            pages = [scored(page) for page in pipe.execute()]
+        return heapq.nlargest(num, itertools.chain(*pages), key=lambda entry: entry[1])
 
     def _matching(
         self, ids: list[str], deployment: str | None, status: str | None, type_: str | None
@@ -333,25 +353,52 @@ class TaskStore(Upkeep):
     # -- figures -------------------------------------------------------------------
 
     def counts(self) -> dict[str, Any]:
-        with self.client.pipeline(transaction=False) as pipe:
+        """byStatus from the status indexes; byType and byPriority from the
+        counters, whose ``active`` bucket (queued and running together) is split
+        by the running tasks' own type and priority: those are few (one per
+        busy worker), and a claim then moves no counter.  Read in one MULTI, so
+        the figures agree with each other."""
+        with self.client.pipeline(transaction=True) as pipe:
             for s in Status:
                 pipe.zcard(keys.by_status(s.value))
             pipe.hgetall(keys.COUNTS)
             pipe.zcount(keys.COOLDOWN, f"({self.redis_now_us()}", "+inf")
-            *by_status, raw, cooling = pipe.execute()
-        by_type: dict[str, dict[str, int]] = {}
-        by_priority: dict[str, dict[str, int]] = {}
+            pipe.zrange(keys.by_status(Status.RUNNING.value), 0, -1)
+            *by_status, raw, cooling, running = pipe.execute()
+        table: dict[str, dict[str, dict[str, int]]] = {"type": {}, "priority": {}}
         for name, value in raw.items():
-            kind, st, what = keys.parse_count(name)
-            if int(value) > 0:
-                target = by_type if kind == keys.COUNT_BY_TYPE else by_priority
-                target.setdefault(what, {})[st] = int(value)
+            kind, bucket, what = keys.parse_count(name)
+            table[kind].setdefault(what, {})[bucket] = int(value)
+        for row in self._types_and_priorities(texts(running)):
+            for kind, what in zip((keys.COUNT_BY_TYPE, keys.COUNT_BY_PRIORITY), row):
+                counts = table[kind].setdefault(what, {})
+                counts[Status.RUNNING.value] = counts.get(Status.RUNNING.value, 0) + 1
+        for by_name in table.values():
+            for counts in by_name.values():
+                active = counts.pop(keys.ACTIVE_BUCKET, 0)
+                counts[Status.QUEUED.value] = active - counts.get(Status.RUNNING.value, 0)
         return {
             "byStatus": {s.value: n for s, n in zip(Status, by_status)},
-            "byType": by_type,
-            "byPriority": by_priority,
+            "byType": _nonzero(table["type"]),
+            "byPriority": _nonzero(table["priority"]),
             "inCooldown": cooling,
         }
+
+    def _types_and_priorities(self, task_ids: list[str]) -> list[list[str]]:
+        """[type, priority] of each task (both never change once it is accepted)."""
+        with self.client.pipeline(transaction=False) as pipe:
+            for task_id in task_ids:
+                pipe.hmget(keys.task(task_id), "type", "priority")
+            return [row for row in pipe.execute() if row[0] is not None]
+
+    def running_by_worker(self) -> dict[str, str]:
+        """{worker name: id of the task it runs}, from the running tasks' claims."""
+        running = texts(self.client.zrange(keys.by_status(Status.RUNNING.value), 0, -1))
+        with self.client.pipeline(transaction=False) as pipe:
+            for task_id in running:
+                pipe.hget(keys.task(task_id), "worker")
+            workers = [maybe_text(w) for w in pipe.execute()]
+        return {w: t for t, w in zip(running, workers) if w}
 
     def redis_now_us(self) -> int:
         sec, usec = self.client.time()
@@ -359,10 +406,14 @@ class TaskStore(Upkeep):
 
     # -- attempts (called by the runner in the process running the handler) ------
 
-    def claim(self, task_id: str, worker: str) -> Claim:
+    def claim(self, task_id: str, worker: str, rq_job_key: str | None = None) -> Claim:
+        """Starts an attempt; also deletes the RQ job that carried it, if named."""
         lease_ms = int(self.settings.lease_s * 1000)
+        job_keys = [rq_job_key] if rq_job_key else []
         return Claim.of(
-            parse_reply(self.scripts("claim", [keys.task(task_id)], [task_id, worker, lease_ms]))
+            parse_reply(
+                self.scripts("claim", [keys.task(task_id), *job_keys], [task_id, worker, lease_ms])
+            )
         )
 
     def heartbeat(self, deployment: str, task_id: str, token: str) -> str:
@@ -434,6 +485,7 @@ class TaskStore(Upkeep):
                 "stallS",
                 "pool",
                 "priority",
+                "worker",
             )
             state.update(zip(fields, self.client.hmget(keys.task(active), *fields)))
             state["leased"] = bool(self.client.exists(keys.lease(deployment)))

@@ -7,7 +7,7 @@ store like everything else and never hold a Redis client of their own.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import NamedTuple
 
 from redis import Redis
@@ -95,22 +95,33 @@ class Upkeep:
         return config
 
     def first_key_of_type(
-        self, pattern: str, suffixes: tuple[tuple[str, str], ...], count: int, calls: int
+        self,
+        pattern: str,
+        suffixes: Mapping[str, tuple[tuple[str, str], ...]],
+        count: int,
+        calls: int,
     ) -> str | None:
-        """The first key matching ``pattern`` that ends in one of the suffixes with its
-        type, found by a SCAN of at most ``calls`` calls (an admin command only)."""
+        """The first key matching ``pattern`` that starts with a prefix of ``suffixes``
+        and ends in one of that prefix's suffixes with its type, found by a SCAN of at
+        most ``calls`` calls (an admin command only)."""
         cursor = 0
         for _ in range(calls):
             cursor, names = self.client.scan(cursor, match=pattern, count=count)
             for name in texts(names):
                 if any(
-                    name.endswith(suffix) and self.client.type(name) == kind
-                    for suffix, kind in suffixes
+                    name.startswith(prefix)
+                    and name.endswith(suffix)
+                    and self.client.type(name) == kind
+                    for prefix, pairs in suffixes.items()
+                    for suffix, kind in pairs
                 ):
                     return name
             if cursor == 0:
                 return None
         return None
+
+    def key_exists(self, key: str) -> bool:
+        return bool(self.client.exists(key))
 
     def count_fields(self) -> list[str]:
         """The fields of ``jobsvc:counts``."""
