@@ -157,9 +157,10 @@ class OfferCache:
         return specs
 
     def find(self, name: str) -> TypeSpec:
-        """``accepted`` against the offers, read again when ``name`` is not among them."""
+        """``accepted`` against the offers, read again when ``name`` is not among them
+        (a built-in is accepted either way: no need)."""
         offered = self.offered()
-        if name not in offered:
+        if name not in offered and not is_builtin(name):
             offered = self.offered(fresh=True)
         return accepted(name, offered)
 
