@@ -91,6 +91,13 @@ class PreflightFailed(JobsvcError):
     code = "preflight_failed"
 
 
+class UnknownType(JobsvcError):
+    """No worker offers the task type (``types.offers``): a task of it would never run."""
+
+    status = 422
+    code = "unknown_type"
+
+
 class Unavailable(JobsvcError):
     """Redis does not answer."""
 

@@ -36,6 +36,9 @@ DASHBOARD = PREFIX + "dashboard"
 ALL_TASKS = PREFIX + "idx:all"
 # Set while the service drains: nothing new starts (lanes still accept tasks).
 DRAIN = PREFIX + "drain"
+# The task types workers offer (HASH: type name -> "<published at, µs> <JSON>"),
+# written by offer_types.lua; an entry older than JOBSVC_OFFERS_TTL_S is not counted.
+OFFERS = PREFIX + "offers"
 
 
 def task(task_id: str) -> str:

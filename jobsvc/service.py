@@ -26,6 +26,7 @@ from .processes.retention import cleanup_ended
 from .settings import Settings
 from .store import open_store
 from .types import loader, registry
+from .types.offers import OfferCache
 from .validation import Submission, parse_submission
 from .validation import deployment as valid_deployment
 from .validation import status as valid_status
@@ -61,19 +62,30 @@ class Service:
         pool_size: int | None = None,
         name: str | None = None,
     ):
-        """``pool_size`` bounds each of the two connection pools (callers wait for a free one)."""
+        """``pool_size`` bounds each of the two connection pools (callers wait for a free one).
+
+        ``JOBSVC_TASK_MODULES`` is imported on the first submit, not here: only a
+        submit uses them (payload checks, preflight hooks), so `jobsvc status` or
+        `tail` works even where a module does not import.
+        """
         self.settings = settings or Settings.from_env()
-        loader.load(self.settings)
         self.url = url
         self.store = open_store(self.settings, url, pool_size=pool_size, name=name)
+        self.offers = OfferCache(self.store.offered_types)
         self._relay: Relay | None = None
         self._relay_lock = threading.Lock()
+        self._types_loaded = False
+        self._types_lock = threading.Lock()
 
     # -- submitting --------------------------------------------------------------
 
     def submit_body(self, deployment: str, body: Any) -> tuple[dict[str, Any], bool]:
-        """A submission as the HTTP API receives it -> (task JSON, deduplicated)."""
-        sub = parse_submission(deployment, body)
+        """A submission as the HTTP API receives it -> (task JSON, deduplicated).
+
+        Its type must be one the workers offer (``types.offers.accepted``).
+        """
+        self.load_types()
+        sub = parse_submission(deployment, body, self.offers.find)
         self.preflight(sub)
         return self.store.submit(sub)
 
@@ -104,6 +116,18 @@ class Service:
         }
         task, _ = self.submit_body(deployment, {k: v for k, v in body.items() if v is not None})
         return Task(task)
+
+    def load_types(self) -> None:
+        """Imports JOBSVC_TASK_MODULES once (a ConfigError if one does not import:
+        its preflight hooks must not be skipped silently)."""
+        with self._types_lock:
+            if not self._types_loaded:
+                loader.load(self.settings)
+                self._types_loaded = True
+
+    def types(self) -> list[dict[str, Any]]:
+        """The types a submit may name: those workers offer, and the built-ins."""
+        return self.offers.listing()
 
     @staticmethod
     def preflight(sub: Submission) -> None:

@@ -49,6 +49,10 @@ DEFAULT_STALL_S = 600.0
 DEFAULT_SHUTDOWN_S = 60.0
 # Period of the reconcile pass, in seconds (orphans, lost attempts, stalls).
 DEFAULT_RECONCILE_S = 10.0
+# How long a task type a worker published stays offered without being published
+# again, in seconds: a submit of a type no worker offered within it is a 422
+# (types/offers.py).  Workers publish at start and every fifth of this.
+DEFAULT_OFFERS_TTL_S = 600.0
 # Worker pool served when none is named.
 DEFAULT_POOL = "standard"
 # Where `jobsvc web` and `jobsvc up` listen (JOBSVC_HOST, JOBSVC_PORT; gunicorn reads PORT).
@@ -140,6 +144,7 @@ class Settings:
     stall_s: float = DEFAULT_STALL_S
     shutdown_s: float = DEFAULT_SHUTDOWN_S
     reconcile_s: float = DEFAULT_RECONCILE_S
+    offers_ttl_s: float = DEFAULT_OFFERS_TTL_S
     shell_allowlist: dict[str, Command] = field(default_factory=dict[str, Any])
     recurring: tuple[dict[str, Any], ...] = ()
 
@@ -165,6 +170,7 @@ class Settings:
             stall_s=_read_float(env, "JOBSVC_STALL_S", DEFAULT_STALL_S),
             shutdown_s=_read_float(env, "JOBSVC_SHUTDOWN_S", DEFAULT_SHUTDOWN_S),
             reconcile_s=_read_float(env, "JOBSVC_RECONCILE_S", DEFAULT_RECONCILE_S),
+            offers_ttl_s=_read_float(env, "JOBSVC_OFFERS_TTL_S", DEFAULT_OFFERS_TTL_S),
             shell_allowlist=parse_allowlist(env.get("JOBSVC_SHELL_ALLOWLIST", "")),
             recurring=_read_recurring(env),
         )

@@ -10,12 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from .errors import InvalidInput, NotFound
 from .states import Priority, Status
-from .types import registry
+from .types.offers import TypeSpec, local_type
 
 # Names match in full (re.fullmatch): "$" would let a trailing newline through.
 DEPLOYMENT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
@@ -183,17 +184,11 @@ def _dedupe(
     return "keyFields:" + identity, identity
 
 
-def _task_type(body: dict[str, Any]) -> registry.TaskType:
+def _task_type(body: dict[str, Any], find_type: Callable[[str], TypeSpec]) -> TypeSpec:
     name = body.get("type")
     if not isinstance(name, str) or not name:
         raise InvalidInput("type is required and must be a string", field="type")
-    task_type = registry.get(name)
-    if task_type is None:
-        known = ", ".join(registry.names())
-        raise InvalidInput(
-            f"unknown task type {name!r} (known: {known})", field="type", code="unknown_type"
-        )
-    return task_type
+    return find_type(name)  # UnknownType (422) when no worker offers it
 
 
 def _priority(body: dict[str, Any]) -> str:
@@ -205,8 +200,15 @@ def _priority(body: dict[str, Any]) -> str:
         raise InvalidInput(f"priority must be one of {allowed}", field="priority") from None
 
 
-def parse_submission(deployment_name: Any, body: Any) -> Submission:
-    """A submit request body -> a Submission, or InvalidInput naming the field."""
+def parse_submission(
+    deployment_name: Any, body: Any, find_type: Callable[[str], TypeSpec] = local_type
+) -> Submission:
+    """A submit request body -> a Submission, or InvalidInput naming the field.
+
+    ``find_type`` says which types may be named, and their defaults
+    (``types.offers``): a Service asks the workers' offers; a process that
+    runs tasks itself, its own registry.
+    """
     name = deployment(deployment_name)
     if not isinstance(body, dict):
         raise InvalidInput("the request body must be a JSON object", field="body")
@@ -214,7 +216,7 @@ def parse_submission(deployment_name: Any, body: Any) -> Submission:
     unknown = sorted(set(body) - SUBMIT_FIELDS)
     if unknown:
         raise InvalidInput(f"unknown field {unknown[0]!r}", field=unknown[0], code="unknown_field")
-    task_type = _task_type(body)
+    task_type = _task_type(body, find_type)
     payload = _object(body, "payload")
     metadata = _object(body, "metadata")
     problem = task_type.validate(payload) if task_type.validate else None

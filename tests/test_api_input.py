@@ -72,7 +72,7 @@ def test_missing_type_is_refused(api: Api, redis_url: str) -> None:
 
 
 def test_unknown_type_is_refused(api: Api, redis_url: str) -> None:
-    error = assert_error(api.post(SUBMIT, json={"type": "rm-rf"}), 400, "unknown_type", "type")
+    error = assert_error(api.post(SUBMIT, json={"type": "rm-rf"}), 422, "unknown_type", "type")
     assert "noop" in error["message"]
     assert task_count(redis_url) == 0
 

@@ -189,6 +189,15 @@ def status(svc: Service, deployment: str | None, as_json: bool) -> None:
 
 
 @cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the types as JSON.")
+@service_command
+def types(svc: Service, as_json: bool) -> None:
+    """Task types a submit may name: those workers offer (seen within
+    JOBSVC_OFFERS_TTL_S), and the built-ins."""
+    emit({"types": svc.types()}, as_json, output.types_text)
+
+
+@cli.command()
 @click.argument("task_id")
 @click.option("--since", default="0", help="Stream id to resume after (0: from the start).")
 @service_command

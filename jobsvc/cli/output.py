@@ -111,3 +111,14 @@ def print_event(event: dict[str, Any]) -> str | None:
         )
         return str(data["status"])
     return None
+
+
+def types_text(listing: dict[str, Any]) -> str:
+    """`jobsvc types`: one line per type; "last seen" is when a worker last offered it."""
+    lines = [f"{'TYPE':<24} {'POOL':<12} {'TIMEOUT':>8} {'RETRIES':>7}  LAST SEEN"]
+    for t in listing["types"]:
+        seen = t["lastSeen"] or ("built-in, no worker yet" if t["builtin"] else "-")
+        lines.append(
+            f"{t['name']:<24} {t['pool']:<12} {t['timeoutS']:>7}s {t['maxRetries']:>7}  {seen}"
+        )
+    return "\n".join(lines)

@@ -36,6 +36,7 @@ from ..policy import RQ_TIMEOUT_GRACE_S
 from ..settings import DEFAULT_SHUTDOWN_S, Settings
 from ..store import TaskStore, open_store
 from ..types import loader
+from .offering import Offering
 
 log = logging.getLogger("jobsvc.worker")
 
@@ -248,6 +249,8 @@ def run_worker(
     runner.use_store(store)
     ticker = DueTicker(settings)
     ticker.start()
+    offering = Offering(settings, pool)
+    offering.start()
     try:
         while True:
             worker = _rq_worker(store, pool, worker_class, settings.shutdown_s)
@@ -266,6 +269,7 @@ def run_worker(
             time.sleep(RESTART_S)
     finally:
         ticker.stopped.set()
+        offering.stopped.set()
 
 
 def _rq_worker(

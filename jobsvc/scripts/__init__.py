@@ -38,6 +38,7 @@ NAMES = (
     "summaries",
     "delete_task",
     "flag_stale",
+    "offer_types",
 )
 # Cap on the dashboard change feed, in entries: viewers resume from it.
 DASHBOARD_MAXLEN = 10_000

@@ -25,6 +25,7 @@ from ..scripts import Scripts
 from ..settings import Settings
 from ..states import Status
 from ..validation import Submission
+from .offers import Offers
 from .replies import Claim, Outcome, Reply, Submitted, dispatch_list, parse_reply
 from .text import maybe_text, scored, texts
 from .upkeep import Upkeep
@@ -81,7 +82,7 @@ def lane_unreadable(deployment: str) -> Unreadable:
     )
 
 
-class TaskStore(Upkeep):
+class TaskStore(Offers, Upkeep):
     def __init__(self, client: Redis, rq_client: Redis, settings: Settings):
         self.client = client
         self.settings = settings

@@ -23,9 +23,10 @@ _ALLOWLIST: dict[str, sandbox.Command] = {}
 
 
 def configure(settings: Settings) -> None:
-    """Takes the shell allowlist from the settings the process runs with."""
-    _ALLOWLIST.clear()
-    _ALLOWLIST.update(settings.shell_allowlist)
+    """Takes the shell allowlist from the settings the process runs with; replaced
+    whole, so a check running meanwhile in another thread sees the old or the new."""
+    global _ALLOWLIST
+    _ALLOWLIST = dict(settings.shell_allowlist)
 
 
 class TaskFailed(Exception):

@@ -83,3 +83,8 @@ def get(name: str) -> TaskType | None:
 
 def names() -> list[str]:
     return sorted(_TYPES)
+
+
+def types() -> list[TaskType]:
+    """Every registered type, by name."""
+    return [_TYPES[name] for name in sorted(_TYPES)]
