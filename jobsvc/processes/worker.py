@@ -179,9 +179,13 @@ class JobsvcWorker(Dispatches, ShutdownDeadline, Worker):
     _worker_pid = 0
 
     def run_dispatch(self, job: Job, queue: Queue) -> None:
-        self._worker_pid = os.getpid()
-        self.fork_work_horse(job, queue)  # RQ's: fork, setpgrp, then main_work_horse
+        self.fork_work_horse(job, queue)
         self.watch_horse(job)
+
+    def fork_work_horse(self, job: Job, queue: Queue) -> None:
+        """RQ's: fork, setpgrp, then main_work_horse (for maintenance jobs too)."""
+        self._worker_pid = os.getpid()
+        super().fork_work_horse(job, queue)
 
     def main_work_horse(self, job: Job, queue: Queue) -> None:
         lifetime.die_with_parent(signal.SIGKILL, self._worker_pid)
