@@ -266,13 +266,13 @@ def run_up(port: int, workers: int) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     host = os.environ.get("JOBSVC_HOST") or DEFAULT_HOST
     url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
+    stopping = Stopping()
+    stopping.install()  # from here a signal during the start stops what has started
     lock = uplock.UpLock(settings.data_dir)
     previous = lock.acquire()
     try:
         _take_over(previous)
         check_port(host, port)
-        stopping = Stopping()
-        stopping.install()
         return _serve(settings, lock, url, _children(settings, host, port, workers), stopping)
     finally:
         lock.release()
