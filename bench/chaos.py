@@ -143,7 +143,7 @@ class Cluster:
         return rng.choice(busy) if busy else rng.randrange(len(self.workers))
 
     def kill_worker(self, rng: random.Random) -> None:
-        """kill -9 of a worker (its horse, in a group of its own, runs on), then a new one."""
+        """kill -9 of a worker (its horse, in a group of its own, dies with it), then a new one."""
         i = self.busy_worker(rng)
         _killpg(self.workers[i].pid, signal.SIGKILL)
         self.workers[i].wait()

@@ -22,6 +22,7 @@ from werkzeug.serving import make_server
 from jobsvc.processes.redis_server import RedisServer, free_port
 from jobsvc.service import Service
 from jobsvc.settings import Settings
+from tests import processes
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -93,6 +94,15 @@ def make_worker(env: dict[str, str]) -> Iterator:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(10)
+
+
+@pytest.fixture
+def marker() -> Iterator[str]:
+    """A marker every process of the test carries (``tests.processes``); whatever
+    still carries it after the test is killed."""
+    value = processes.new_marker()
+    yield value
+    processes.kill_all(value)
 
 
 @pytest.fixture

@@ -29,7 +29,8 @@ STOP_TIMEOUT_S = 15.0
 class WebProcess:
     """A running gunicorn: its base URL and what it has logged."""
 
-    def __init__(self, base_url: str, log_path: Path):
+    def __init__(self, base_url: str, log_path: Path, proc: subprocess.Popen):
+        self.proc = proc
         self.base_url = base_url
         self.ws_url = "ws" + base_url.removeprefix("http")
         self.log_path = log_path
@@ -79,7 +80,7 @@ def gunicorn(env: dict[str, str], log_path: Path, **extra: str) -> Iterator[WebP
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    web = WebProcess(f"http://127.0.0.1:{port}", log_path)
+    web = WebProcess(f"http://127.0.0.1:{port}", log_path, proc)
     try:
         wait_until(
             lambda: proc.poll() is not None or _answers(web.base_url),

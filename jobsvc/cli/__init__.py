@@ -11,6 +11,7 @@ import json
 import sys
 from collections.abc import Callable
 from functools import wraps
+from pathlib import Path
 from typing import Any
 
 import click
@@ -19,7 +20,7 @@ import redis
 from ..connection import redacted
 from ..errors import JobsvcError, Unavailable
 from ..processes.scheduler import run_scheduler
-from ..processes.up import run_up, run_web
+from ..processes.up import run_down, run_up, run_web
 from ..processes.worker import run_workers
 from ..service import Service, connect
 from ..settings import DEFAULT_HOST, DEFAULT_POOL, DEFAULT_PORT, DEFAULT_WEB_THREADS
@@ -70,10 +71,35 @@ def cli() -> None:
 
 @cli.command()
 @click.option("--port", type=int, default=DEFAULT_PORT, show_default=True, envvar="JOBSVC_PORT")
-@click.option("--workers", "worker_count", type=int, default=2, show_default=True)
+@click.option(
+    "--workers", "worker_count", type=int, default=2, show_default=True, help="Worker processes."
+)
 def up(port: int, worker_count: int) -> None:
-    """Everything for local use: Redis (unless configured), web, workers, scheduler."""
-    sys.exit(run_up(port=port, workers=worker_count))
+    """Everything for local use: Redis (unless configured), web, workers, scheduler.
+
+    Ctrl-C, SIGTERM, SIGHUP or `jobsvc down` stop it all, in order."""
+    try:
+        code = run_up(port=port, workers=worker_count)
+    except JobsvcError as exc:
+        raise click.ClickException(exc.message) from None
+    sys.exit(code)
+
+
+@cli.command()
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(".jobsvc"),
+    show_default=True,
+    envvar="JOBSVC_DATA_DIR",
+    help="The data dir of the `jobsvc up` to stop [env JOBSVC_DATA_DIR].",
+)
+def down(data_dir: Path) -> None:
+    """Stop the `jobsvc up` running for a data dir (from another terminal), and wait for it."""
+    try:
+        run_down(data_dir)
+    except JobsvcError as exc:
+        raise click.ClickException(exc.message) from None
 
 
 @cli.command()

@@ -30,7 +30,7 @@ from ..model import iso
 from ..states import ENDED, Status
 from ..store import TaskStore
 from ..store.streams import Entry, StreamReader
-from .hub import Hub, Subscription, catch_up, id_after
+from .hub import Hub, HubClosed, Subscription, catch_up, id_after
 from .sink import SocketSink
 
 # Deployments per snapshot read.
@@ -106,6 +106,8 @@ def _live_batches(sub: Subscription, last: str, keepalive: float) -> Iterator[li
                 batch.append(sub.entries.get_nowait())
             except queue.Empty:
                 break
+        if sub.closed:
+            raise HubClosed()
         if sub.overflowed:
             raise ViewerTooSlow(last)
         batch = [entry for entry in batch if id_after(entry[0], last)]

@@ -26,6 +26,7 @@ round carries the lines of many streams.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -56,6 +57,14 @@ class Sink(Protocol):
     def write(self, data: bytes, ended: bool) -> None:
         """Takes bytes without blocking (a slow viewer's backlog is its own problem)."""
 
+    def stop(self) -> None:
+        """Ends the viewer's wait: the process is shutting down."""
+
+
+class HubClosed(Exception):
+    """The process is shutting down: a viewer's stream ends now, without its end
+    (a client reconnects to another process, or to this one restarted, and resumes)."""
+
 
 def id_after(a: str, b: str) -> bool:
     """True if stream id ``a`` comes after ``b``."""
@@ -74,6 +83,17 @@ class Subscription:
     join_id: str = "0-0"
     overflowed: bool = False
     sink: Sink | None = None
+    # Set when the hub closes: the viewer's stream ends (HubClosed).
+    closed: bool = False
+
+    def close(self) -> None:
+        """Wakes the viewer, wherever it waits, to find its stream closed."""
+        self.closed = True
+        self.ready.set()
+        if self.sink is not None:
+            self.sink.stop()
+        with contextlib.suppress(queue.Full):  # a full buffer wakes its viewer anyway
+            self.entries.put_nowait(None)
 
     def deliver(self, entry: Entry) -> None:
         if self.overflowed:
@@ -96,15 +116,20 @@ class Hub:
         self._pending: list[Subscription] = []
         self._thread: threading.Thread | None = None
         self._stopped = threading.Event()
+        self._closed = False
 
     def subscribe(self, key: str, task: str | None = None, timeout: float = 5.0) -> Subscription:
         sub = Subscription(key, task)
         with self._lock:
+            if self._closed:
+                raise HubClosed()
             self._pending.append(sub)
             self._ensure_running()
         if not sub.ready.wait(timeout):
             self.unsubscribe(sub)
             raise redis.TimeoutError("the stream reader did not take the subscription")
+        if sub.closed:
+            raise HubClosed()
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
@@ -126,6 +151,9 @@ class Hub:
         """
         assert self.render is not None, "a hub that attaches sinks needs a render function"
         with self._lock:
+            if sub.closed:
+                sink.stop()
+                return
             pending = []
             while not sub.entries.empty():
                 entry = sub.entries.get_nowait()
@@ -140,6 +168,19 @@ class Hub:
             return sum(len(s) for s in self._subs.values())
 
     def stop(self) -> None:
+        self._stopped.set()
+
+    def close(self) -> None:
+        """Stops reading and ends every viewer's stream now, and any later one at once.
+
+        For a server that is shutting down: a stream waits for events
+        indefinitely, and the server waited for it (up to its graceful
+        timeout, 30 s for gunicorn) though its viewer might be long gone.
+        """
+        with self._lock:  # against ``attach``: a sink attached now is stopped too
+            self._closed = True
+            for sub in [sub for group in self._subs.values() for sub in group] + self._pending:
+                sub.close()
         self._stopped.set()
 
     def _ensure_running(self) -> None:

@@ -28,7 +28,7 @@ class SocketSink:
         self._lock = threading.Lock()
         self._backlog = bytearray()
         self.done = threading.Event()
-        self.ended = self.overflowed = self.failed = False
+        self.ended = self.overflowed = self.failed = self.stopped = False
 
     def write(self, data: bytes, ended: bool = False) -> None:
         """Queues bytes and sends what the socket takes now (the hub's path)."""
@@ -43,6 +43,11 @@ class SocketSink:
             if ended:
                 self.ended = True
                 self.done.set()
+
+    def stop(self) -> None:
+        """The process is shutting down: the viewer's thread stops waiting and closes."""
+        self.stopped = True
+        self.done.set()
 
     def flush(self) -> None:
         with self._lock:

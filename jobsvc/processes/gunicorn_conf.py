@@ -8,11 +8,17 @@ open, so most requests spend their time waiting on Redis, not on the CPU.
 Without API tokens the server refuses to start on anything but loopback
 (``on_starting``, before any socket is opened), so an open API can never be
 reachable from the network by mistake.
+
+Live streams end as soon as a worker is told to stop (``post_worker_init``,
+``worker_int``): gunicorn waits for open requests up to ``graceful_timeout``,
+and a stream never ends by itself, even one whose viewer has left (until
+its next keep-alive fails to send).
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from typing import Any
 
@@ -21,6 +27,7 @@ from gunicorn.util import parse_address
 from .. import loopback
 from ..errors import JobsvcError
 from ..settings import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_WEB_THREADS, Settings
+from ..web.ext import stop_live
 
 # Worker processes; WEB_CONCURRENCY is the variable PaaS platforms set.
 DEFAULT_WORKERS = 2
@@ -92,3 +99,25 @@ def on_starting(server: Any) -> None:
         reason = exc.message
     if reason:
         sys.exit(f"jobsvc web: {reason}")
+
+
+def post_worker_init(worker: Any) -> None:
+    """gunicorn hook: SIGTERM (a graceful stop) also ends the worker's live streams.
+
+    gunicorn has no hook for a worker's SIGTERM, so its handler is wrapped;
+    like gunicorn's own, it must not interrupt a system call of a request.
+    """
+    graceful = signal.getsignal(signal.SIGTERM)
+
+    def on_term(signum: int, frame: Any) -> None:
+        stop_live(worker.wsgi)
+        if callable(graceful):
+            graceful(signum, frame)
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.siginterrupt(signal.SIGTERM, False)
+
+
+def worker_int(worker: Any) -> None:
+    """gunicorn hook, on SIGINT/SIGQUIT (stop at once): the streams end first, with a close."""
+    stop_live(worker.wsgi)

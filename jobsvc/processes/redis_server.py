@@ -17,6 +17,7 @@ from pathlib import Path
 
 import redis
 
+from .. import lifetime
 from ..errors import ConfigError
 
 # How long to wait for a started server to answer PING, in seconds.
@@ -67,12 +68,15 @@ class RedisServer:
         appendonly: bool = True,
         appendfsync: str = "everysec",
         password: str | None = None,
+        die_with_owner: bool = False,
     ):
         self.data_dir = Path(data_dir).resolve()
         self.port = port or free_port()
         self.appendonly = appendonly
         self.appendfsync = appendfsync
         self.password = password
+        # SIGTERM (a clean stop) when the thread that started it ends, however it ends.
+        self.die_with_owner = die_with_owner
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -121,6 +125,7 @@ class RedisServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
+            preexec_fn=lifetime.child_dies_with_me(signal.SIGTERM) if self.die_with_owner else None,
         )
         self.wait_ready()
         return self

@@ -30,7 +30,7 @@ from rq.timeouts import HorseMonitorTimeoutException, JobTimeoutException
 from rq.worker import WorkerStatus
 from rq.worker.base import BaseWorker
 
-from .. import runner
+from .. import lifetime, runner
 from ..dispatch import TaskJob, check_pool, is_dispatch, pool_queue_names
 from ..policy import RQ_TIMEOUT_GRACE_S
 from ..settings import DEFAULT_SHUTDOWN_S, Settings
@@ -167,13 +167,29 @@ class JobsvcSimpleWorker(Dispatches, ShutdownDeadline, SimpleWorker):
 
 
 class JobsvcWorker(Dispatches, ShutdownDeadline, Worker):
-    """The default: each attempt in a work-horse of its own, as RQ runs a job."""
+    """The default: each attempt in a work-horse of its own, as RQ runs a job.
+
+    RQ puts the horse in a process group of its own, out of reach of a signal
+    to the worker's group; so the horse asks the kernel to kill it when the
+    worker ends, however it ends (a supervisor's SIGKILL included): an
+    orphaned horse ran its task on under PID 1, and held the supervisor's
+    output pipe open, so honcho waited for it, sending SIGKILL to the
+    worker's empty group ten times a second.
+    """
+
+    _worker_pid = 0
 
     def run_dispatch(self, job: Job, queue: Queue) -> None:
-        self.fork_work_horse(job, queue)  # RQ's: fork, setpgrp, then main_work_horse
+        self.fork_work_horse(job, queue)
         self.watch_horse(job)
 
+    def fork_work_horse(self, job: Job, queue: Queue) -> None:
+        """RQ's: fork, setpgrp, then main_work_horse (for maintenance jobs too)."""
+        self._worker_pid = os.getpid()
+        super().fork_work_horse(job, queue)
+
     def main_work_horse(self, job: Job, queue: Queue) -> None:
+        lifetime.die_with_parent(signal.SIGKILL, self._worker_pid)
         if not is_dispatch(job):
             super().main_work_horse(job, queue)
             return
@@ -320,7 +336,11 @@ def run_workers(pool: str, count: int, *, burst: bool = False, worker_class: str
         "--worker-class",
         worker_class,
     ] + (["--burst"] if burst else [])
-    children = [subprocess.Popen(argv) for _ in range(count)]
+    # Each stops as if told to (warm) when this process ends, however it ends.
+    children = [
+        subprocess.Popen(argv, preexec_fn=lifetime.child_dies_with_me(signal.SIGTERM))
+        for _ in range(count)
+    ]
 
     def forward(signum: int, _frame: object) -> None:
         for child in children:

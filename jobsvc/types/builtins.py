@@ -14,6 +14,7 @@ import subprocess
 import tempfile
 from typing import Any
 
+from .. import lifetime
 from ..settings import LOG_LINE_MAX_BYTES, Settings
 from . import sandbox
 from .registry import task
@@ -112,6 +113,9 @@ def _run(ctx: Any, argv: list[str], workdir: str) -> int:
         cwd=workdir,
         env=sandbox.child_env(workdir),
         start_new_session=True,
+        # Its own session (a stop kills its whole group), yet it dies with the
+        # process running the handler, even one killed outright (RQ's cold shutdown).
+        preexec_fn=lifetime.child_dies_with_me(signal.SIGKILL),
     )
     ctx.on_stop(lambda: _kill_group(proc))
     assert proc.stdout is not None

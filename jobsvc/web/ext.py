@@ -61,3 +61,11 @@ def get_service() -> Service:
                 app.extensions[RELAY] = svc.relay
                 app.extensions[EXTENSION] = svc
     return svc
+
+
+def stop_live(app: Flask) -> None:
+    """Ends every live viewer of this process now, and any later one at once: the
+    server is shutting down, and would otherwise wait for streams that never end."""
+    relay = app.extensions.get(RELAY)
+    if relay is not None:
+        relay.hub.close()

@@ -14,6 +14,7 @@ from typing import Any
 from flask import Blueprint, Response, stream_with_context
 
 from ..live.events import TaskStream
+from ..live.hub import HubClosed
 from .ext import get_service
 from .inputs import resume_point
 
@@ -43,12 +44,15 @@ def dashboard_stream() -> None:
 def sse(messages: Iterator[dict[str, Any] | None], end_event: bool) -> Response:
     def frames() -> Iterator[str]:
         yield "retry: 1000\n\n"  # sends the headers now; clients reconnect after 1 s
-        for message in messages:
-            if message is None:
-                yield ": keep-alive\n\n"
-                continue
-            frame_id = f"id: {message['id']}\n" if "id" in message else ""
-            yield f"{frame_id}data: {json.dumps(message)}\n\n"
+        try:
+            for message in messages:
+                if message is None:
+                    yield ": keep-alive\n\n"
+                    continue
+                frame_id = f"id: {message['id']}\n" if "id" in message else ""
+                yield f"{frame_id}data: {json.dumps(message)}\n\n"
+        except HubClosed:
+            return  # the server stops: no `end`, so the client reconnects and resumes
         if end_event:
             yield "event: end\ndata: {}\n\n"
 

@@ -30,13 +30,16 @@ from wsproto.utilities import LocalProtocolError
 from ..errors import InvalidInput, JobsvcError, NotFound
 from ..live import sink
 from ..live.events import TaskStream
+from ..live.hub import HubClosed
 from .ext import get_service
 from .sse import dashboard_stream, task_stream
 
 bp = Blueprint("websocket", __name__)
 sock = Sock()
-# Close codes: 4000-4999 are the application's own.
+# Close codes: 4000-4999 are the application's own; 1001 is "going away" (RFC 6455).
 CLOSE_NORMAL, CLOSE_ERROR, CLOSE_NOT_FOUND, CLOSE_TOO_SLOW = 1000, 1011, 4404, 4429
+CLOSE_GOING_AWAY = 1001
+GOING_AWAY = "server shutting down; reconnect with since=<last id received>"
 # Where WSGI servers put a request's socket: the keys simple-websocket reads.
 SERVER_SOCKETS = ("gunicorn.socket", "werkzeug.socket")
 # How long an ended session waits for the viewer's close frame before shutting the
@@ -112,6 +115,9 @@ def session(handler: Callable[..., None]) -> Callable[..., None]:
             handler(ws, *args, **kwargs)
         except GONE:
             pass
+        except HubClosed:
+            with contextlib.suppress(*GONE):
+                ws.close(CLOSE_GOING_AWAY, GOING_AWAY)
         except Exception:
             current_app.logger.exception("error in the WebSocket session %s", request.path)
             with contextlib.suppress(*GONE):
@@ -171,7 +177,9 @@ def _stream_task(ws: Server, stream: TaskStream) -> None:
     out = sink.attach(ws)
     if not get_service().task_events_into(stream, out, lambda: ws.connected):
         return
-    if out.overflowed:
+    if out.stopped:
+        ws.close(CLOSE_GOING_AWAY, GOING_AWAY)
+    elif out.overflowed:
         ws.close(CLOSE_TOO_SLOW, "viewer too slow; resume with since=<last id received>")
     elif not out.failed and out.drain():
         ws.close(CLOSE_NORMAL, "end of stream")
