@@ -72,7 +72,12 @@ def cli() -> None:
 @cli.command()
 @click.option("--port", type=int, default=DEFAULT_PORT, show_default=True, envvar="JOBSVC_PORT")
 @click.option(
-    "--workers", "worker_count", type=int, default=2, show_default=True, help="Worker processes."
+    "--workers",
+    "worker_count",
+    type=click.IntRange(min=1),
+    default=2,
+    show_default=True,
+    help="Worker processes.",
 )
 def up(port: int, worker_count: int) -> None:
     """Everything for local use: Redis (unless configured), web, workers, scheduler.

@@ -5,7 +5,8 @@
 AOF persistence in the data dir, then the web server, the workers and the
 scheduler as child processes.  It holds a lock in its data dir
 (``uplock``): a second `up` there is refused in one line, and ``down``
-finds it.  It says it is up once ``/healthz`` answers.
+finds it.  It says it is up once ``/healthz`` answers and a worker offers
+its task types (so the first submit of a custom type is not refused).
 
 SIGINT, SIGTERM and SIGHUP (a closed terminal) stop it the same way, in
 order: the web server first, so nothing new comes in; the workers, which
@@ -32,11 +33,14 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import redis
+
 from .. import lifetime
 from ..connection import redacted, url_file, write_url_file
 from ..errors import ConfigError
 from ..loopback import is_loopback_host, refusal
 from ..settings import DEFAULT_HOST, Settings
+from ..store import TaskStore, open_store
 from . import uplock
 from .redis_server import RedisServer
 
@@ -233,18 +237,32 @@ def _healthy(url: str) -> bool:
         return False
 
 
-def _wait_started(children: list[Child], url: str, stopping: Stopping) -> str | None:
-    """None once /healthz answers; else why `up` cannot start (or "" if told to stop)."""
+def _offering(store: TaskStore) -> bool:
+    """Whether a worker has published the task types it runs (a submit of a
+    type of ``JOBSVC_TASK_MODULES`` is refused until one has)."""
+    with contextlib.suppress(redis.RedisError):
+        return bool(store.offered_types())
+    return False
+
+
+def _wait_started(
+    children: list[Child], url: str, store: TaskStore, stopping: Stopping
+) -> str | None:
+    """None once /healthz answers and the workers offer their types; else why `up`
+    cannot start (or "" if told to stop)."""
     deadline = time.monotonic() + START_TIMEOUT_S
     while not stopping.requested.is_set():
         for child in children:
             if not child.running():
                 code = child.proc.returncode if child.proc else None
                 return f"the {child.name} exited at start (status {code}); see its output above"
-        if _healthy(url):
+        if _healthy(url) and _offering(store):
             return None
         if time.monotonic() > deadline:
-            return f"the web server did not answer {url}/healthz within {START_TIMEOUT_S:g}s"
+            return (
+                f"the web server did not answer {url}/healthz, or no worker offered its "
+                f"task types, within {START_TIMEOUT_S:g}s"
+            )
         time.sleep(0.2)
     return ""
 
@@ -301,7 +319,7 @@ def _serve(
         for child in children:
             child.start(env)
         lock.write(_record(settings, url, children, server))
-        failure = _wait_started(children, url, stopping)
+        failure = _wait_started(children, url, open_store(settings, redis_url), stopping)
         if failure:
             say(failure)
             return 1
