@@ -136,6 +136,13 @@ def client(
         raise ConfigError(f"invalid Redis URL {redacted(url)}: {exc}") from None
 
 
+def check_reachable(url: str) -> None:
+    """Raises redis-py's own error (refused, timed out, wrong password) unless ``url``'s
+    Redis answers: a process checks once before it starts, so a wrong URL is one line
+    at start-up, not a loop of retries (a running process rides out outages)."""
+    client(url, socket_timeout=CONNECT_TIMEOUT_S).ping()
+
+
 def ping(url: str) -> bool:
     try:
         return bool(client(url, socket_timeout=CONNECT_TIMEOUT_S).ping())

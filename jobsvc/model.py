@@ -97,9 +97,14 @@ def render_summary(raw: str) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Task:
-    """A task as the Python API hands it out: attribute access over the JSON."""
+    """A task as the Python API hands it out: attribute access over the JSON.
+
+    ``deduplicated`` is true when a submit returned an earlier task holding
+    the same dedupe identity instead of queueing a new one (HTTP's 200).
+    """
 
     data: dict[str, Any]
+    deduplicated: bool = False
 
     def __getattr__(self, name: str) -> Any:
         camel = "".join(p if i == 0 else p.title() for i, p in enumerate(name.split("_")))

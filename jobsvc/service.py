@@ -114,8 +114,10 @@ class Service:
             "timeoutS": timeout,
             "metadata": metadata,
         }
-        task, _ = self.submit_body(deployment, {k: v for k, v in body.items() if v is not None})
-        return Task(task)
+        task, deduplicated = self.submit_body(
+            deployment, {k: v for k, v in body.items() if v is not None}
+        )
+        return Task(task, deduplicated)
 
     def load_types(self) -> None:
         """Imports JOBSVC_TASK_MODULES once (a ConfigError if one does not import:
@@ -287,9 +289,17 @@ class Service:
         """One reconcile pass now, as the scheduler runs every JOBSVC_RECONCILE_S."""
         return reconcile_all(self.store)
 
-    def cleanup(self, days: float, grace_s: float = 0.0) -> tuple[int, int]:
-        """Retention now: (flagged, deleted); see ``processes.retention``."""
-        return cleanup_ended(self.store, days, grace_s)
+    def cleanup(
+        self,
+        days: float,
+        grace_s: float = 0.0,
+        *,
+        dry_run: bool = False,
+        on_delete: Callable[[str], None] | None = None,
+    ) -> tuple[int, int]:
+        """Retention now: (flagged, deleted); ``dry_run`` only counts; see
+        ``processes.retention``."""
+        return cleanup_ended(self.store, days, grace_s, dry_run=dry_run, on_delete=on_delete)
 
     def drain(self, timeout: float, progress: Callable[[int], None]) -> list[str]:
         """Starts nothing new and waits for running tasks; returns those still running."""

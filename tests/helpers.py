@@ -1,10 +1,15 @@
-"""Waiting on conditions with a deadline, never a fixed sleep."""
+"""Waiting on conditions with a deadline, never a fixed sleep; the CLI as a real process."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from typing import TypeVar
+
+from tests.conftest import ROOT
 
 T = TypeVar("T")
 
@@ -34,4 +39,16 @@ def wait_ended(svc, task_id: str, timeout: float = 20.0) -> dict:
         )(svc.store.get(task_id)),
         timeout,
         f"task {task_id} to end",
+    )
+
+
+def jobsvc(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    """``jobsvc ARGS`` as a real process with the test's environment added; its output as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "jobsvc", *args],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )

@@ -14,8 +14,7 @@ from click.testing import CliRunner
 
 from jobsvc.cli import cli
 from jobsvc.processes.redis_server import free_port
-from tests.conftest import ROOT
-from tests.helpers import wait_until
+from tests.helpers import jobsvc, wait_until
 
 
 @pytest.fixture
@@ -33,7 +32,7 @@ def test_submit_prints_task_and_dedupes(run):
     first = run("submit", "prod-eu", "noop", "--dedupe-key", "k", "--json")
     second = run("submit", "prod-eu", "noop", "--dedupe-key", "k", "--json")
     assert first.exit_code == 0
-    assert json.loads(first.output)["id"] == json.loads(second.output)["id"]
+    assert json.loads(first.stdout)["id"] == json.loads(second.stdout)["id"]
 
 
 def test_bad_input_exits_non_zero_with_one_line(run):
@@ -62,43 +61,20 @@ def test_status_pause_resume_cancel_skip(run):
 
 def test_reconcile_check_cleanup(run):
     assert "republished 0" in run("reconcile").output
-    assert run("check").exit_code == 0  # the test Redis has persistence off: warnings
+    assert run("check").exit_code == 1  # the test Redis has persistence off: warnings
+    assert run("check", "--warn-only").exit_code == 0
     assert "warning: persistence is off" in run("check").output
     assert "deleted 0" in run("cleanup", "--days", "1").output
 
 
 def test_submit_wait_end_to_end_with_real_processes(env, make_worker):
     make_worker(worker_class="fork")
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "jobsvc",
-            "submit",
-            "prod-eu",
-            "echo",
-            "--payload",
-            '{"lines": ["hi"]}',
-            "--wait",
-            "--json",
-        ],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    payload = '{"lines": ["hi"]}'
+    proc = jobsvc(env, "submit", "prod-eu", "echo", "--payload", payload, "--wait", "--json")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["status"] == "completed"
-    failed = subprocess.run(
-        [sys.executable, "-m", "jobsvc", "submit", "prod-eu", "fail", "--wait"],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert failed.returncode == 1 and "failed" in failed.stdout
+    failed = jobsvc(env, "submit", "prod-eu", "fail", "--wait")
+    assert failed.returncode == 1 and "-- failed" in failed.stderr
 
 
 def test_up_runs_everything_and_ctrl_c_stops_it(tmp_path):
@@ -132,7 +108,7 @@ def test_up_runs_everything_and_ctrl_c_stops_it(tmp_path):
             text=True,
             timeout=60,
         )
-        assert done.returncode == 0 and "completed" in done.stdout, done.stderr
+        assert done.returncode == 0 and "-- completed" in done.stderr, done.stderr
     finally:
         up.send_signal(signal.SIGINT)
         assert up.wait(60) == 0

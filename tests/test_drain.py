@@ -9,18 +9,7 @@ import sys
 
 from jobsvc.processes.reconcile import reconcile_all
 from tests.conftest import ROOT
-from tests.helpers import wait_ended, wait_until
-
-
-def jobsvc(env, *args, timeout=60):
-    return subprocess.run(
-        [sys.executable, "-m", "jobsvc", *args],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+from tests.helpers import jobsvc, wait_ended, wait_until
 
 
 def test_drain_waits_for_running_tasks_and_starts_nothing_new(svc, env, make_worker, tmp_path):

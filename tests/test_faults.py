@@ -62,7 +62,8 @@ def test_worker_killed_before_finish_runs_the_task_again(svc, make_worker):
     make_worker()
     done = wait_ended(svc, t.id)
     assert done["status"] == "completed" and done["retryCount"] == 1
-    assert svc.store.log(t.id) == "attempt 1\nattempt 2\n"  # at-least-once: it ran twice
+    # At-least-once: it ran twice, the second attempt marked in the log with why it ran.
+    assert svc.store.log(t.id) == "attempt 1\n-- attempt 2 (retry: worker_lost)\nattempt 2\n"
 
 
 def test_killed_fork_parent_takes_its_horse_and_the_task_runs_again(svc, make_worker, tmp_path):

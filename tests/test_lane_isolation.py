@@ -9,9 +9,6 @@ every pass over many lanes: the reconciler, the listings, the dashboard.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 import redis
@@ -20,8 +17,7 @@ import websocket
 
 from jobsvc import keys
 from tests.api_client import Api, task_count
-from tests.conftest import ROOT
-from tests.helpers import wait_until
+from tests.helpers import jobsvc, wait_until
 
 # Every suffix a key layout has used after a deployment name or a task id.
 SUFFIXES = (":q", ":lease", ":h", ":ev", ":log")
@@ -30,18 +26,6 @@ SUFFIXES = (":q", ":lease", ":h", ":ev", ":log")
 @pytest.fixture
 def api(web_server: str) -> Api:
     return Api(web_server)
-
-
-def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    """``jobsvc ARGS`` as a real process."""
-    return subprocess.run(
-        [sys.executable, "-m", "jobsvc", *args],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def queue_ids(api: Api, deployment: str) -> list[str]:
@@ -67,7 +51,7 @@ def test_names_ending_in_a_key_suffix_are_lanes_of_their_own(api: Api, env) -> N
     r = api.get("/tasks", params={"limit": 100})
     assert r.status_code == 200, r.text
     assert len(r.json()["tasks"]) == 2 + len(others)
-    done = run_cli(env, "reconcile")
+    done = jobsvc(env, "reconcile")
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -110,18 +94,18 @@ def test_check_spots_data_of_the_old_key_layout(redis_url, env) -> None:
     ``jobsvc:lane:prod:q`` / ``:lease`` and counters ``type:<t>:<status>``."""
     client = redis.Redis.from_url(redis_url)
     client.hset(keys.lane("app:q"), "paused", "1")  # today's lane ``app:q``: no warning
-    assert "old key layout" not in run_cli(env, "check").stdout
+    assert "old key layout" not in jobsvc(env, "check").stdout
     client.zadd("jobsvc:lane:prod:q", {"0123456789abcdef": 1})
-    done = run_cli(env, "check")
+    done = jobsvc(env, "check")
     notes = [line for line in done.stdout.splitlines() if "old key layout" in line]
     assert len(notes) == 1, done.stdout + done.stderr
     assert "jobsvc:lane:prod:q" in notes[0] and "jobsvc drain" in notes[0], notes
     client.delete("jobsvc:lane:prod:q")
     client.set("jobsvc:lane:prod:lease", "7")
-    assert "jobsvc:lane:prod:lease" in run_cli(env, "check").stdout
+    assert "jobsvc:lane:prod:lease" in jobsvc(env, "check").stdout
     client.delete("jobsvc:lane:prod:lease")
     client.hset(keys.COUNTS, "type:noop:queued", 1)
-    assert "old key layout" in run_cli(env, "check").stdout
+    assert "old key layout" in jobsvc(env, "check").stdout
 
 
 # -- one unreadable lane -------------------------------------------------------------
@@ -169,7 +153,7 @@ def test_due_retries_go_on_past_an_unreadable_lane(svc, lanes) -> None:
 
 def test_reconcile_command_reports_unreadable_lanes_and_goes_on(svc, lanes, env) -> None:
     svc.store.client.hset(keys.task(lanes["orphan"]), "dispatchedAt", 0)  # well past the grace
-    done = run_cli(env, "reconcile")
+    done = jobsvc(env, "reconcile")
     assert "republished 1" in done.stdout, done.stdout + done.stderr
     assert "a-bad" in done.stderr and "d-task" in done.stderr, done.stderr
     assert "Traceback" not in done.stderr, done.stderr

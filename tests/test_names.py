@@ -77,10 +77,11 @@ def test_python_api_takes_task_ids_only(svc, tail) -> None:
 
 
 def test_cli_refuses_a_deployment_with_a_trailing_newline(env, redis_url) -> None:
-    for args in (
-        ["submit", "prod\n", "noop"],
-        ["pause", "prod\n"],
-        ["status", "--deployment", "prod\n"],
+    # The error names the command's own parameter: an argument, or an option.
+    for args, named in (
+        (["submit", "prod\n", "noop"], "DEPLOYMENT"),
+        (["pause", "prod\n"], "DEPLOYMENT"),
+        (["status", "--deployment", "prod\n"], "--deployment"),
     ):
         done = subprocess.run(
             [sys.executable, "-m", "jobsvc", *args],
@@ -91,7 +92,7 @@ def test_cli_refuses_a_deployment_with_a_trailing_newline(env, redis_url) -> Non
             timeout=60,
         )
         assert done.returncode != 0, (args, done.stdout)
-        assert done.stderr.startswith("Error: deployment must") and "Traceback" not in done.stderr
+        assert done.stderr.startswith(f"Error: {named} must") and "Traceback" not in done.stderr
     assert task_count(redis_url) == 0
 
 

@@ -81,36 +81,54 @@ def progress_bar(percent: float, message: str, width: int = 30) -> str:
     return f"[{'#' * filled}{'.' * (width - filled)}] {percent:5.1f}% {message}"
 
 
-def print_event(event: dict[str, Any]) -> str | None:
-    """Prints one task event for a person; returns the status if it is a status event.
+def print_event(event: dict[str, Any], *, err: bool = False) -> None:
+    """Prints one output event (log, progress, step) for a person, to stderr if ``err``.
 
     Progress redraws one line in place on a terminal; output lines and
-    status changes are printed on lines of their own.  What the task wrote is
+    steps are printed on lines of their own.  What the task wrote is
     neutralised on a terminal and passed through exactly otherwise
     (``terminal``); ``color=True`` keeps click from stripping part of it.
     """
     data = event["data"]
-    tty = sys.stdout.isatty()
+    tty = (sys.stderr if err else sys.stdout).isatty()
     if event["type"] == "progress":
         message = shown(str(data.get("message", "")), tty, one_line=True)
         bar = progress_bar(float(data.get("percent", 0)), message)
-        click.echo(f"\r{bar}" if tty else bar, nl=not tty, color=True)
-        return None
+        click.echo(f"\r{bar}" if tty else bar, nl=not tty, err=err, color=True)
+        return
     if tty:
-        click.echo("\r\033[K", nl=False)
+        click.echo("\r\033[K", nl=False, err=err)
     if event["type"] == "log":
-        click.echo(shown(data["line"], tty), color=True)
+        click.echo(shown(data["line"], tty), err=err, color=True)
     elif event["type"] == "step":
-        click.echo(f"== step: {shown(str(data.get('name')), tty, one_line=True)}", color=True)
-    elif event["type"] == "status":
-        reason = f" ({data['reason']})" if data.get("reason") else ""
-        click.echo(
-            f"-- {data['status']}{shown(reason, sys.stderr.isatty(), one_line=True)}",
-            err=True,
-            color=True,
-        )
-        return str(data["status"])
-    return None
+        name = shown(str(data.get("name")), tty, one_line=True)
+        click.echo(f"== step: {name}", err=err, color=True)
+
+
+def print_status(data: dict[str, Any], error: dict[str, Any] | None = None) -> None:
+    """A status change on stderr, a line of its own: ``-- failed (exception): ValueError: boom``.
+
+    Ends with the task's error when it has one, so a script's log says why
+    without a second command.  The error is the task code's text: neutralised
+    on a terminal like its output.
+    """
+    tty = sys.stderr.isatty()
+    for err in (False, True):  # a progress bar may be left on either
+        if (sys.stderr if err else sys.stdout).isatty():
+            click.echo("\r\033[K", nl=False, err=err)
+    line = f"-- {data['status']}" + (f" ({data['reason']})" if data.get("reason") else "")
+    detail = error_text(error, data.get("reason"))
+    if detail:
+        line += f": {detail}"
+    click.echo(shown(line, tty, one_line=True), err=True, color=True)
+
+
+def error_text(error: dict[str, Any] | None, reason: str | None) -> str:
+    """``ValueError: boom`` from a task's error, without repeating the reason."""
+    if not error:
+        return ""
+    parts = [str(error[k]) for k in ("type", "message") if error.get(k) and error[k] != reason]
+    return ": ".join(parts)
 
 
 def types_text(listing: dict[str, Any]) -> str:

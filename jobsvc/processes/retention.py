@@ -8,7 +8,7 @@ never touched.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from ..states import ENDED
 from ..store import TaskStore
@@ -21,29 +21,52 @@ def _ended_before(store: TaskStore, status: str, cutoff: int) -> Iterator[list[E
         yield [task for task in batch if task.completed_at < cutoff]
 
 
-def cleanup_ended(store: TaskStore, days: float, grace_s: float = 0.0) -> tuple[int, int]:
-    """Retention: returns (flagged, deleted).
+def cleanup_ended(
+    store: TaskStore,
+    days: float,
+    grace_s: float = 0.0,
+    *,
+    dry_run: bool = False,
+    on_delete: Callable[[str], None] | None = None,
+) -> tuple[int, int]:
+    """Retention: returns (flagged, deleted), and names each deleted task to ``on_delete``.
 
     A task that ended more than ``days`` ago (and is past any cooldown) is
     first flagged ``staleAt``; one flagged at least ``grace_s`` ago is
     deleted with its history, streams, log and index entries.  The daily
     job (``crons.cleanup_job``) passes a grace of half its period, so a task
     is flagged by one run and deleted by the next, a day later; ``jobsvc
-    cleanup`` deletes at once (grace 0).
+    cleanup`` deletes at once (grace 0).  ``dry_run`` writes nothing and
+    counts what a run now would flag and delete (``jobsvc cleanup --dry-run``).
     Queued and running tasks are never touched (delete_task.lua refuses).
     """
     now = store.redis_now_us()
     cutoff = now - int(days * 86_400 * 1_000_000)
+    limit = now - grace_s * 1_000_000
     flagged = deleted = 0
     for status in sorted(s.value for s in ENDED):
         for batch in _ended_before(store, status, cutoff):
-            stale_at: dict[str, int] = {}
-            for task in batch:
-                if task.stale_at is not None:
-                    stale_at[task.id] = task.stale_at
-                elif task.cooldown_until <= now and store.flag_stale(task.id, now):
-                    stale_at[task.id] = now
-                    flagged += 1
-            limit = now - grace_s * 1_000_000
-            deleted += sum(store.delete(tid) for tid, at in stale_at.items() if at <= limit)
+            stale_at, newly = _flag(store, batch, now, dry_run)
+            flagged += newly
+            for task_id, at in stale_at.items():
+                if at <= limit and (dry_run or store.delete(task_id)):
+                    deleted += 1
+                    if on_delete is not None:
+                        on_delete(task_id)
     return flagged, deleted
+
+
+def _flag(
+    store: TaskStore, batch: list[EndedTask], now: int, dry_run: bool
+) -> tuple[dict[str, int], int]:
+    """(each task's staleAt once flagged, how many were flagged now); a dry run
+    judges as flag_stale.lua would and writes nothing."""
+    stale_at: dict[str, int] = {}
+    newly = 0
+    for task in batch:
+        if task.stale_at is not None:
+            stale_at[task.id] = task.stale_at
+        elif task.cooldown_until <= now and (dry_run or store.flag_stale(task.id, now)):
+            stale_at[task.id] = now
+            newly += 1
+    return stale_at, newly

@@ -6,12 +6,16 @@
 -- later write of the attempt must carry it.
 --
 -- KEYS[1] task hash (its lane's hash and lease key are derived from the
---         task's deployment: the RQ job carries the task id only)
+--         task's deployment, its log key from its id: the RQ job carries the
+--         task id only)
 -- KEYS[2] optional: the RQ job that carried this dispatch, deleted whatever
 --         the answer (a jobsvc worker keeps no RQ record of a dispatch)
 -- ARGV 1 id  2 worker name  3 lease in ms
 -- While the service drains nothing starts: {'draining'} (the task stays the
 -- lane's active one; `jobsvc drain --resume` hands it to RQ again).
+-- A later attempt (attempt > 1) starts its output with a marker line, in the
+-- log and as a log event: '-- attempt 2 (retry: worker_lost)', the reason
+-- taken from the history entry that queued it again, so attempts read apart.
 -- Returns {'ok', token, attempt, type, payload JSON, timeoutS, retryCount, deployment}
 -- (attempt counts every start of the task, manual retries included)
 --       | {'missing'} | {'not_active'} | {'not_queued', status} | {'not_due'} | {'draining'}
@@ -29,6 +33,18 @@ if field(lkey, 'active') ~= id then return { 'not_active' } end
 if t.dueAt and tonumber(t.dueAt) > now then return { 'not_due' } end
 if redis.call('EXISTS', K.drain) == 1 then return { 'draining' } end
 
+-- The marker line of a later attempt: logged while the log is under its cap (as
+-- output.lua does), always an event.  Returns the task fields of its event.
+local function attempt_marker(attempt)
+  local last = t.hn and field(tkey, 'h' .. t.hn)
+  local reason = last and string.match(last, '^%S+ %S+ (.+)$')
+  local line = '-- attempt ' .. attempt .. (reason and (' (' .. reason .. ')') or '')
+  if redis.call('STRLEN', K.log(id)) < CFG.log_max_bytes then
+    redis.call('APPEND', K.log(id), line .. '\n')
+  end
+  return emit(t, 'log', { line = line }, now)
+end
+
 local token = redis.call('HINCRBY', lkey, 'fence', 1)
 local attempt = tonumber(t.attempts or '0') + 1
 -- What only a waiting dispatch needs (the reconciler's orphan check) goes.
@@ -37,9 +53,12 @@ if t.dueAt then redis.call('ZREM', K.due, id) end
 redis.call('SET', K.lease(d), token, 'PX', ARGV[3])
 -- A running task's events never expire (end_task sets their time to live).
 redis.call('PERSIST', K.lane_events(d))
-set_status(t, 'running', now, nil, extend(
+local fields = extend(
   { 'token', token, 'attempts', attempt, 'startedAt', int(now), 'worker', ARGV[2] },
-  emit_status(t, 'running', nil, now)))
+  emit_status(t, 'running', nil, now))
+-- Before set_status, which writes the new history entry over t.hn.
+if attempt > 1 then extend(fields, attempt_marker(attempt)) end
+set_status(t, 'running', now, nil, fields)
 publish(d)
 
 local payload = field(tkey, 'payload') or '{}'
