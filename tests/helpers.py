@@ -7,9 +7,11 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
-from tests.conftest import ROOT
+# The repository's root: the CLI runs from there.
+ROOT = Path(__file__).resolve().parent.parent
 
 T = TypeVar("T")
 
