@@ -21,7 +21,7 @@ PREFIX = "jobsvc:"
 SEQ = PREFIX + "seq"
 # Deployments ever seen, lexicographic (ZSET, score 0) for cursor listing.
 DEPLOYMENTS = PREFIX + "deployments"
-# Deployments with an active or waiting task (SET): what the reconciler walks.
+# Deployments with an active or waiting task (SET): what the reconciler's sweep walks.
 BUSY = PREFIX + "busy"
 # Tasks waiting out a retry backoff (ZSET, score = due time in microseconds).
 DUE = PREFIX + "due"
@@ -36,6 +36,11 @@ DASHBOARD = PREFIX + "dashboard"
 ALL_TASKS = PREFIX + "idx:all"
 # Set while the service drains: nothing new starts (lanes still accept tasks).
 DRAIN = PREFIX + "drain"
+# The reconciler's index: lanes that could need a repair (ZSET, score = the
+# earliest time, µs of Redis' clock, at which they could; a lower bound).
+CHECKS = PREFIX + "checks"
+# Where the reconciler's safety sweep over BUSY goes on (STRING, an SSCAN cursor).
+SWEEP = PREFIX + "sweep"
 
 
 def task(task_id: str) -> str:

@@ -36,13 +36,15 @@ class StoreCore:
         self.scripts = Scripts(client, settings)
         self.dispatcher = Dispatcher(rq_client)
 
-    def _run(self, name: str, keys_: list[str], args: list[Any]) -> Reply:
+    def _run(self, name: str, keys_: list[str], args: list[Any], replace: bool = False) -> Reply:
+        """Runs a transition script and hands what it promoted to RQ
+        (``replace``: over what is left of an earlier RQ job of the same id)."""
         reply = parse_reply(self.scripts(name, keys_, args))
         if reply.dispatch:
             # A crash here leaves a promoted task without an RQ job: the
             # reconciler's orphan repair (reconcile.reconcile_lane) republishes it.
             faults.point("after_promote")
-        self.dispatcher.publish(reply.dispatch)
+        (self.dispatcher.republish if replace else self.dispatcher.publish)(reply.dispatch)
         return reply
 
     def redis_now_us(self) -> int:

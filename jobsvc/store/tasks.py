@@ -17,6 +17,7 @@ import secrets
 from typing import Any
 
 from .. import faults, keys
+from ..dispatch import POPPED_FIELD
 from ..errors import Conflict
 from ..model import history_entry, render_task
 from ..validation import Submission
@@ -136,6 +137,11 @@ class TaskStore(Reads, Lanes, Figures, Repairs, Upkeep):
             raise lane_unreadable(deployment)
 
     # -- attempts (called by the runner in the process running the handler) ------
+
+    def mark_popped(self, rq_job_key: str, worker: str) -> bool:
+        """Marks a dispatch's RQ job as popped by ``worker``, before its claim:
+        the reconciler tells a dispatch lost between the two by this mark."""
+        return bool(self.scripts("popped", [rq_job_key], [POPPED_FIELD, worker]))
 
     def claim(self, task_id: str, worker: str, rq_job_key: str | None = None) -> Claim:
         """Starts an attempt; also deletes the RQ job that carried it, if named."""
