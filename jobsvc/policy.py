@@ -23,7 +23,10 @@ ORPHAN_GRACE_S = 10.0
 # The longest a lane found well goes unchecked by the reconciler's index: a
 # dispatch waiting in RQ is checked again after its age (the orphan grace,
 # then twice, four times that, ...), at most this long after the last look.
-RECHECK_MAX_S = 600.0
+# What such a look can find is rare (its RQ job deleted while it waited: a
+# pop is marked, and the mark puts the lane in the index by itself), and at
+# 100,000 waiting lanes each hour costs 28 looks a second.
+RECHECK_MAX_S = 3600.0
 US = 1_000_000
 
 

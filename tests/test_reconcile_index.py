@@ -51,7 +51,7 @@ def pop_as_a_dead_worker(svc, task_id: str, mark: bool) -> None:
     list (the job hash stays); then, if ``mark``, the worker's mark."""
     assert svc.store.client.lpop(QUEUE) == task_id
     if mark:
-        assert svc.store.mark_popped(job_key(task_id), "dead-worker")
+        assert svc.store.mark_popped(task_id, job_key(task_id), "dead-worker")
 
 
 def test_pass_with_nothing_late_touches_only_due_lanes(svc, monkeypatch):
@@ -128,6 +128,16 @@ def test_freshly_popped_job_is_left_to_its_worker(svc):
     assert reconcile_all(svc.store, orphan_grace_s=1).republished == []
     popped_at = int(svc.store.client.hget(job_key(t.id), POPPED_FIELD).split()[0])
     assert check_time(svc, "prod-eu") == popped_at + ORPHAN_GRACE_S * US  # its claim's deadline
+
+
+def test_a_pop_puts_its_lane_due_when_its_claim_is_overdue(svc):
+    """A dispatch found waiting is looked at again much later; its pop, marked,
+    brings the lane's check back to the claim's deadline."""
+    t = svc.submit("prod-eu", "noop")
+    svc.store.client.zadd(keys.CHECKS, {"prod-eu": svc.store.redis_now_us() + 3600 * US})
+    pop_as_a_dead_worker(svc, t.id, mark=True)
+    popped_at = int(svc.store.client.hget(job_key(t.id), POPPED_FIELD).split()[0])
+    assert check_time(svc, "prod-eu") == popped_at + ORPHAN_GRACE_S * US
 
 
 def test_worker_killed_after_its_pop_leaves_a_mark_and_the_task_runs(svc, make_worker):

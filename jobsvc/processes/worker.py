@@ -118,7 +118,7 @@ class Dispatches(BaseWorker):
         # First of all, before a work-horse is forked: RQ's pop took the job out of
         # its queue, and if this process dies before the claim, this mark is what
         # lets the reconciler tell the job from one still waiting.
-        self.task_store.mark_popped(job.key, self.name)
+        self.task_store.mark_popped(job.id, job.key, self.name)
         faults.point("after_pop")
         self._dispatch = job.id
         self._state = WorkerStatus.BUSY  # memory only: RQ's warm shutdown reads it

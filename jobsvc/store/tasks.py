@@ -138,10 +138,10 @@ class TaskStore(Reads, Lanes, Figures, Repairs, Upkeep):
 
     # -- attempts (called by the runner in the process running the handler) ------
 
-    def mark_popped(self, rq_job_key: str, worker: str) -> bool:
+    def mark_popped(self, task_id: str, rq_job_key: str, worker: str) -> bool:
         """Marks a dispatch's RQ job as popped by ``worker``, before its claim:
         the reconciler tells a dispatch lost between the two by this mark."""
-        return bool(self.scripts("popped", [rq_job_key], [POPPED_FIELD, worker]))
+        return bool(self.scripts("popped", [rq_job_key], [POPPED_FIELD, worker, task_id]))
 
     def claim(self, task_id: str, worker: str, rq_job_key: str | None = None) -> Claim:
         """Starts an attempt; also deletes the RQ job that carried it, if named."""
