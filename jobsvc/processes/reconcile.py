@@ -136,17 +136,18 @@ def _judge_running(
     return None
 
 
-def reconcile_lane(
+def judge_lane(
     store: TaskStore,
     deployment: str,
     report: Report,
     now_us: int,
     orphan_grace_s: float = ORPHAN_GRACE_S,
     full: bool = True,
-) -> None:
-    """Judges one lane and repairs it if it needs it; a lane found well gets its
-    next check time (a repair's own script sets it; one that found the lane
-    moved leaves it due, and the next pass looks again)."""
+) -> tuple[dict[str, Any], int] | None:
+    """Judges one lane and repairs it if it needs it.  Returns the lane's state
+    and its next check time if it was found well; None if a repair was tried
+    (the repair's own script sets the time; one that found the lane moved
+    leaves it due, and the next pass looks again)."""
     state = store.lane_state(deployment)
     at: int | None = now_us + int(RECHECK_MAX_S * US)  # idle and held back, or not a task's
     if state["active"] is None:
@@ -157,13 +158,26 @@ def reconcile_lane(
         at = _judge_running(store, state, report, now_us)
     elif state.get("status") == "queued":
         at = _judge_queued(store, state, report, now_us, orphan_grace_s, full)
-    if at is not None:
-        store.reschedule(state, at)
+    return None if at is None else (state, at)
+
+
+def reconcile_lane(
+    store: TaskStore,
+    deployment: str,
+    report: Report,
+    now_us: int,
+    orphan_grace_s: float = ORPHAN_GRACE_S,
+    full: bool = True,
+) -> None:
+    """``judge_lane``, then the lane's next check time if it was found well."""
+    found = judge_lane(store, deployment, report, now_us, orphan_grace_s, full)
+    store.reschedule([found] if found else [])
 
 
 @dataclass
 class Pass:
-    """One reconcile pass: each lane judged at most once, failures kept apart."""
+    """One reconcile pass: each lane judged at most once, failures kept apart,
+    the next check times of a batch's lanes written in one script call."""
 
     store: TaskStore
     grace_s: float
@@ -172,20 +186,26 @@ class Pass:
     now_us: int = 0
 
     def visit(self, lanes: list[str], full: bool) -> None:
+        found: list[tuple[dict[str, Any], int]] = []
         for deployment in lanes:
             if deployment in self.seen:
                 continue
             self.seen.add(deployment)
             try:
-                reconcile_lane(self.store, deployment, self.report, self.now_us, self.grace_s, full)
+                if judged := judge_lane(
+                    self.store, deployment, self.report, self.now_us, self.grace_s, full
+                ):
+                    found.append(judged)
             except (redis.ConnectionError, redis.TimeoutError):
                 raise
             except Exception as exc:  # noqa: BLE001  (one bad lane must not stop the pass)
-                log.warning(
-                    "reconcile: lane %s skipped: %s: %s", deployment, type(exc).__name__, exc
-                )
-                self.report.failed.append(deployment)
-                self.store.defer_check(deployment, self.now_us + int(RECHECK_MAX_S * US))
+                self.failed(deployment, exc)
+        self.store.reschedule(found)
+
+    def failed(self, deployment: str, exc: Exception) -> None:
+        log.warning("reconcile: lane %s skipped: %s: %s", deployment, type(exc).__name__, exc)
+        self.report.failed.append(deployment)
+        self.store.defer_check(deployment, self.now_us + int(RECHECK_MAX_S * US))
 
 
 def reconcile_all(

@@ -87,17 +87,19 @@ class Repairs(StoreCore):
             state["leased"] = state["leaseMs"] != -2
         return state
 
-    def reschedule(self, state: dict[str, Any], at_us: int) -> bool:
-        """Sets the lane's next check to ``at_us``, unless it moved since ``state``
-        was read (then a transition has set it already)."""
-        seen = [state.get(name) or "" for name in MOVED_BY]
-        return bool(
-            self.scripts(
-                "reschedule",
-                [keys.lane(state["deployment"])],
-                [state["deployment"], state["active"] or "", *seen, at_us],
-            )
-        )
+    def reschedule(self, found: list[tuple[dict[str, Any], int]]) -> int:
+        """Sets each (lane state, next check time) pair's lane to be checked at
+        that time, unless it moved since its state was read (then a transition
+        has set it already); one script call for them all.  Returns how many
+        were set."""
+        if not found:
+            return 0
+        lane_keys = [keys.lane(state["deployment"]) for state, _ in found]
+        args: list[Any] = []
+        for state, at_us in found:
+            seen = [state.get(name) or "" for name in MOVED_BY]
+            args += [state["deployment"], state["active"] or "", *seen, at_us]
+        return int(self.scripts("reschedule", lane_keys, args))
 
     def defer_check(self, deployment: str, at_us: int) -> None:
         """Moves the check of a lane that could not be judged (its data is
