@@ -136,7 +136,7 @@ def _judge_running(
     return None
 
 
-def judge_lane(
+def reconcile_lane(
     store: TaskStore,
     deployment: str,
     report: Report,
@@ -145,7 +145,8 @@ def judge_lane(
     full: bool = True,
 ) -> tuple[dict[str, Any], int] | None:
     """Judges one lane and repairs it if it needs it.  Returns the lane's state
-    and its next check time if it was found well; None if a repair was tried
+    and its next check time if it was found well, for the caller to write
+    (``TaskStore.reschedule``, a batch at a time); None if a repair was tried
     (the repair's own script sets the time; one that found the lane moved
     leaves it due, and the next pass looks again)."""
     state = store.lane_state(deployment)
@@ -159,19 +160,6 @@ def judge_lane(
     elif state.get("status") == "queued":
         at = _judge_queued(store, state, report, now_us, orphan_grace_s, full)
     return None if at is None else (state, at)
-
-
-def reconcile_lane(
-    store: TaskStore,
-    deployment: str,
-    report: Report,
-    now_us: int,
-    orphan_grace_s: float = ORPHAN_GRACE_S,
-    full: bool = True,
-) -> None:
-    """``judge_lane``, then the lane's next check time if it was found well."""
-    found = judge_lane(store, deployment, report, now_us, orphan_grace_s, full)
-    store.reschedule([found] if found else [])
 
 
 @dataclass
@@ -192,7 +180,7 @@ class Pass:
                 continue
             self.seen.add(deployment)
             try:
-                if judged := judge_lane(
+                if judged := reconcile_lane(
                     self.store, deployment, self.report, self.now_us, self.grace_s, full
                 ):
                     found.append(judged)
