@@ -14,12 +14,11 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 from redis import Redis
 from rq import Queue, Worker
 from rq.command import send_command
-from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
@@ -33,6 +32,11 @@ log = logging.getLogger("jobsvc.dispatch")
 JOB_FUNC = "jobsvc.runner.run_task"
 # Queue for the reconcilers; every worker serves it first.
 MAINTENANCE_QUEUE = "maintenance"
+# The field of an RQ job hash a worker writes when it pops the job
+# (scripts/popped.lua): "<µs of Redis' clock> <worker name>".
+POPPED_FIELD = "jobsvc_popped"
+# RQ statuses of a job that will still run without being in a queue list.
+WAITING_ELSEWHERE = ("scheduled", "deferred")
 
 
 # A pool name: no ``:``, since RQ builds ``rq:queue:<queue name>:intermediate``
@@ -85,6 +89,24 @@ class TaskJob(Job):
         super().cleanup(ttl, pipeline=pipeline, remove_from_queue=remove_from_queue)
 
 
+class RqJob(NamedTuple):
+    """What the reconciler needs to know of a dispatch's RQ job, read in O(1)."""
+
+    # RQ's status, None when the job hash is gone.
+    status: str | None
+    # When a worker popped it (µs of Redis' clock), None if none did.
+    popped_at: int | None
+
+    @property
+    def exists(self) -> bool:
+        return self.status is not None
+
+
+def _text(value: bytes | str | None) -> str | None:
+    """A reply of RQ's client (which returns bytes)."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
 class Dispatcher:
     """Enqueues RQ jobs for dispatch infos returned by the Lua scripts."""
 
@@ -101,11 +123,25 @@ class Dispatcher:
 
     def publish(self, dispatch: Iterable[tuple[str, str, str, int]]) -> None:
         """One pipeline, one round trip, however many tasks were promoted."""
+        self._enqueue(dispatch, replace=False)
+
+    def republish(self, dispatch: Iterable[tuple[str, str, str, int]]) -> None:
+        """``publish`` over what is left of an earlier job of the same id, deleted
+        first: RQ's save writes its fields over the old hash, which would keep
+        an old popped mark."""
+        self._enqueue(dispatch, replace=True)
+
+    def _enqueue(self, dispatch: Iterable[tuple[str, str, str, int]], replace: bool) -> None:
         items = list(dispatch)
         if not items:
             return
         with self.connection.pipeline(transaction=False) as pipe:
+            # RQ's enqueue turns the pipeline into a MULTI before its first
+            # command, and refuses to once commands are queued: so it is done here.
+            pipe.multi()
             for task_id, pool, priority, timeout_s in items:
+                if replace:
+                    pipe.delete(TaskJob.key_for(task_id))
                 self.queue(queue_name(pool, priority)).enqueue_call(
                     JOB_FUNC,
                     args=(task_id,),
@@ -119,17 +155,18 @@ class Dispatcher:
                 )
             pipe.execute()
 
-    def job_alive(self, task_id: str, pool: str, priority: str) -> bool:
-        """True if RQ still holds a job that will run this task."""
-        try:
-            job = Job.fetch(task_id, connection=self.connection, serializer=JSONSerializer)
-        except NoSuchJobError:
-            return False
-        status = job.get_status(refresh=False)
-        if status == "queued":
-            key = self.queue(queue_name(pool, priority)).key
-            return self.connection.lpos(key, task_id) is not None
-        return status in ("scheduled", "deferred")
+    def rq_job(self, task_id: str) -> RqJob:
+        """The dispatch's RQ job: its status and popped mark, in one HMGET."""
+        status, mark = map(
+            _text, self.connection.hmget(TaskJob.key_for(task_id), "status", POPPED_FIELD)
+        )
+        return RqJob(status, None if mark is None else int(mark.split(" ", 1)[0]))
+
+    def in_queue(self, task_id: str, pool: str, priority: str) -> bool:
+        """Whether the job's id is still in its RQ queue list: ``LPOS``, which reads
+        the list up to it (O(queue length)); only the reconciler's sweep asks."""
+        key = self.queue(queue_name(pool, priority)).key
+        return self.connection.lpos(key, task_id) is not None
 
     def stop_job(self, task_id: str, worker: str | None) -> None:
         """Asks the RQ worker that claimed the attempt to kill its work-horse

@@ -21,7 +21,7 @@ PREFIX = "jobsvc:"
 SEQ = PREFIX + "seq"
 # Deployments ever seen, lexicographic (ZSET, score 0) for cursor listing.
 DEPLOYMENTS = PREFIX + "deployments"
-# Deployments with an active or waiting task (SET): what the reconciler walks.
+# Deployments with an active or waiting task (SET): what the reconciler's sweep walks.
 BUSY = PREFIX + "busy"
 # Tasks waiting out a retry backoff (ZSET, score = due time in microseconds).
 DUE = PREFIX + "due"
@@ -39,6 +39,11 @@ DRAIN = PREFIX + "drain"
 # The task types workers offer (HASH: type name -> "<published at, µs> <JSON>"),
 # written by offer_types.lua; an entry older than JOBSVC_OFFERS_TTL_S is not counted.
 OFFERS = PREFIX + "offers"
+# The reconciler's index: lanes that could need a repair (ZSET, score = the
+# earliest time, µs of Redis' clock, at which they could; a lower bound).
+CHECKS = PREFIX + "checks"
+# Where the reconciler's safety sweep over BUSY goes on (STRING, an SSCAN cursor).
+SWEEP = PREFIX + "sweep"
 
 
 def task(task_id: str) -> str:

@@ -29,7 +29,8 @@ return { K.task('T'), K.history('T'), K.events('T'), K.log('T'), K.lane('D'),
   K.lane_queue('D'), K.lease('D'), K.lane_events('D'), K.by_status('S'), K.by_deployment('D'),
   K.dedupe('I'),
   K.count('type', 'S', 'N'), K.count('priority', 'S', 'N'),
-  K.seq, K.deployments, K.busy, K.due, K.cooldown, K.counts, K.dashboard, K.all, K.drain }
+  K.seq, K.deployments, K.busy, K.due, K.cooldown, K.counts, K.dashboard, K.all, K.drain,
+  K.checks, K.sweep }
 """
 
 STATUSES = [s.value for s in Status]
@@ -92,6 +93,8 @@ FIXED = [
     keys.DASHBOARD,
     keys.ALL_TASKS,
     keys.DRAIN,
+    keys.CHECKS,
+    keys.SWEEP,
 ]
 
 

@@ -41,6 +41,8 @@ def wait(store: TaskStore, timeout: float, report: Callable[[int], None]) -> lis
 
 
 def resume(store: TaskStore) -> Report:
-    """Lifts the drain; tasks refused while it held are handed to RQ again at once."""
+    """Lifts the drain; tasks refused while it held are handed to RQ again at
+    once.  The pass walks every busy lane, not only the reconciler's index:
+    what a drain held back is in no one place."""
     store.set_draining(False)
-    return reconcile_all(store, orphan_grace_s=0.0)
+    return reconcile_all(store, orphan_grace_s=0.0, every_lane=True)

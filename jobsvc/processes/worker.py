@@ -30,7 +30,7 @@ from rq.timeouts import HorseMonitorTimeoutException, JobTimeoutException
 from rq.worker import WorkerStatus
 from rq.worker.base import BaseWorker
 
-from .. import lifetime, runner
+from .. import faults, lifetime, runner
 from ..dispatch import TaskJob, check_pool, is_dispatch, pool_queue_names
 from ..policy import RQ_TIMEOUT_GRACE_S
 from ..settings import DEFAULT_SHUTDOWN_S, Settings
@@ -97,15 +97,17 @@ class Dispatches(BaseWorker):
     dispatch's state lives in the task store (claim, lease, finish), and
     lost attempts are found by jobsvc's lease, not RQ's heartbeats
     (docs/guarantees.md), so none of that is needed: a dispatch costs the
-    pop, the job's fetch, and the task's own scripts (``claim.lua`` deletes
-    the RQ job).  Jobs that are not dispatches (the scheduler's maintenance
-    jobs) take RQ's normal path.
+    pop, the job's fetch, its popped mark (``popped.lua``), and the task's
+    own scripts (``claim.lua`` deletes the RQ job).  Jobs that are not
+    dispatches (the scheduler's maintenance jobs) take RQ's normal path.
 
     The worker's state is kept in memory while it runs a dispatch, so RQ's
     warm shutdown still waits for the task; ``GET /stats`` reads who runs
     what from the task store.
     """
 
+    # The store this worker marks popped dispatches with (set by ``_rq_worker``).
+    task_store: TaskStore
     _dispatch: str | None = None
     _registered_until = 0.0
     _suspension_checked = float("-inf")
@@ -114,6 +116,11 @@ class Dispatches(BaseWorker):
         if not is_dispatch(job):
             super().execute_job(job, queue)
             return
+        # First of all, before a work-horse is forked: RQ's pop took the job out of
+        # its queue, and if this process dies before the claim, this mark is what
+        # lets the reconciler tell the job from one still waiting.
+        self.task_store.mark_popped(job.id, job.key, self.name)
+        faults.point("after_pop")
         self._dispatch = job.id
         self._state = WorkerStatus.BUSY  # memory only: RQ's warm shutdown reads it
         try:
@@ -298,6 +305,7 @@ def _rq_worker(
         serializer=JSONSerializer,
     )
     worker.shutdown_s = shutdown_s
+    worker.task_store = store
     return worker
 
 

@@ -1,7 +1,8 @@
 """Loads the Lua scripts: one file per state transition, each run atomically.
 
 Every script gets ``_lib.lua`` in front of it, after a first line defining
-``PREFIX`` and ``CFG`` (limits from the settings).  Scripts are registered
+``PREFIX`` and ``CFG`` (limits from the settings, and ``policy.ORPHAN_GRACE_S``
+for the reconciler's index).  Scripts are registered
 once per client; redis-py's ``Script`` runs them by SHA and reloads them if a
 restarted Redis forgot them.
 """
@@ -17,6 +18,7 @@ from redis import Redis
 from redis.commands.core import Script
 
 from .. import keys
+from ..policy import ORPHAN_GRACE_S, US
 from ..settings import Settings
 
 HERE = Path(__file__).parent
@@ -39,6 +41,9 @@ NAMES = (
     "delete_task",
     "flag_stale",
     "offer_types",
+    "reschedule",
+    "sweep",
+    "popped",
 )
 # Cap on the dashboard change feed, in entries: viewers resume from it.
 DASHBOARD_MAXLEN = 10_000
@@ -55,7 +60,8 @@ def source(name: str, settings: Settings) -> str:
         f"local PREFIX = '{keys.PREFIX}'\n"
         f"local CFG = {{ events_maxlen = {settings.events_maxlen}, "
         f"events_ttl = {settings.events_ttl_s}, log_max_bytes = {settings.log_max_bytes}, "
-        f"dashboard_maxlen = {DASHBOARD_MAXLEN} }}\n"
+        f"dashboard_maxlen = {DASHBOARD_MAXLEN}, "
+        f"orphan_grace_us = {int(ORPHAN_GRACE_S * US)} }}\n"
     )
     return cfg + _read("_lib") + "\n" + _read(name)
 

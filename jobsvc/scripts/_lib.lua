@@ -23,6 +23,8 @@ local K = {
   dashboard = PREFIX .. 'dashboard',
   all = PREFIX .. 'idx:all',  -- the layout before's index of all tasks: no longer written
   drain = PREFIX .. 'drain',
+  checks = PREFIX .. 'checks',
+  sweep = PREFIX .. 'sweep',
 }
 function K.task(id) return PREFIX .. 't:' .. id end
 function K.history(id) return PREFIX .. 't:' .. id .. ':h' end
@@ -189,23 +191,45 @@ local function publish(d)
   redis.call('XADD', K.dashboard, 'MAXLEN', '~', CFG.dashboard_maxlen, '*', 'deployment', d)
 end
 
+-- The reconciler's index (K.checks): each lane that could need a repair,
+-- scored by the earliest time (µs) it could.  Every transition that changes
+-- what a lane waits for sets its score in the same step; heartbeats and
+-- output do not, so a score is a lower bound and the reconciler, finding a
+-- lane not late, scores it again (reschedule.lua).
+local function check_lane_at(d, at)
+  redis.call('ZADD', K.checks, int(at), d)
+end
+
 -- What a caller needs to hand a task to RQ: {id, pool, priority, timeoutS}.
+-- Its lane is to be checked once the dispatch is past the orphan grace.
 local function dispatch_info(id, now)
   local tkey = K.task(id)
   redis.call('HSET', tkey, 'dispatchedAt', int(now))
-  local f = redis.call('HMGET', tkey, 'pool', 'priority', 'timeoutS')
+  local f = redis.call('HMGET', tkey, 'pool', 'priority', 'timeoutS', 'deployment')
+  check_lane_at(f[4], now + CFG.orphan_grace_us)
   return { id, f[1], f[2], f[3] }
 end
 
 -- The lane's head, if the lane may start it (not paused, the service not
 -- draining), else nil; a lane with nothing waiting leaves the busy set.
-local function startable_head(d, paused)
+-- Called for a lane with no active task: one with nothing waiting, or
+-- paused, has nothing to check; one held by a drain is checked at once
+-- (the reconciler then waits longer: reconcile.py).
+local function startable_head(d, paused, now)
   local head = redis.call('ZRANGE', K.lane_queue(d), 0, 0)
   if #head == 0 then
     redis.call('SREM', K.busy, d)
+    redis.call('ZREM', K.checks, d)
     return nil
   end
-  if paused == '1' or redis.call('EXISTS', K.drain) == 1 then return nil end
+  if paused == '1' then
+    redis.call('ZREM', K.checks, d)
+    return nil
+  end
+  if redis.call('EXISTS', K.drain) == 1 then
+    check_lane_at(d, now)
+    return nil
+  end
   redis.call('ZREM', K.lane_queue(d), head[1])
   return head[1]
 end
@@ -215,7 +239,7 @@ end
 local function promote(d, now)
   local l = redis.call('HMGET', K.lane(d), 'active', 'paused')
   if l[1] then return {} end
-  local id = startable_head(d, l[2])
+  local id = startable_head(d, l[2], now)
   if not id then return {} end
   redis.call('HSET', K.lane(d), 'active', id)
   return dispatch_info(id, now)
@@ -225,7 +249,7 @@ end
 -- next one becomes active if it may start.  Returns its dispatch info, or {}.
 local function advance(d, ended, now)
   local lkey = K.lane(d)
-  local id = startable_head(d, field(lkey, 'paused'))
+  local id = startable_head(d, field(lkey, 'paused'), now)
   if not id then
     redis.call('HDEL', lkey, 'active')
     redis.call('HSET', lkey, 'last', ended)
@@ -297,6 +321,8 @@ local function retry_later(t, reason, backoff_ms, now, fields)
   fields = fields or {}
   local due = int(now + tonumber(backoff_ms) * 1000)
   redis.call('ZADD', K.due, due, t.id)
+  -- A worker's ticker dispatches it when due; if none does, it is an orphan.
+  check_lane_at(t.deployment, tonumber(due) + CFG.orphan_grace_us)
   extend(fields, emit_status(t, 'queued', 'retry: ' .. reason, now))
   set_status(t, 'queued', now, 'retry: ' .. reason, extend(
     { 'retryCount', tonumber(t.retryCount or '0') + 1, 'dueAt', due }, fields))

@@ -12,7 +12,9 @@
 --         the answer (a jobsvc worker keeps no RQ record of a dispatch)
 -- ARGV 1 id  2 worker name  3 lease in ms
 -- While the service drains nothing starts: {'draining'} (the task stays the
--- lane's active one; `jobsvc drain --resume` hands it to RQ again).
+-- lane's active one, due for a check at once; `jobsvc drain --resume` hands
+-- it to RQ again).  An attempt that starts puts its lane in the reconciler's
+-- index at its lease's end.
 -- A later attempt (attempt > 1) starts its output with a marker line, in the
 -- log and as a log event: '-- attempt 2 (retry: worker_lost)', the reason
 -- taken from the history entry that queued it again, so attempts read apart.
@@ -31,7 +33,11 @@ local d = t.deployment
 local lkey = K.lane(d)
 if field(lkey, 'active') ~= id then return { 'not_active' } end
 if t.dueAt and tonumber(t.dueAt) > now then return { 'not_due' } end
-if redis.call('EXISTS', K.drain) == 1 then return { 'draining' } end
+if redis.call('EXISTS', K.drain) == 1 then
+  -- Its RQ job is gone: the lane is due for a republish once the drain lifts.
+  check_lane_at(d, now)
+  return { 'draining' }
+end
 
 -- The marker line of a later attempt: logged while the log is under its cap (as
 -- output.lua does), always an event.  Returns the task fields of its event.
@@ -51,6 +57,8 @@ local attempt = tonumber(t.attempts or '0') + 1
 redis.call('HDEL', tkey, 'dueAt', 'dispatchedAt')
 if t.dueAt then redis.call('ZREM', K.due, id) end
 redis.call('SET', K.lease(d), token, 'PX', ARGV[3])
+-- The lane needs a look when the lease would run out unrenewed.
+check_lane_at(d, now + tonumber(ARGV[3]) * 1000)
 -- A running task's events never expire (end_task sets their time to live).
 redis.call('PERSIST', K.lane_events(d))
 local fields = extend(
