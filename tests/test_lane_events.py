@@ -126,3 +126,21 @@ def test_the_lane_stream_expires_only_when_nothing_runs(svc, make_worker, tmp_pa
     gate.touch()
     wait_ended(svc, running.id)
     assert svc.store.client.ttl(stream) > 0
+
+
+def test_a_manually_retried_task_reads_through_to_its_last_attempt(svc, make_worker, web_server):
+    """The first attempt's terminal status is not the end of a replay once the task
+    was retried: every viewer reads on to the end of the latest attempt."""
+    make_worker()
+    task = svc.submit("prod-eu", "fail", {"times": 1})
+    assert wait_ended(svc, task.id)["status"] == "failed"
+    svc.retry(task.id)
+    assert wait_ended(svc, task.id)["status"] == "completed"
+    for read in (
+        lambda t: list(svc.events(t)),
+        lambda t: sse_events(web_server, t),
+        lambda t: ws_events(web_server, t),
+    ):
+        events = read(task.id)
+        assert statuses(events) == ["running", "failed", "queued", "running", "completed"]
+        assert lines(events) == ["-- attempt 2 (retry requested)"]

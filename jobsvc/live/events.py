@@ -63,6 +63,17 @@ class TaskStream:
     # All there is to send when an ended task's stream needs no following (see
     # open_task), else None.
     final: list[dict[str, Any]] | None
+    # The task's last event when the viewer came (its ``evN``): a terminal status
+    # before it is an earlier attempt's end (the task was retried since), which a
+    # replay reads past.
+    last_event: str | None = None
+
+    def ends_with(self, event: dict[str, Any]) -> bool:
+        """Whether ``event`` ends this viewer's stream: a terminal status that is not
+        followed by a later attempt's events."""
+        return is_terminal(event) and not (
+            self.last_event and id_after(self.last_event, event["id"])
+        )
 
 
 def task_event(entry_id: str, fields: dict[str, str]) -> dict[str, Any]:
@@ -151,7 +162,7 @@ def open_task(
     last = last or START
     if id_after(since, last):
         raise InvalidInput(f"{field} {since} is after the task's last event ({last})", field=field)
-    return TaskStream(task_id, since, key, [] if ended and since == last else None)
+    return TaskStream(task_id, since, key, [] if ended and since == last else None, last)
 
 
 def _events_gone(reader: StreamReader, key: str, last: str | None) -> bool:
@@ -196,7 +207,7 @@ def task_events(
             continue
         event = task_event(*entry)
         yield event
-        if is_terminal(event):
+        if stream.ends_with(event):
             return
 
 
@@ -273,7 +284,7 @@ def _catch_up_into(
         data, ended = hub.render([entry])
         out.write(data)
         last, pending = entry[0], pending + len(data)
-        if ended:
+        if ended and stream.ends_with(task_event(*entry)):
             return last, True
         if pending >= CATCH_UP_CHUNK:
             if not out.drain():
