@@ -47,7 +47,7 @@ from jobsvc import Service
 from jobsvc.policy import ORPHAN_GRACE_S
 from jobsvc.processes.reconcile import reconcile_all
 from jobsvc.processes.redis_server import free_port
-from jobsvc.settings import Settings
+from jobsvc.settings import DEFAULT_RECONCILE_S, Settings
 
 WEB_APP = "jobsvc.web:create_app()"  # served by gunicorn
 WORKER_ARGV = ["jobsvc", "worker", "--pool", "standard", "--worker-class"]
@@ -58,14 +58,16 @@ DEPLOYMENTS_LISTING = Listing("/api/v1/deployments", "deployments")
 WARMUP_SUBMITS = 200
 # The deep page starts this far down its list (or a page before its end, if higher).
 DEPTH_FRACTION = 0.9
-# The reconcile passes measured, one after the other, by their orphan grace:
-# "first", 0 s, right after loading: every lane is due in the reconciler's
-# index (each dispatch's check time is its dispatch + the grace) and each is
-# checked against RQ, as once when a backlog's dispatches pass the grace;
-# "steady", the default grace, right after: every lane was just found well
-# and is due later, so the pass is what it costs when nothing is late (the
-# target): the index's due lanes (none) and the safety sweep's few.
-RECONCILE_PASSES = {"first": 0.0, "steady": ORPHAN_GRACE_S}
+# The reconcile passes measured.  "first", orphan grace 0 s, right after
+# loading: every lane is due in the reconciler's index (each dispatch's check
+# time is its dispatch + the grace) and each is checked against RQ, as once
+# when a backlog's dispatches pass the grace.  Then "steady": STEADY_PASSES
+# passes at the default grace, one every DEFAULT_RECONCILE_S (the scheduler's
+# cadence), with nothing late: each lane the first pass found well is due again
+# after as long as it had waited, so the first few passes still recheck the
+# lanes dispatched shortly before it (the probes'); the target is their median.
+FIRST_GRACE_S = 0.0
+STEADY_PASSES = 6
 # Slowest drain before the phase is declared stuck, tasks/s.
 DRAIN_FLOOR_RATE = 20
 # Lane names folded in the memory breakdown: the main lanes and the probes'.
@@ -228,6 +230,17 @@ def phase_reconcile(run: Run, grace_s: float) -> dict:
     }
 
 
+def phase_steady_reconcile(run: Run) -> list[dict]:
+    """STEADY_PASSES passes at the scheduler's cadence (each starts
+    DEFAULT_RECONCILE_S after the previous one started), at the default grace."""
+    passes: list[dict] = []
+    for _ in range(STEADY_PASSES):
+        started = time.monotonic()
+        passes.append(phase_reconcile(run, ORPHAN_GRACE_S))
+        time.sleep(max(0.0, DEFAULT_RECONCILE_S - (time.monotonic() - started)))
+    return passes
+
+
 def phase_paging(run: Run) -> dict:
     """Both listings' first and deep pages over gunicorn serving the app on loopback."""
     out = {}
@@ -315,9 +328,10 @@ def run_phases(run: Run) -> dict:
     with step("memory per queued task (MEMORY USAGE of every key)"):
         res["memory"] = phase_memory(run)
     res["reconcile"] = {}
-    for name, grace in RECONCILE_PASSES.items():
-        with step(f"reconcile pass, orphan grace {grace:g} s"):
-            res["reconcile"][name] = phase_reconcile(run, grace)
+    with step(f"reconcile pass, orphan grace {FIRST_GRACE_S:g} s"):
+        res["reconcile"]["first"] = phase_reconcile(run, FIRST_GRACE_S)
+    with step(f"{STEADY_PASSES} reconcile passes, one every {DEFAULT_RECONCILE_S:g} s"):
+        res["reconcile"]["steady"] = phase_steady_reconcile(run)
     with step("paging: walk to depth, then first vs deep pages"):
         res["paging"] = phase_paging(run)
     with step(f"drain {sizes.drain:,} at {run.deep.queued():,} queued"):

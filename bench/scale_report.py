@@ -131,20 +131,38 @@ def memory_row(memory: dict) -> Row:
 
 
 def reconcile_rows(passes: dict) -> list[Row]:
-    """The target is the steady pass (nothing due); the first pass, every lane
-    due once, is the cost of a look per lane."""
+    """The target is the median of the steady passes (nothing late, at the
+    scheduler's cadence); the first pass, every lane due once, is the cost of a
+    look per lane."""
     steady, first = passes["steady"], passes["first"]
-    ms = steady["window"].redis_us / 1000
+    ms = [one["window"].redis_us / 1000 for one in steady]
+    middle = median(ms)
+    lanes = steady[-1]["lanes"]
     return [
         (
-            f"reconcile pass, Redis ms ({steady['lanes']:,} busy lanes, nothing due)",
-            f"{ms:.1f}",
+            f"reconcile pass, Redis ms ({lanes:,} busy lanes, nothing late; median of {len(ms)})",
+            f"{middle:.1f}",
             "",
             "",
             f"<= {RECONCILE_MAX_MS:.0f} ms",
-            verdict(ms <= RECONCILE_MAX_MS),
+            verdict(middle <= RECONCILE_MAX_MS),
         ),
-        ("reconcile pass, wall s", f"{steady['window'].wall_s:.2f}", "", "", "(info)", ""),
+        (
+            "reconcile steady passes, Redis ms, each",
+            " ".join(f"{m:.1f}" for m in ms),
+            "",
+            "",
+            "(info)",
+            "",
+        ),
+        (
+            "reconcile pass, wall s (median)",
+            f"{median(one['window'].wall_s for one in steady):.2f}",
+            "",
+            "",
+            "(info)",
+            "",
+        ),
         (
             "reconcile first pass (every lane due), Redis ms",
             f"{first['window'].redis_us / 1000:.1f}",
@@ -203,7 +221,7 @@ def details(res: dict, sizes: Sizes) -> list[str]:
     for level, sub in res["submit"].items():
         lines += submit_lines(level, sub)
     lines += memory_lines(res["memory"])
-    for one in res["reconcile"].values():
+    for one in [res["reconcile"]["first"], *res["reconcile"]["steady"]]:
         lines += reconcile_lines(one)
     for path, page in res["paging"].items():
         depth = page["depth"]
