@@ -149,6 +149,19 @@ def test_deadlock_through_another_lane_is_refused(svc):
     assert refused.value.code == "dependency_deadlock" and late.id in refused.value.message
 
 
+def test_deadlock_through_the_order_of_two_lanes_is_refused(svc):
+    """N in eu would wait on C in us; C waits (lane order) behind B, which waits on
+    A in eu, queued behind N: a cycle no dependency chain alone shows."""
+    svc.submit("prod-eu", "noop")  # active
+    svc.submit("prod-us", "noop")  # active
+    a = svc.submit("prod-eu", "noop", priority="low")
+    svc.submit("prod-us", "noop", priority="high", depends_on=[a.id])
+    c = svc.submit("prod-us", "noop", priority="low")
+    with pytest.raises(DependencyRefused) as refused:
+        svc.submit("prod-eu", "noop", depends_on=[c.id])
+    assert refused.value.code == "dependency_deadlock" and a.id in refused.value.message
+
+
 @pytest.mark.parametrize(
     "value",
     [

@@ -10,8 +10,8 @@
 --       | {'id_taken'}                        (the random id exists: caller picks another)
 --       | {'lane_unreadable'}                 (the lane's data is damaged: nothing written)
 --       | {'unknown_dependency', id}          (no such task: nothing written)
---       | {'dependency_deadlock', id}         (it would wait on a task that waits on it
---                                            through its lane: nothing written)
+--       | {'dependency_deadlock', id}         (it would wait on task id, which waits on
+--                                            it by lane order: nothing written)
 --       | {'created', id, createdAt, position, waitingOn
 --          [, '@dispatch', id, pool, priority, timeoutS, ...]}
 -- (the caller renders the new task from what it sent plus these values, so
@@ -31,26 +31,29 @@ if identity ~= '' then
 end
 if redis.call('EXISTS', tkey) == 1 then return { 'id_taken' } end
 
--- Tasks the deadlock check follows at most through dependencies' own waits;
--- a longer chain is accepted unchecked beyond it (docs/api.md).
+-- Tasks the deadlock check looks at, at most; a submission whose waits reach
+-- further is accepted unchecked beyond them (docs/api.md).
 local DEADLOCK_WALK = 1000
 
--- A dependency, or one it waits on in turn, that is queued in lane ``d``
--- behind a task of score ``score``: the new task would wait on it, and it
--- on the new task (lane order).  Returns its id, or nil.
+-- What a waiting task T waits for: its dependencies not completed, and the
+-- tasks ahead of it in its lane.  The new task N would never start if that,
+-- followed from N's dependencies, reaches a task queued behind N in N's own
+-- lane ``d`` (it waits on N by lane order): the only way back to N, which
+-- nothing else names yet.  A running or dispatched task ends the path (it
+-- will end).  Returns the task reached, or nil.
 local function behind_in_lane(deps, score)
   local todo, seen, walked = { unpack(deps) }, {}, 0
   while #todo > 0 and walked < DEADLOCK_WALK do
-    local dep = table.remove(todo)
-    if not seen[dep] then
-      seen[dep], walked = true, walked + 1
-      local f = redis.call('HMGET', K.task(dep), 'status', 'deployment', 'priority', 'seq')
-      if f[1] == 'queued' then
-        if f[2] == d and field(K.lane(d), 'active') ~= dep
-            and tonumber(lane_score(f[3], f[4])) > score then
-          return dep
-        end
-        extend(todo, redis.call('SMEMBERS', K.waits(dep)))
+    local id = table.remove(todo)
+    if not seen[id] then
+      seen[id], walked = true, walked + 1
+      local f = redis.call('HMGET', K.task(id), 'status', 'deployment', 'priority', 'seq')
+      if f[1] == 'queued' and field(K.lane(f[2]), 'active') ~= id then
+        local at = tonumber(lane_score(f[3], f[4]))
+        if f[2] == d and at > score then return id end
+        extend(todo, redis.call('SMEMBERS', K.waits(id)))
+        extend(todo, redis.call('ZRANGEBYSCORE', K.lane_queue(f[2]), '-inf', '(' .. int(at),
+          'LIMIT', 0, DEADLOCK_WALK - walked))
       end
     end
   end

@@ -34,7 +34,8 @@ from .upkeep import Upkeep
 DEPENDENCY_REFUSALS = {
     "unknown_dependency": "dependsOn: no task {}",
     "dependency_deadlock": (
-        "dependsOn: task {} waits behind this task in its lane, so this task could never start"
+        "dependsOn: this task would wait on task {}, which waits behind it in its lane "
+        "(through dependencies or lane order): it could never start"
     ),
 }
 
