@@ -64,10 +64,12 @@ local deps = cjson.decode(ARGV[14])
 for _, dep in ipairs(deps) do
   if redis.call('EXISTS', K.task(dep)) == 0 then return { 'unknown_dependency', dep } end
 end
--- INCR comes after every refusal: a refused submission writes nothing.
-local next_seq = tonumber(redis.call('GET', K.seq) or '0') + 1
-local blocked = behind_in_lane(deps, tonumber(lane_score(ARGV[4], next_seq)))
-if blocked then return { 'dependency_deadlock', blocked } end
+if #deps > 0 then
+  -- INCR comes after every refusal: a refused submission writes nothing.
+  local next_seq = tonumber(redis.call('GET', K.seq) or '0') + 1
+  local blocked = behind_in_lane(deps, tonumber(lane_score(ARGV[4], next_seq)))
+  if blocked then return { 'dependency_deadlock', blocked } end
+end
 
 local seq = redis.call('INCR', K.seq)
 local t = { id = id, type = ARGV[3], priority = ARGV[4] }
