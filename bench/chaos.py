@@ -5,7 +5,8 @@
 
 Several submitter processes send tasks with random deployments, priorities
 and dedupe keys, a share of them depending on a task the same submitter had
-accepted earlier in another lane, recording every accepted answer.  Meanwhile: 3 forking
+accepted earlier in another lane and a few failing, recording every
+accepted answer.  Meanwhile: 3 forking
 workers, one of them killed (-9) and restarted every few seconds, a random
 work-horse killed, a worker frozen (SIGSTOP) past its lease and thawed, and
 Redis (AOF, appendfsync always) killed and restarted twice; the real
@@ -58,6 +59,7 @@ class Plan:
     seconds: tuple[float, ...] = (0.01, 0.02, 0.05)  # how long one task sleeps
     seed: int = 1
     depends_share: float = 0.15  # submissions that depend on an earlier task of another lane
+    fail_share: float = 0.03  # tasks that fail (no retry): their dependents must end skipped
 
 
 # Longer tasks: with fewer of them, faults still find tasks running.
@@ -117,6 +119,8 @@ def submitter(url: str, plan: Plan, index: int, count: int, out: str) -> None:
             }
             if key:
                 body["dedupeKey"] = key
+            if rng.random() < plan.fail_share:
+                body.update({"type": "fail", "payload": {}, "maxRetries": 0})
             if depends_on := dependency(rng, plan, lane, earlier):
                 body["dependsOn"] = depends_on
             task, dedup = submit(svc, lane, body)
