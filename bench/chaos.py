@@ -4,15 +4,18 @@
     python bench/chaos.py --short    # the CI version (about 2 minutes)
 
 Several submitter processes send tasks with random deployments, priorities
-and dedupe keys, recording every accepted answer.  Meanwhile: 3 forking
+and dedupe keys, a share of them depending on a task the same submitter had
+accepted earlier in another lane and a few failing, recording every
+accepted answer.  Meanwhile: 3 forking
 workers, one of them killed (-9) and restarted every few seconds, a random
 work-horse killed, a worker frozen (SIGSTOP) past its lease and thawed, and
 Redis (AOF, appendfsync always) killed and restarted twice; the real
 scheduler process runs the reconcilers.  When the faults stop, every
 accepted task must end within the deadline.  Then the checker reads each
 task's history and prints: accepted, completed, retried, failed by reason,
-lost, overlaps, order violations, duplicate identities.  Exit 0 only if
-lost, overlaps, order violations and duplicates are all 0.
+lost, overlaps, order violations, duplicate identities, early starts
+(invariant 7) and dependents of a failed dependency not skipped.  Exit 0
+only if all of those are 0.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.invariants import ENDED, PRIORITIES, check, passed  # noqa: E402
+from jobsvc.errors import DependencyRefused  # noqa: E402
 from jobsvc.processes.redis_server import RedisServer  # noqa: E402
 from jobsvc.service import Service  # noqa: E402
 from jobsvc.settings import Settings  # noqa: E402
@@ -54,6 +58,8 @@ class Plan:
     settle_s: float = 300.0  # every task must end this long after the faults stop
     seconds: tuple[float, ...] = (0.01, 0.02, 0.05)  # how long one task sleeps
     seed: int = 1
+    depends_share: float = 0.15  # submissions that depend on an earlier task of another lane
+    fail_share: float = 0.03  # tasks that fail (no retry): their dependents must end skipped
 
 
 # Longer tasks: with fewer of them, faults still find tasks running.
@@ -77,10 +83,30 @@ ENV = {
 # -- submitters ------------------------------------------------------------------
 
 
+def dependency(rng: random.Random, plan: Plan, lane: str, earlier: list[tuple[str, str]]) -> list:
+    """``dependsOn`` for a share of the submissions: one of the last tasks this
+    submitter had accepted, in another lane."""
+    others = [tid for tid, where in earlier[-50:] if where != lane]
+    return [rng.choice(others)] if others and rng.random() < plan.depends_share else []
+
+
+def submit(svc: Service, lane: str, body: dict) -> tuple[dict, bool]:
+    """A submission, retried while Redis restarts; one refused as a deadlock
+    goes again without its dependency (the refusal is the contract's answer)."""
+    while True:
+        try:
+            return svc.submit_body(lane, body)
+        except redis.RedisError:  # Redis is being restarted: the client retries
+            time.sleep(0.2)
+        except DependencyRefused:
+            body = {k: v for k, v in body.items() if k != "dependsOn"}
+
+
 def submitter(url: str, plan: Plan, index: int, count: int, out: str) -> None:
     """Submits ``count`` tasks, appending every accepted answer to ``out``."""
     rng = random.Random(plan.seed * 1000 + index)
     svc = Service(url, Settings.from_env({**ENV, "JOBSVC_REDIS_URL": url}))
+    earlier: list[tuple[str, str]] = []
     with open(out, "a") as log:
         for n in range(count):
             lane = f"dep-{rng.randrange(plan.deployments)}"
@@ -93,12 +119,12 @@ def submitter(url: str, plan: Plan, index: int, count: int, out: str) -> None:
             }
             if key:
                 body["dedupeKey"] = key
-            while True:
-                try:
-                    task, dedup = svc.submit_body(lane, body)
-                    break
-                except redis.RedisError:  # Redis is being restarted: the client retries
-                    time.sleep(0.2)
+            if rng.random() < plan.fail_share:
+                body.update({"type": "fail", "payload": {}, "maxRetries": 0})
+            if depends_on := dependency(rng, plan, lane, earlier):
+                body["dependsOn"] = depends_on
+            task, dedup = submit(svc, lane, body)
+            earlier.append((task["id"], lane))
             log.write(json.dumps({"id": task["id"], "deduplicated": dedup, "n": n}) + "\n")
             log.flush()
 

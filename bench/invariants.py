@@ -1,10 +1,12 @@
-"""The contract's invariants 1-4, checked from the tasks' own histories.
+"""The contract's invariants 1-4 and 7, checked from the tasks' own histories.
 
 Used by the chaos test (bench/chaos.py) and the concurrency test
 (tests/test_concurrency.py): given the ids a set of submitters was answered
 with, count what was lost, any two attempts of one lane that overlap, any
-start out of acceptance order within a lane and priority, and any dedupe
-identity that held two tasks at once.
+start out of acceptance order within a lane and priority, any dedupe
+identity that held two tasks at once, any start of a task before each of
+its dependencies had completed, and any dependent of a dependency that did
+not complete that did not end skipped (``dependency_failed``).
 """
 
 from __future__ import annotations
@@ -55,6 +57,26 @@ def _duplicates(ended: list[dict], seq: dict[str, int], identity: dict[str, str 
     return duplicates
 
 
+def _dependencies(svc: Service, ended: list[dict]) -> tuple[int, int]:
+    """(early starts, dependents not skipped): invariant 7 from the histories.
+
+    An attempt of a task starts early unless every task in its ``dependsOn``
+    had completed by then; a task whose dependency ended otherwise must have
+    ended ``skipped`` with ``dependency_failed``, never run."""
+    waiting = [t for t in ended if t["dependsOn"]]
+    dep_ids = sorted({d for t in waiting for d in t["dependsOn"]})
+    deps = dict(zip(dep_ids, svc.store.get_many(dep_ids)))
+    early = not_skipped = 0
+    for t in waiting:
+        done = [deps[d] for d in t["dependsOn"]]
+        completed = [d["completedAt"] for d in done if d and d["status"] == "completed"]
+        ready = max(completed) if len(completed) == len(done) else None
+        early += sum(1 for start, _ in attempts(t) if ready is None or start < ready)
+        if ready is None and (t["error"] or {}).get("reason") != "dependency_failed":
+            not_skipped += 1
+    return early, not_skipped
+
+
 def check(svc: Service, accepted: list[str]) -> dict:
     ids = sorted(set(accepted))
     raw = svc.store.client
@@ -94,6 +116,17 @@ def check(svc: Service, accepted: list[str]) -> dict:
             "identities reused": _reused(ended, identity),
         }
     )
+    early, not_skipped = _dependencies(svc, ended)
+    counts.update(
+        {
+            "with dependencies": sum(bool(t["dependsOn"]) for t in ended),
+            "skipped (dependency_failed)": sum(
+                (t["error"] or {}).get("reason") == "dependency_failed" for t in ended
+            ),
+            "early starts": early,
+            "dependents not skipped": not_skipped,
+        }
+    )
     return counts
 
 
@@ -108,5 +141,13 @@ def _reused(ended: list[dict], identity: dict[str, str | None]) -> int:
 
 def passed(counts: dict) -> bool:
     return all(
-        counts[k] == 0 for k in ("lost", "overlaps", "order violations", "duplicate identities")
+        counts[k] == 0
+        for k in (
+            "lost",
+            "overlaps",
+            "order violations",
+            "duplicate identities",
+            "early starts",
+            "dependents not skipped",
+        )
     )

@@ -98,6 +98,15 @@ class UnknownType(JobsvcError):
     code = "unknown_type"
 
 
+class DependencyRefused(JobsvcError):
+    """A submission's ``dependsOn`` names a task that does not exist
+    (``unknown_dependency``) or one it could never start after
+    (``dependency_deadlock``); nothing was written."""
+
+    status = 422
+    code = "unknown_dependency"
+
+
 class Unavailable(JobsvcError):
     """Redis does not answer."""
 

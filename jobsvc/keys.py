@@ -44,6 +44,9 @@ OFFERS = PREFIX + "offers"
 CHECKS = PREFIX + "checks"
 # Where the reconciler's safety sweep over BUSY goes on (STRING, an SSCAN cursor).
 SWEEP = PREFIX + "sweep"
+# Ended tasks whose dependents a failed dependency's cascade has yet to skip
+# (LIST of task ids): one script skips a bounded number, the workers' ticker the rest.
+CASCADE = PREFIX + "cascade"
 
 
 def task(task_id: str) -> str:
@@ -104,6 +107,18 @@ def by_deployment(deployment: str) -> str:
 def dedupe(identity: str) -> str:
     """Which task holds a dedupe identity (STRING = task id)."""
     return f"{PREFIX}dedupe:{identity}"
+
+
+def waits(task_id: str) -> str:
+    """The task's dependencies not yet completed (SET of task ids; absent: none).
+    A task with any is never started: its lane waits for it when it is the head."""
+    return f"{PREFIX}waits:{task_id}"
+
+
+def dependents(task_id: str) -> str:
+    """The tasks not yet ended whose ``dependsOn`` names this one (SET): released
+    or skipped when it ends, and while any remain, retention keeps it."""
+    return f"{PREFIX}dependents:{task_id}"
 
 
 def fire(name: str, fire_time: int) -> str:

@@ -48,6 +48,12 @@ def render_history(entries: list[str]) -> list[dict[str, Any]]:
     return out
 
 
+def waiting_on(depends_on: list[str], raw: str | None) -> list[str]:
+    """The dependencies not yet completed (a set in Redis), in ``dependsOn``'s order."""
+    waiting = set(_json(raw) or ())
+    return [dep for dep in depends_on if dep in waiting]
+
+
 def render_task(
     h: dict[str, str],
     history: list[str],
@@ -79,6 +85,8 @@ def render_task(
     task["result"] = _json(h.get("result"))
     task["error"] = _json(h.get("error"))
     task["history"] = render_history(history)
+    task["dependsOn"] = _json(h.get("dependsOn")) or []
+    task["waitingOn"] = waiting_on(task["dependsOn"], h.get("waitingOn"))
     for name in truncated:
         if name in JSON_FIELDS:
             task[name] = None

@@ -102,7 +102,10 @@ class Service:
         retries: int | None = None,
         timeout: int | None = None,
         metadata: dict[str, Any] | None = None,
+        depends_on: list[str] | None = None,
     ) -> Task:
+        """Queues a task (see the HTTP submit); ``depends_on``: ids of tasks that
+        must complete before it starts."""
         body = {
             "type": type,
             "payload": payload,
@@ -113,6 +116,7 @@ class Service:
             "maxRetries": retries,
             "timeoutS": timeout,
             "metadata": metadata,
+            "dependsOn": depends_on,
         }
         task, deduplicated = self.submit_body(
             deployment, {k: v for k, v in body.items() if v is not None}

@@ -32,6 +32,9 @@ MAX_RETRIES = 100
 MAX_TIMEOUT_S = 7 * 24 * 3600
 MAX_COOLDOWN_S = 30 * 24 * 3600
 MAX_DEDUPE_KEY = 256
+# Most tasks one submission may wait on (each costs the submit and the
+# dependency's end a few commands).
+MAX_DEPENDS_ON = 50
 SUBMIT_FIELDS = frozenset(
     {
         "type",
@@ -43,6 +46,7 @@ SUBMIT_FIELDS = frozenset(
         "maxRetries",
         "timeoutS",
         "metadata",
+        "dependsOn",
     }
 )
 
@@ -62,6 +66,8 @@ class Submission:
     pool: str
     # Seconds without output before the run counts as stalled; 0 = the process default.
     stall_s: int = 0
+    # Tasks that must complete before this one starts (ids, in the order given).
+    depends_on: tuple[str, ...] = ()
 
 
 def deployment(name: Any) -> str:
@@ -184,6 +190,26 @@ def _dedupe(
     return "keyFields:" + identity, identity
 
 
+def _depends_on(body: dict[str, Any]) -> tuple[str, ...]:
+    """``dependsOn``: at most MAX_DEPENDS_ON well-formed task ids, none twice.
+    Whether they exist is the submit script's to say (in the same step as the
+    create: a 422 ``unknown_dependency``)."""
+    value = body.get("dependsOn")
+    if value is None:
+        return ()
+    if not isinstance(value, list) or len(value) > MAX_DEPENDS_ON:
+        raise InvalidInput(
+            f"dependsOn must be a list of at most {MAX_DEPENDS_ON} task ids", field="dependsOn"
+        )
+    for item in value:
+        if not isinstance(item, str) or not TASK_ID_RE.fullmatch(item):
+            shown = item[:40] if isinstance(item, str) else item
+            raise InvalidInput(f"dependsOn: {shown!r} is not a task id", field="dependsOn")
+    if len(set(value)) < len(value):
+        raise InvalidInput("dependsOn names a task twice", field="dependsOn")
+    return tuple(value)
+
+
 def _task_type(body: dict[str, Any], find_type: Callable[[str], TypeSpec]) -> TypeSpec:
     name = body.get("type")
     if not isinstance(name, str) or not name:
@@ -236,4 +262,5 @@ def parse_submission(
         metadata=metadata,
         pool=task_type.pool,
         stall_s=task_type.stall_timeout or 0,
+        depends_on=_depends_on(body),
     )

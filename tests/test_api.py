@@ -38,6 +38,8 @@ TASK_FIELDS = {
     "result",
     "error",
     "history",
+    "dependsOn",
+    "waitingOn",
 }
 SUMMARY_FIELDS = {
     "deployment",

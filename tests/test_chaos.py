@@ -13,6 +13,9 @@ def test_short_chaos_run_keeps_every_invariant(tmp_path):
         result["overlaps"],
         result["order violations"],
         result["duplicate identities"],
-    ) == (0, 0, 0, 0), result
+        result["early starts"],
+        result["dependents not skipped"],
+    ) == (0, 0, 0, 0, 0, 0), result
     assert result["faults"]["redis killed and restarted"] == chaos.SHORT.redis_restarts
     assert result["accepted tasks"] > 0 and result["completed"] > 0
+    assert result["with dependencies"] > 0

@@ -96,6 +96,9 @@ FIXED = [
     keys.CHECKS,
     keys.SWEEP,
 ]
+# The dependencies' keys, probed apart from the rest (DEPENDENCY_PROBE).
+DEPENDENCY_PROBE = "return { K.waits('T'), K.dependents('T'), K.cascade }"
+DEPENDENCY_FIXED = [keys.CASCADE]
 
 
 def assert_one_origin(built: list[tuple[str, object, str]]) -> None:
@@ -104,7 +107,7 @@ def assert_one_origin(built: list[tuple[str, object, str]]) -> None:
     for builder, arg, key in built:
         seen = origin.setdefault(key, (builder, arg))
         assert seen == (builder, arg), f"{key!r} is both {seen} and {(builder, arg)}"
-        assert key not in FIXED, f"{builder}({arg!r}) is the fixed key {key!r}"
+        assert key not in FIXED + DEPENDENCY_FIXED, f"{builder}({arg!r}) is the fixed key {key!r}"
 
 
 @settings(max_examples=300, deadline=None)
@@ -128,6 +131,7 @@ def test_keys_built_from_distinct_names_are_distinct(deployments, task_ids, iden
     built += [("by_status", s, keys.by_status(s)) for s in STATUSES]
     built += [("dedupe", i, keys.dedupe(i)) for i in identities]
     built += [("fire", f, keys.fire(*f)) for f in fires]
+    built += [(b.__name__, t, b(t)) for t in task_ids for b in (keys.waits, keys.dependents)]
     assert_one_origin(built)
 
 
@@ -186,4 +190,14 @@ def test_lua_key_table_mirrors_keys_module(redis_url):
         keys.count("type", "S", "N"),
         keys.count("priority", "S", "N"),
         *FIXED,
+    ]
+
+
+def test_lua_dependency_keys_mirror_keys_module(redis_url):
+    lib = source("promote", Settings()).split("-- promote.lua")[0]
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    assert client.eval(lib + DEPENDENCY_PROBE, 0) == [
+        keys.waits("T"),
+        keys.dependents("T"),
+        *DEPENDENCY_FIXED,
     ]

@@ -36,6 +36,7 @@ FIELD_PARAMS = {
     "cooldownS": "cooldown",
     "maxRetries": "retries",
     "timeoutS": "timeout",
+    "dependsOn": "depends_on",
     "since": "since",
     "status": "status",
 }

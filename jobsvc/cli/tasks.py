@@ -66,6 +66,13 @@ def payload_option(value: str | None) -> Any:
 )
 @click.option("--retries", type=int, default=None, help="Automatic retries [default: the type's].")
 @click.option(
+    "--depends-on",
+    "depends_on",
+    multiple=True,
+    metavar="ID",
+    help="A task that must complete before this one starts (repeatable).",
+)
+@click.option(
     "--timeout", type=int, default=None, help="Seconds an attempt may run [default: the type's]."
 )
 @click.option(
@@ -87,6 +94,7 @@ def submit(
     dedupe_key: str | None,
     cooldown: int | None,
     retries: int | None,
+    depends_on: tuple[str, ...],
     timeout: int | None,
     wait: bool,
     quiet: bool,
@@ -102,6 +110,7 @@ def submit(
         cooldown=cooldown,
         retries=retries,
         timeout=timeout,
+        depends_on=list(depends_on) or None,
     )
     if not (wait and as_json):
         print_submitted(task, as_json, quiet)

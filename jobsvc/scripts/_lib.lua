@@ -210,8 +210,65 @@ local function dispatch_info(id, now)
   return { id, f[1], f[2], f[3] }
 end
 
--- The lane's head, if the lane may start it (not paused, the service not
--- draining), else nil; a lane with nothing waiting leaves the busy set.
+-- Dependencies (a task's dependsOn).  K.waits(id): the task's dependencies
+-- not yet completed (SET; none: it may start); K.dependents(id): the tasks
+-- not yet ended that list id in their dependsOn (SET; retention keeps id
+-- while it has any).  A task whose waits are not empty is never promoted:
+-- when it is its lane's head, the lane waits, out of the reconciler's index,
+-- until the end of its last dependency promotes it (end_task).
+function K.waits(id) return PREFIX .. 'waits:' .. id end
+function K.dependents(id) return PREFIX .. 'dependents:' .. id end
+-- Ended tasks whose dependents a failed dependency's cascade has yet to skip.
+K.cascade = PREFIX .. 'cascade'
+-- Dependents one script skips at most; the rest wait in K.cascade for the
+-- workers' ticker (take_due.lua), so a long chain never holds Redis long.
+local CASCADE_MAX = 200
+
+local function waits(id) return redis.call('EXISTS', K.waits(id)) == 1 end
+
+-- True if the lane's head waits on a dependency (the lane then waits for it).
+local function head_waits(d)
+  local head = redis.call('ZRANGE', K.lane_queue(d), 0, 0)
+  return #head > 0 and waits(head[1])
+end
+
+-- The dependency of ``deps`` that ended without completing (or is gone), and
+-- how it ended, if any: a task waiting on it could never start.
+local function failed_dependency(deps)
+  for _, dep in ipairs(deps) do
+    local status = field(K.task(dep), 'status')
+    if not status or (ENDED[status] and status ~= 'completed') then
+      return dep, status or 'deleted'
+    end
+  end
+  return nil
+end
+
+-- Registers a queued task as a dependent of each of its dependencies, and
+-- waiting on those not completed yet.
+local function wait_on(id, deps)
+  for _, dep in ipairs(deps) do
+    redis.call('SADD', K.dependents(dep), id)
+    if field(K.task(dep), 'status') ~= 'completed' then redis.call('SADD', K.waits(id), dep) end
+  end
+end
+
+-- At a task's end: it no longer waits, nor keeps its dependencies from retention.
+local function forget_dependencies(id)
+  local deps = field(K.task(id), 'dependsOn')
+  if not deps then return end
+  for _, dep in ipairs(cjson.decode(deps)) do redis.call('SREM', K.dependents(dep), id) end
+  redis.call('DEL', K.waits(id))
+end
+
+-- The error of a task skipped because a dependency did not complete.
+local function dependency_error(dep, status)
+  return { 'error', cjson.encode({ reason = 'dependency_failed', type = 'dependency_failed',
+    message = 'dependency ' .. dep .. ' ended ' .. status, traceback = cjson.null }) }
+end
+
+-- The lane's head, if the lane may start it (not paused, not waiting on a
+-- dependency, the service not draining), else nil; a lane with nothing waiting leaves the busy set.
 -- Called for a lane with no active task: one with nothing waiting, or
 -- paused, has nothing to check; one held by a drain is checked at once
 -- (the reconciler then waits longer: reconcile.py).
@@ -224,6 +281,10 @@ local function startable_head(d, paused, now)
   end
   if paused == '1' then
     redis.call('ZREM', K.checks, d)
+    return nil
+  end
+  if waits(head[1]) then
+    redis.call('ZREM', K.checks, d)  -- its last dependency's end promotes it
     return nil
   end
   if redis.call('EXISTS', K.drain) == 1 then
@@ -286,11 +347,17 @@ local function end_identity(t, now, fields)
   end
 end
 
--- The common end of a task: stamp, status, events, identity, lane moves on.
+-- Defined after end_task, which it calls for the dependents it skips.
+local settle_dependents
+
+-- The common end of a task: stamp, status, events, identity, lane moves on,
+-- and its dependents are released or skipped (settle_dependents).
 -- ``fields`` are more task fields to write with the status (result, error).
--- The caller has let go of the attempt's lease, if it had one.
--- Returns the dispatch info of the next task of the lane, if one was promoted.
-local function end_task(t, status, reason, now, fields)
+-- The caller has let go of the attempt's lease, if it had one.  ``cascade``:
+-- a failed dependency's work list, which this task joins instead of settling
+-- its own dependents at once (no recursion).
+-- Returns the dispatch infos of the tasks promoted, one after the other.
+local function end_task(t, status, reason, now, fields, cascade)
   local id, d = t.id, t.deployment
   fields = extend({ 'completedAt', int(now) }, fields)
   -- What only a live attempt needs goes (an ended task's status refuses its writes).
@@ -308,9 +375,66 @@ local function end_task(t, status, reason, now, fields)
   else
     redis.call('ZREM', K.lane_queue(d), id)
     redis.call('HSET', K.lane(d), 'last', id)
+    -- A lane waiting on its head's dependencies moves on without it.
+    if not active then nxt = promote(d, now) end
   end
   publish(d)
-  return nxt
+  forget_dependencies(id)
+  if cascade then
+    cascade[#cascade + 1] = id
+    return nxt
+  end
+  return extend(nxt, settle_dependents(id, status, now))
+end
+
+-- A task that completed releases its dependents: each waits on it no more,
+-- and one whose last dependency this was starts if it is its lane's head.
+-- Returns their dispatch infos.
+local function release_dependents(id, now)
+  local out = {}
+  for _, dep in ipairs(redis.call('SMEMBERS', K.dependents(id))) do
+    redis.call('SREM', K.waits(dep), id)
+    local d = field(K.task(dep), 'deployment')
+    if d and not waits(dep) then extend(out, promote(d, now)) end
+  end
+  return out
+end
+
+-- Skips the dependents of the ended tasks of ``work`` (a stack of ids), and
+-- theirs in turn, at most CASCADE_MAX of them; what is left goes to
+-- K.cascade.  Each skipped task leaves its dependencies' dependents as it
+-- ends, so every turn shrinks a set.  Returns the dispatch infos.
+local function cascade_skips(work, now)
+  local out, budget = {}, CASCADE_MAX
+  while #work > 0 do
+    local id = work[#work]
+    local dep = redis.call('SRANDMEMBER', K.dependents(id))
+    if not dep then
+      work[#work] = nil
+    elseif budget == 0 then
+      for _, left in ipairs(work) do
+        if redis.call('EXISTS', K.dependents(left)) == 1 then redis.call('RPUSH', K.cascade, left) end
+      end
+      return out
+    else
+      budget = budget - 1
+      local t = read_task(dep)
+      if t and t.status == 'queued' then
+        local status = field(K.task(id), 'status')
+        extend(out, end_task(t, 'skipped', 'dependency_failed', now,
+          dependency_error(id, status), work))
+      else
+        redis.call('SREM', K.dependents(id), dep)
+      end
+    end
+  end
+  return out
+end
+
+settle_dependents = function(id, status, now)
+  if redis.call('EXISTS', K.dependents(id)) == 0 then return {} end
+  if status == 'completed' then return release_dependents(id, now) end
+  return cascade_skips({ id }, now)
 end
 
 -- An attempt failed and retries remain: back to queued, still the lane's

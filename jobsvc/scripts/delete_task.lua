@@ -1,6 +1,7 @@
 -- delete_task.lua: remove an ended task and everything that refers to it.
 --
--- Refuses anything queued or running.  A dedupe identity or a lane's
+-- Refuses anything queued or running, and a task that a task not yet ended
+-- depends on (its dependents' histories must be checkable against it).  A dedupe identity or a lane's
 -- lastTask pointing at the task is let go, so nothing points at a hole.
 --
 -- KEYS[1] task hash
@@ -10,6 +11,7 @@ local tkey = KEYS[1]
 local id = ARGV[1]
 local t = read_task(id)
 if not t or not ENDED[t.status] then return 0 end
+if redis.call('EXISTS', K.dependents(id)) == 1 then return 0 end
 local d = t.deployment
 redis.call('ZREM', K.by_status(t.status), id)
 redis.call('ZREM', K.by_deployment(d), id)

@@ -9,7 +9,8 @@
 -- ARGV 1 field cap in bytes (0: none)  2 history cap in entries (0: all)
 --      3 the fields that may be cut, comma-separated  4.. the task ids
 -- Returns one entry per id: {} if missing, {error text} if unreadable, else
--- {flat fields (HGETALL but the history, plus 'id'), history entries
+-- {flat fields (HGETALL but the history, plus 'id', plus 'waitingOn': a JSON
+-- list of its dependencies not yet completed, if any), history entries
 -- ('<status> <at>[ <reason>]'), position, names cut} where position is -1
 -- for an ended task.
 local field_max, history_max = tonumber(ARGV[1]), tonumber(ARGV[2])
@@ -51,6 +52,8 @@ local function read(id)
       fields[#fields + 1] = value
     end
   end
+  local waiting_on = redis.call('SMEMBERS', K.waits(id))
+  if #waiting_on > 0 then extend(fields, { 'waitingOn', cjson.encode(waiting_on) }) end
   local entries, shortened = history(f.createdAt, kept, tonumber(f.hn or '0'))
   if shortened then cut[#cut + 1] = 'history' end
   return { fields, entries, position(id, f.status, f.deployment), cut }

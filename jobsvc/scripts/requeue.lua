@@ -3,15 +3,21 @@
 --
 -- KEYS[1] task hash
 -- ARGV 1 id
--- Returns {'missing'} | {'invalid', status}
+-- It waits again on its dependencies not completed; if one of them ended
+-- otherwise (or is gone), it could never start, and nothing is written.
+-- Returns {'missing'} | {'invalid', status} | {'dependency_failed', id, status}
 --       | {'queued' [, '@dispatch', id, pool, priority, timeoutS]}
 local tkey = KEYS[1]
 local id = ARGV[1]
 local t = read_task(id)
 if not t then return { 'missing' } end
 if t.status ~= 'failed' and t.status ~= 'canceled' then return { 'invalid', t.status } end
+local deps = cjson.decode(field(tkey, 'dependsOn') or '[]')
+local failed, how = failed_dependency(deps)
+if failed then return { 'dependency_failed', failed, how } end
 local d = t.deployment
 local now = now_us()
+wait_on(id, deps)
 local seq = redis.call('INCR', K.seq)
 redis.call('HDEL', tkey, 'completedAt', 'cooldownUntil', 'result', 'error', 'progress',
   'startedAt', 'dueAt', 'cancelRequested', 'token', 'staleAt')

@@ -6,7 +6,8 @@
 -- transition ran meanwhile and already set the lane's check time (_lib.lua's
 -- check_lane_at): nothing is written for that lane, so a late write never
 -- undoes a newer one.  A lane with no active task keeps a check time only
--- while it has waiting tasks and is not paused (a drain holds it back).
+-- while it has waiting tasks, is not paused (a drain holds it back) and its
+-- head waits on no dependency.
 -- Many lanes per call: a script's fixed cost is paid once per batch.
 --
 -- KEYS[i] lane i's hash
@@ -20,7 +21,8 @@ local function unmoved(lkey, at)
   local l = redis.call('HMGET', lkey, 'active', 'paused')
   if (l[1] or '') ~= id then return false end
   if id == '' then
-    return l[2] ~= '1' and redis.call('ZCARD', K.lane_queue(d)) > 0
+    -- A head waiting on a dependency: its dependency's end promotes it.
+    return l[2] ~= '1' and redis.call('ZCARD', K.lane_queue(d)) > 0 and not head_waits(d)
   end
   local f = redis.call('HMGET', K.task(id), 'status', 'token', 'dispatchedAt', 'dueAt')
   for i = 1, 4 do

@@ -5,6 +5,9 @@
 -- a line in the Redis log, and the others go on; its lane is reported by
 -- every reconcile pass.
 --
+-- It also goes on with a failed dependency's cascade that one script left
+-- unfinished (K.cascade: _lib.lua's cascade_skips), a bounded part per call.
+--
 -- KEYS[1] jobsvc:due
 -- ARGV 1 how many at most
 -- Returns a flat list of dispatch infos: id, pool, priority, timeoutS, ...
@@ -19,10 +22,13 @@ local function take(id, now)
 end
 
 local due = KEYS[1]
-if redis.call('EXISTS', K.drain) == 1 then return {} end
 local now = now_us()
+local skipped = {}
+local left = redis.call('LPOP', K.cascade)
+if left then skipped = cascade_skips({ left }, now) end
+if redis.call('EXISTS', K.drain) == 1 then return skipped end
 local ids = redis.call('ZRANGEBYSCORE', due, '-inf', int(now), 'LIMIT', 0, ARGV[1])
-local out = {}
+local out = skipped
 for _, id in ipairs(ids) do
   redis.call('ZREM', due, id)
   local ok, info = pcall(take, id, now)

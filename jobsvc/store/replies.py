@@ -31,14 +31,17 @@ class Reply:
 
 
 class Submitted(NamedTuple):
-    """submit.lua: ``created`` (the new task's id, createdAt and lane position),
-    ``deduplicated`` (the id of the task holding the identity), ``id_taken`` or
-    ``lane_unreadable``."""
+    """submit.lua: ``created`` (the new task's id, createdAt, lane position
+    (-1: skipped at once, a dependency had failed) and the JSON list of the
+    dependencies it waits on, '' if none), ``deduplicated`` (the id of the task
+    holding the identity), ``id_taken``, ``lane_unreadable``, or a refused
+    ``dependsOn`` (``unknown_dependency``, ``dependency_deadlock``: the id)."""
 
     code: str
     task_id: str = ""
     created_at: str = ""
     position: str = ""
+    waiting_on: str = ""
 
     @classmethod
     def of(cls, reply: Reply) -> Submitted:

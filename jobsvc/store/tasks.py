@@ -18,7 +18,7 @@ from typing import Any
 
 from .. import faults, keys
 from ..dispatch import POPPED_FIELD
-from ..errors import Conflict
+from ..errors import Conflict, DependencyRefused
 from ..model import history_entry, render_task
 from ..validation import Submission
 from .core import lane_unreadable
@@ -30,8 +30,17 @@ from .repairs import Repairs
 from .replies import Claim, Outcome, Submitted, dispatch_list, parse_reply
 from .upkeep import Upkeep
 
+# What submit.lua says of a refused dependsOn, as the caller is told it.
+DEPENDENCY_REFUSALS = {
+    "unknown_dependency": "dependsOn: no task {}",
+    "dependency_deadlock": (
+        "dependsOn: this task would wait on task {}, which waits behind it in its lane "
+        "(through dependencies or lane order): it could never start"
+    ),
+}
 
-def accepted_task(task_id: str, sub: Submission, created_at: str, position: str) -> dict:
+
+def accepted_task(task_id: str, sub: Submission, reply: Submitted) -> dict:
     """The Task JSON of a task just accepted, as get_tasks.lua would read it back."""
     fields = {
         "id": task_id,
@@ -45,11 +54,16 @@ def accepted_task(task_id: str, sub: Submission, created_at: str, position: str)
         "maxRetries": str(sub.max_retries),
         "timeoutS": str(sub.timeout_s),
         "retryCount": "0",
-        "createdAt": created_at,
+        "createdAt": reply.created_at,
     }
     if sub.identity:
         fields["dedupeKey"] = sub.dedupe_key or ""
-    return render_task(fields, [history_entry("queued", created_at)], int(position))
+    if sub.depends_on:
+        fields["dependsOn"] = json.dumps(list(sub.depends_on))
+    if reply.waiting_on:
+        fields["waitingOn"] = reply.waiting_on
+    history = [history_entry("queued", reply.created_at)]
+    return render_task(fields, history, int(reply.position))
 
 
 class TaskStore(Reads, Lanes, Figures, Repairs, Offers, Upkeep):
@@ -87,15 +101,21 @@ class TaskStore(Reads, Lanes, Figures, Repairs, Offers, Upkeep):
                         sub.max_retries,
                         sub.timeout_s,
                         sub.stall_s,
+                        json.dumps(list(sub.depends_on)),
                     ],
                 )
             )
             if reply.code == "lane_unreadable":
                 raise lane_unreadable(sub.deployment)
+            if reply.code in DEPENDENCY_REFUSALS:
+                message = DEPENDENCY_REFUSALS[reply.code].format(reply.task_id)
+                raise DependencyRefused(message, field="dependsOn", code=reply.code)
             if reply.code == "deduplicated":
                 return self.get(reply.task_id), True
+            if reply.code == "created" and reply.position == "-1":
+                return self.get(task_id), False  # skipped at once: a dependency had failed
             if reply.code == "created":
-                return accepted_task(task_id, sub, reply.created_at, reply.position), False
+                return accepted_task(task_id, sub, reply), False
 
     # -- user actions ------------------------------------------------------------
 
@@ -126,7 +146,14 @@ class TaskStore(Reads, Lanes, Figures, Repairs, Offers, Upkeep):
 
     def requeue(self, task_id: str) -> None:
         self.get(task_id)
-        reply = Outcome.of(self._run("requeue", [keys.task(task_id)], [task_id]))
+        raw = self._run("requeue", [keys.task(task_id)], [task_id])
+        if raw.code == "dependency_failed":
+            dependency, status = raw.values
+            raise Conflict(
+                f"task {task_id} depends on {dependency}, which ended {status}: "
+                "it could never start"
+            )
+        reply = Outcome.of(raw)
         if reply.code == "invalid":
             raise Conflict(
                 f"only a failed or canceled task can be retried; task {task_id} is {reply.status}"

@@ -59,8 +59,9 @@ class Upkeep:
         return bool(self.client.set(keys.fire(name, slot), "1", nx=True, ex=ttl_s))
 
     def due_pending(self) -> bool:
-        """Whether any retry still waits out its backoff."""
-        return bool(self.client.zcard(keys.DUE))
+        """Whether any retry still waits out its backoff, or a failed dependency's
+        cascade still has dependents to skip (the ticker does both)."""
+        return bool(self.client.zcard(keys.DUE) or self.client.llen(keys.CASCADE))
 
     # -- retention -----------------------------------------------------------------------
 
