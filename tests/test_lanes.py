@@ -133,7 +133,8 @@ def test_retry_endpoint_requeues_at_back_with_same_id(svc, make_worker):
     svc.pause("prod-eu")
     behind = svc.submit("prod-eu", "noop")
     again = svc.retry(t.id)
-    assert again.id == t.id and again.status == "queued" and again.position == 2
+    # Paused with none active: the head (behind) is at 0, the retried task after it.
+    assert again.id == t.id and again.status == "queued" and again.position == 1
     assert svc.deployment("prod-eu")["queue"][0]["id"] == behind.id
     with pytest.raises(Conflict):
         svc.retry(t.id)
@@ -143,7 +144,8 @@ def test_paused_lane_starts_nothing_until_resumed(svc, make_worker):
     svc.pause("prod-eu")
     t = svc.submit("prod-eu", "noop")
     make_worker()
-    assert svc.get(t.id).position == 1 and svc.deployment("prod-eu")["activeTaskId"] is None
+    # The contract: in a paused lane with none active, the task that will start first is at 0.
+    assert svc.get(t.id).position == 0 and svc.deployment("prod-eu")["activeTaskId"] is None
     assert svc.resume("prod-eu")["paused"] is False
     assert wait_ended(svc, t.id)["status"] == "completed"
 

@@ -162,6 +162,19 @@ local function lane_intact(d)
   return (h == 'hash' or h == 'none') and (q == 'zset' or q == 'none')
 end
 
+-- A task's place in its lane (the contract's ``position``): 0 for the active
+-- task or, when none is active (a paused, draining or waiting lane), for the
+-- head, the task that will start first; then 1, 2... in lane order.  -1 if
+-- the task is not in the lane.
+local function lane_position(d, id)
+  local active = field(K.lane(d), 'active')
+  if active == id then return 0 end
+  local r = redis.call('ZRANK', K.lane_queue(d), id)
+  if not r then return -1 end
+  if active then return r + 1 end
+  return r
+end
+
 -- The deployment summary S of the contract (times still in microseconds).
 local function summary(d)
   local l = redis.call('HMGET', K.lane(d), 'active', 'paused', 'last')

@@ -19,10 +19,7 @@ for name in string.gmatch(ARGV[3], '[^,]+') do cuttable[name] = true end
 
 local function position(id, status, d)
   if ENDED[status] then return -1 end
-  if field(K.lane(d), 'active') == id then return 0 end
-  local r = redis.call('ZRANK', K.lane_queue(d), id)
-  if r then return r + 1 end
-  return -1
+  return lane_position(d, id)
 end
 
 -- The history entries: the implied first one (queued at createdAt), then the

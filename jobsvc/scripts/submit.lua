@@ -107,7 +107,5 @@ wait_on(id, deps)
 local waiting_on = redis.call('SMEMBERS', K.waits(id))
 local dispatch = promote(d, now)
 publish(d)
-local position = 0
-if #dispatch == 0 then position = redis.call('ZRANK', K.lane_queue(d), id) + 1 end
-return reply('created', dispatch, id, int(now), position,
+return reply('created', dispatch, id, int(now), lane_position(d, id),
   #waiting_on > 0 and cjson.encode(waiting_on) or '')
