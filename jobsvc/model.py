@@ -48,11 +48,28 @@ def render_history(entries: list[str]) -> list[dict[str, Any]]:
     return out
 
 
+def render_step(raw: str, task_status: str) -> dict[str, Any]:
+    """One stored step record as the contract's step (times ISO).
+
+    A step recorded ``running`` whose task no longer runs was interrupted (its
+    attempt was lost, timed out or canceled): it reads ``pending`` while the
+    task waits to run again, since the next attempt runs it again, and
+    ``failed`` once the task has ended.
+    """
+    step: dict[str, Any] = json.loads(raw)
+    if step["status"] == "running" and task_status != "running":
+        step["status"] = "failed" if task_status in ENDED else "pending"
+    step["startedAt"] = iso(step["startedAt"])
+    step["completedAt"] = iso(step["completedAt"])
+    return step
+
+
 def render_task(
     h: dict[str, str],
     history: list[str],
     position: int,
     truncated: list[str] | tuple[str, ...] = (),
+    steps: list[str] | tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """One task as the contract's Task JSON.
 
@@ -79,6 +96,7 @@ def render_task(
     task["result"] = _json(h.get("result"))
     task["error"] = _json(h.get("error"))
     task["history"] = render_history(history)
+    task["steps"] = None if "steps" in truncated else [render_step(s, h["status"]) for s in steps]
     for name in truncated:
         if name in JSON_FIELDS:
             task[name] = None

@@ -38,6 +38,7 @@ TASK_FIELDS = {
     "result",
     "error",
     "history",
+    "steps",
 }
 SUMMARY_FIELDS = {
     "deployment",
