@@ -4,15 +4,16 @@
     python bench/chaos.py --short    # the CI version (about 2 minutes)
 
 Several submitter processes send tasks with random deployments, priorities
-and dedupe keys, recording every accepted answer.  Meanwhile: 3 forking
+and dedupe keys, recording every accepted answer; a share of them are
+3-step tasks (bench/step_tasks.py) whose steps write down every run.  Meanwhile: 3 forking
 workers, one of them killed (-9) and restarted every few seconds, a random
 work-horse killed, a worker frozen (SIGSTOP) past its lease and thawed, and
 Redis (AOF, appendfsync always) killed and restarted twice; the real
 scheduler process runs the reconcilers.  When the faults stop, every
 accepted task must end within the deadline.  Then the checker reads each
 task's history and prints: accepted, completed, retried, failed by reason,
-lost, overlaps, order violations, duplicate identities.  Exit 0 only if
-lost, overlaps, order violations and duplicates are all 0.
+lost, overlaps, order violations, duplicate identities, re-run completed
+steps.  Exit 0 only if all of these are 0.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ import redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.invariants import ENDED, PRIORITIES, check, passed  # noqa: E402
+import bench.step_tasks  # noqa: E402, F401  (registers the multi-step type for submitters)
+from bench.invariants import ENDED, PRIORITIES, check, passed, rerun_steps  # noqa: E402
 from jobsvc.processes.redis_server import RedisServer  # noqa: E402
 from jobsvc.service import Service  # noqa: E402
 from jobsvc.settings import Settings  # noqa: E402
@@ -54,6 +56,7 @@ class Plan:
     settle_s: float = 300.0  # every task must end this long after the faults stop
     seconds: tuple[float, ...] = (0.01, 0.02, 0.05)  # how long one task sleeps
     seed: int = 1
+    step_share: float = 0.2  # of the tasks, 3-step tasks
 
 
 # Longer tasks: with fewer of them, faults still find tasks running.
@@ -71,6 +74,7 @@ ENV = {
     "JOBSVC_RECONCILE_S": "2",
     "JOBSVC_BACKOFF_S": "0.2",
     "JOBSVC_SHUTDOWN_S": "5",
+    "JOBSVC_TASK_MODULES": "bench.step_tasks",
 }
 
 
@@ -91,6 +95,9 @@ def submitter(url: str, plan: Plan, index: int, count: int, out: str) -> None:
                 "priority": rng.choice(PRIORITIES),
                 "maxRetries": 5,
             }
+            if rng.random() < plan.step_share:
+                body["type"] = "chaos_steps"
+                body["payload"]["runs"] = str(Path(out).parent / "runs")
             if key:
                 body["dedupeKey"] = key
             while True:
@@ -218,6 +225,7 @@ def run(plan: Plan, workdir: Path | None = None) -> dict:
     workdir = Path(workdir or tempfile.mkdtemp(prefix="jobsvc-chaos-"))
     cluster = Cluster(plan, workdir)
     answers = workdir / "accepted.jsonl"
+    (workdir / "runs").mkdir(exist_ok=True)
     try:
         cluster.start()
         ctx = multiprocessing.get_context("spawn")
@@ -246,6 +254,7 @@ def run(plan: Plan, workdir: Path | None = None) -> dict:
                 break
             time.sleep(1.0)
         result = check(svc, accepted)
+        result.update(rerun_steps(svc.store.get_many(sorted(set(accepted))), workdir / "runs"))
         result["faults"] = dict(cluster.faults)
         result["processes alive at the end"] = {
             "workers": sum(w.poll() is None for w in cluster.workers),

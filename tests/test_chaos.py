@@ -13,6 +13,8 @@ def test_short_chaos_run_keeps_every_invariant(tmp_path):
         result["overlaps"],
         result["order violations"],
         result["duplicate identities"],
-    ) == (0, 0, 0, 0), result
+        result["re-run completed steps"],
+    ) == (0, 0, 0, 0, 0), result
     assert result["faults"]["redis killed and restarted"] == chaos.SHORT.redis_restarts
     assert result["accepted tasks"] > 0 and result["completed"] > 0
+    assert result["multi-step tasks"] > 0 and result["step runs"] > 0

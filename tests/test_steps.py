@@ -15,6 +15,7 @@ from pathlib import Path
 
 import requests
 
+from bench.invariants import rerun_steps
 from tests.helpers import jobsvc, wait_ended, wait_until
 from tests.test_faults import reap_when_lease_expires
 
@@ -221,3 +222,14 @@ def test_show_lists_the_steps(svc, make_worker, tmp_path, env):
     assert "build" in proc.stdout and "completed attempts=1" in proc.stdout
     proc = jobsvc(env, "log", t.id)
     assert proc.stdout == svc.log(t.id)
+
+
+def test_the_chaos_checker_counts_a_completed_step_run_in_a_later_attempt(tmp_path):
+    """Invariant 6's checker (bench/invariants.py) on runs written as the chaos task writes them."""
+    (tmp_path / "t1").write_text("build 1 r1\nmigrate 1 r2\nmigrate 2 r3\nbuild 2 r4\n")
+    steps = [
+        {"name": "build", "status": "completed", "result": "r1"},
+        {"name": "migrate", "status": "completed", "result": "r3"},
+    ]
+    counts = rerun_steps([{"id": "t1", "steps": steps}, None], tmp_path)
+    assert counts == {"multi-step tasks": 1, "step runs": 4, "re-run completed steps": 1}
