@@ -8,16 +8,20 @@ records, so the tests count the runs that really happened.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 from pathlib import Path
 
 import requests
+import websocket
 
 from bench.invariants import rerun_steps
+from jobsvc.service import Service
+from jobsvc.settings import Settings
 from tests.helpers import jobsvc, wait_ended, wait_until
+from tests.test_durability import answering
 from tests.test_faults import reap_when_lease_expires
+from tests.test_live import sse_messages, ws_messages
 
 
 def runs(path: Path) -> list[str]:
@@ -86,6 +90,24 @@ def test_worker_killed_mid_step_resumes_there_with_its_state(svc, make_worker, t
     assert runs(tmp_path / "runs") == ["a 1", "b 1", "b 2", "c 2"]
     # ctx.state saved by attempt 1 after step a: attempt 2 started with it.
     assert done["result"]["state"] == {"seen": {"a": 1, "b": 2, "c": 2}}
+
+
+def test_steps_and_state_survive_a_redis_restart(aof_redis, env, make_worker, tmp_path):
+    svc = Service(aof_redis.url, Settings.from_env({**env, "JOBSVC_REDIS_URL": aof_redis.url}))
+    gate = tmp_path / "gate"
+    t = svc.submit("prod-eu", "stepped", stepped(tmp_path, hold={"b": str(gate)}))
+    # A lease that outlasts the restart: the attempt goes on once Redis is back.
+    make_worker(JOBSVC_REDIS_URL=aof_redis.url, JOBSVC_LEASE_S="15")
+    wait_until(lambda: step_running(svc, t.id, "b"), what="step b to run")
+    aof_redis.kill()
+    aof_redis.start()  # same port, same data dir: the AOF is replayed
+    wait_until(lambda: answering(svc), what="Redis to answer again")
+    assert steps_of(svc.store.get(t.id)) == [("a", "completed", 1), ("b", "running", 1)]
+    assert svc.store.load_steps(t.id)[1] == {"seen": {"a": 1}}
+    gate.touch()
+    done = wait_ended(svc, t.id, timeout=60)
+    assert done["status"] == "completed"
+    assert runs(tmp_path / "runs") == ["a 1", "b 1", "c 1"]
 
 
 def test_frozen_attempt_that_wakes_cannot_record_a_step(svc, make_worker, tmp_path):
@@ -179,37 +201,33 @@ def test_changed_step_order_fails_with_a_clear_error(svc, make_worker, tmp_path)
     assert runs(tmp_path / "runs") == ["a 1", "b 1"]
 
 
+STEP_EVENTS = [
+    ("a", "running", 1),
+    ("a", "completed", 1),
+    ("b", "running", 1),
+    ("b", "retrying", 1),
+    ("b", "running", 2),
+    ("b", "completed", 2),
+]
+
+
+def step_events(messages) -> list[tuple[str, str, int]]:
+    data = [m["data"] for m in messages if m["type"] == "step"]
+    return [(d["name"], d["status"], d["attempt"]) for d in data]
+
+
 def test_step_events_reach_viewers_and_the_log(svc, make_worker, tmp_path, web_server):
-    t = svc.submit(
-        "prod-eu", "stepped", stepped(tmp_path, steps=["a", "b"], fail={"b": 1}, retries=1)
-    )
+    payload = stepped(tmp_path, steps=["a", "b"], fail={"b": 1}, retries=1)
+    t = svc.submit("prod-eu", "stepped", payload)
     make_worker()
     wait_ended(svc, t.id)
-    seen = []
     with requests.get(f"{web_server}/api/v1/tasks/{t.id}/events", stream=True, timeout=20) as r:
-        for line in r.iter_lines(decode_unicode=True):
-            if line.startswith("data: ") and '"step"' in line:
-                seen.append(line)
-            if line.startswith("event: end"):
-                break
-    data = [json.loads(line[6:])["data"] for line in seen]
-    assert [(d["name"], d["status"], d["attempt"]) for d in data] == [
-        ("a", "running", 1),
-        ("a", "completed", 1),
-        ("b", "running", 1),
-        ("b", "retrying", 1),
-        ("b", "running", 2),
-        ("b", "completed", 2),
-    ]
+        assert step_events(m for _, m in sse_messages(r)) == STEP_EVENTS
+    ws = websocket.create_connection(f"{web_server.replace('http', 'ws')}/ws/tasks/{t.id}")
+    messages, code = ws_messages(ws)
+    assert step_events(messages) == STEP_EVENTS and code == 1000
     log = requests.get(f"{web_server}/api/v1/tasks/{t.id}/log", timeout=10).text
-    assert log.splitlines() == [
-        "== step a: running",
-        "== step a: completed",
-        "== step b: running",
-        "== step b: retrying",
-        "== step b: running",
-        "== step b: completed",
-    ]
+    assert log.splitlines() == [f"== step {name}: {status}" for name, status, _ in STEP_EVENTS]
 
 
 def test_show_lists_the_steps(svc, make_worker, tmp_path, env):
