@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 
 # Longest step name (it is shown in logs and events).
 STEP_NAME_MAX = 200
+# Most steps one task may record: its records are read in one script
+# (get_tasks.lua), which Lua's stack bounds, and every later attempt reads them.
+MAX_STEPS = 1000
 
 
 class StepMismatch(Exception):
@@ -137,6 +140,8 @@ class AttemptSteps:
         """The step's result: stored if it completed before, else from running it."""
         self.load()
         name = self._unique(step_name(name))
+        if self._place == MAX_STEPS:
+            raise ValueError(f"a task may record at most {MAX_STEPS} steps")
         self._place += 1
         stored = self.records[self._place - 1] if self._place <= len(self.records) else None
         if stored is not None and stored["name"] != name:

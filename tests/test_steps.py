@@ -16,6 +16,7 @@ import requests
 import websocket
 
 from bench.invariants import rerun_steps
+from jobsvc import keys
 from jobsvc.service import Service
 from jobsvc.settings import Settings
 from tests.helpers import jobsvc, wait_ended, wait_until
@@ -188,6 +189,18 @@ def test_repeated_names_get_a_number(svc, make_worker, tmp_path):
     make_worker()
     done = wait_ended(svc, t.id)
     assert [s["name"] for s in done["steps"]] == ["x", "x#2", "y", "x#3"]
+    assert svc.store.delete(t.id) and not svc.store.client.exists(keys.steps(t.id))
+
+
+def test_a_run_past_its_step_timeout_is_retried_in_place(svc, make_worker, tmp_path):
+    t = svc.submit(
+        "prod-eu", "stepped", stepped(tmp_path, steps=["a"], slow={"a": 1}, timeout=0.3, retries=1)
+    )
+    make_worker()
+    done = wait_ended(svc, t.id)
+    assert done["status"] == "completed" and done["retryCount"] == 0
+    assert steps_of(done) == [("a", "completed", 2)]
+    assert "== step a: retrying" in svc.log(t.id)
 
 
 def test_changed_step_order_fails_with_a_clear_error(svc, make_worker, tmp_path):

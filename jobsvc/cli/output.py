@@ -29,13 +29,19 @@ def task_text(task: dict[str, Any]) -> str:
         if task.get(name):
             lines.append(f"  {name}: {task[name]}")
     if task.get("result") is not None:
-        lines.append(f"  result: {json.dumps(task['result'])}")
+        lines.append(f"  result: {brief(task['result'])}")
     lines += steps_lines(task.get("steps") or [])
     lines.append("history:")
     for entry in task["history"]:
         reason = f"  ({entry['reason']})" if entry.get("reason") else ""
         lines.append(f"  {entry['at']}  {entry['status']}{reason}")
     return "\n".join(lines)
+
+
+def brief(value: Any, limit: int = 200) -> str:
+    """A value as JSON on one line, cut at ``limit`` characters (``--json`` has it whole)."""
+    text = json.dumps(value)
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def steps_lines(steps: list[dict[str, Any]]) -> list[str]:
@@ -47,7 +53,7 @@ def steps_lines(steps: list[dict[str, Any]]) -> list[str]:
         if step.get("error"):
             outcome = f"  error={step['error'].get('type')}: {step['error'].get('message')}"
         elif step["status"] == "completed":
-            outcome = f"  result={json.dumps(step.get('result'))}"
+            outcome = f"  result={brief(step.get('result'))}"
         else:
             outcome = ""
         lines.append(
