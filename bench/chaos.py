@@ -4,9 +4,10 @@
     python bench/chaos.py --short    # the CI version (about 2 minutes)
 
 Several submitter processes send tasks with random deployments, priorities
-and dedupe keys, a share of them depending on a task the same submitter had
-accepted earlier in another lane and a few failing, recording every
-accepted answer.  Meanwhile: 3 forking
+and dedupe keys, recording every accepted answer: a share of them depend on
+a task the same submitter had accepted earlier in another lane, a few fail,
+and a share are 3-step tasks (bench/step_tasks.py) whose steps write down
+every run.  Meanwhile: 3 forking
 workers, one of them killed (-9) and restarted every few seconds, a random
 work-horse killed, a worker frozen (SIGSTOP) past its lease and thawed, and
 Redis (AOF, appendfsync always) killed and restarted twice; the real
@@ -14,8 +15,8 @@ scheduler process runs the reconcilers.  When the faults stop, every
 accepted task must end within the deadline.  Then the checker reads each
 task's history and prints: accepted, completed, retried, failed by reason,
 lost, overlaps, order violations, duplicate identities, early starts
-(invariant 7) and dependents of a failed dependency not skipped.  Exit 0
-only if all of those are 0.
+(invariant 7), dependents of a failed dependency not skipped, and re-run
+completed steps (invariant 6).  Exit 0 only if all of those are 0.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ import redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.invariants import ENDED, PRIORITIES, check, passed  # noqa: E402
+import bench.step_tasks  # noqa: E402, F401  (registers the multi-step type for submitters)
+from bench.invariants import ENDED, PRIORITIES, check, passed, rerun_steps  # noqa: E402
 from jobsvc.errors import DependencyRefused  # noqa: E402
 from jobsvc.processes.redis_server import RedisServer  # noqa: E402
 from jobsvc.service import Service  # noqa: E402
@@ -60,6 +62,7 @@ class Plan:
     seed: int = 1
     depends_share: float = 0.15  # submissions that depend on an earlier task of another lane
     fail_share: float = 0.03  # tasks that fail (no retry): their dependents must end skipped
+    step_share: float = 0.2  # of the tasks, 3-step tasks
 
 
 # Longer tasks: with fewer of them, faults still find tasks running.
@@ -77,6 +80,7 @@ ENV = {
     "JOBSVC_RECONCILE_S": "2",
     "JOBSVC_BACKOFF_S": "0.2",
     "JOBSVC_SHUTDOWN_S": "5",
+    "JOBSVC_TASK_MODULES": "bench.step_tasks",
 }
 
 
@@ -117,6 +121,9 @@ def submitter(url: str, plan: Plan, index: int, count: int, out: str) -> None:
                 "priority": rng.choice(PRIORITIES),
                 "maxRetries": 5,
             }
+            if rng.random() < plan.step_share:
+                body["type"] = "chaos_steps"
+                body["payload"]["runs"] = str(Path(out).parent / "runs")
             if key:
                 body["dedupeKey"] = key
             if rng.random() < plan.fail_share:
@@ -244,6 +251,7 @@ def run(plan: Plan, workdir: Path | None = None) -> dict:
     workdir = Path(workdir or tempfile.mkdtemp(prefix="jobsvc-chaos-"))
     cluster = Cluster(plan, workdir)
     answers = workdir / "accepted.jsonl"
+    (workdir / "runs").mkdir(exist_ok=True)
     try:
         cluster.start()
         ctx = multiprocessing.get_context("spawn")
@@ -272,6 +280,7 @@ def run(plan: Plan, workdir: Path | None = None) -> dict:
                 break
             time.sleep(1.0)
         result = check(svc, accepted)
+        result.update(rerun_steps(svc.store.get_many(sorted(set(accepted))), workdir / "runs"))
         result["faults"] = dict(cluster.faults)
         result["processes alive at the end"] = {
             "workers": sum(w.poll() is None for w in cluster.workers),

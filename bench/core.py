@@ -49,7 +49,7 @@ from bench.harness import (
     wait_for,
     worker_env,
 )
-from bench.systems import JobsvcSide, RQSide, Side, jobsvc_cli_works
+from bench.systems import JobsvcSide, RQSide, Side, StepsSide, jobsvc_cli_works
 
 # Targets (issue 8): ratios ours/RQ, and jobsvc's own costs per task.
 SUBMIT_MIN_RATIO = 1.0
@@ -58,6 +58,7 @@ LATENCY_P99_MAX_RATIO = 1.0
 MEMORY_MAX_BYTES = 700  # per queued task
 COMMANDS_MAX = 60  # Redis commands per task lifecycle, workers only (RQ's own included)
 ROUND_TRIPS_MAX = 20  # round trips per task lifecycle, workers only
+STEPS_MAX_RATIO = 1.5  # Redis commands of a 3-step task / those of a one-step task (issue 9)
 KEPT_MAX_BYTES = 2048  # per completed task while its live stream is there
 KEPT_AFTER_MAX_BYTES = 1536  # per completed task once its live stream is gone
 # Submits before each timed submit loop (then the Redis is flushed again).
@@ -81,10 +82,19 @@ class Sizes:
     latency_workers: int = 1
     # Runs of (a), (b) and (b') per system, alternating; the median rate of each counts.
     repeat: int = 3
+    # (e) tasks of one step, then of three, run by the e2e workers: the cost of steps.
+    steps: int = 1000
 
 
 QUICK = Sizes(
-    submit=1000, e2e=1000, e2e_fork=400, latency=100, memory=2000, deployments=250, repeat=1
+    submit=1000,
+    e2e=1000,
+    e2e_fork=400,
+    latency=100,
+    memory=2000,
+    deployments=250,
+    repeat=1,
+    steps=300,
 )
 
 
@@ -130,6 +140,7 @@ def phase_e2e(
     burst: bool = True,
     launcher: tuple[str, ...] = LAUNCHER,
     worker_class: str = "simple",
+    extra_env: dict[str, str] | None = None,
 ) -> dict:
     """Preload n tasks, start the workers, time until all n are done.
 
@@ -142,7 +153,7 @@ def phase_e2e(
     side.preload(n)
     db.client.config_resetstat()
     side.harness_zcards = 0
-    env = worker_env(db.url)
+    env = {**worker_env(db.url), **(extra_env or {})}
     cpu_workers, cpu_redis = children_cpu_seconds(), db.cpu_seconds()
     with Workers(log_dir, launcher) as procs:
         start = time.perf_counter()
@@ -260,7 +271,47 @@ def run(db: BenchRedis, sizes: Sizes, log_dir: Path, use_cli: bool) -> dict[str,
     for side in sides:
         with _step("memory", side.name):
             results[side.name]["memory"] = phase_memory(db, side, sizes.memory)
+    results["jobsvc"].update(run_steps(db, sizes, log_dir, use_cli))
     return results
+
+
+def run_steps(db: BenchRedis, sizes: Sizes, log_dir: Path, use_cli: bool) -> dict[str, dict]:
+    """(e) the e2e phase with tasks of no step, one step, then three: commands per task."""
+    out = {}
+    for steps in (0, 1, 3):
+        side = StepsSide(db.url, sizes.deployments, use_cli, steps)
+        with _step("steps", f"{steps}-step tasks"):
+            out[f"steps{steps}"] = phase_e2e(
+                db, side, sizes.steps, sizes.workers, log_dir, extra_env=StepsSide.WORKER_ENV
+            )
+    return out
+
+
+def steps_rows(steps: dict[str, dict]) -> list[tuple[str, ...]]:
+    """(e): a 3-step task's commands against a one-step task's (the target), and
+    against a task of the same kind that runs no step."""
+    none, one, three = (steps[f"steps{k}"]["cmds"] for k in (0, 1, 3))
+    rows = [
+        (
+            "(e) Redis commands per task, 3 steps / 1 step",
+            f"{three:.1f}",
+            f"{one:.1f}",
+            f"{three / one:.2f}",
+            f"<= {STEPS_MAX_RATIO}",
+            verdict(three / one <= STEPS_MAX_RATIO),
+        )
+    ]
+    rows.append(
+        (
+            "(e) Redis commands per task, 3 steps / no step",
+            f"{three:.1f}",
+            f"{none:.1f}",
+            f"{three / none:.2f}",
+            "(info)",
+            "",
+        )
+    )
+    return rows
 
 
 def median_trial(trials: list[dict]) -> dict:
@@ -373,6 +424,7 @@ def main_rows(res: dict[str, dict], sizes: Sizes) -> list[tuple[str, ...]]:
             f"jobsvc <= {KEPT_AFTER_MAX_BYTES} B",
             verdict(kept_after <= KEPT_AFTER_MAX_BYTES),
         ),
+        *steps_rows(ours),
     ]
 
 
@@ -495,9 +547,22 @@ def report(res: dict[str, dict], sizes: Sizes) -> str:
     parts += [
         "",
         "Summary (ratio = jobsvc / raw RQ):",
-        table(("metric", "jobsvc", "raw RQ", "ratio", "target", "result"), main_rows(res, sizes)),
+        table(SUMMARY_HEADER, main_rows(res, sizes)),
     ]
     return "\n".join(parts)
+
+
+SUMMARY_HEADER = ("metric", "jobsvc", "raw RQ", "ratio", "target", "result")
+
+
+def steps_report(steps: dict[str, dict], sizes: Sizes) -> str:
+    """What ``--only-steps`` prints: (e) alone, with each side's commands."""
+    lines = [
+        f"  {k}-step tasks, commands/task: {top_commands(steps[f'steps{k}']['calls'], sizes.steps)}"
+        for k in (0, 1, 3)
+    ]
+    header = ("metric", "3 steps", "other", "ratio", "target", "result")
+    return "\n".join([*lines, "", table(header, steps_rows(steps))])
 
 
 def describe(db: BenchRedis, sizes: Sizes, use_cli: bool) -> str:
@@ -554,9 +619,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "workers",
         "latency-workers",
         "repeat",
+        "steps",
     ):
         p.add_argument(f"--{name}", type=int, default=None, help=f"override N for {name}")
     p.add_argument("--keep", action="store_true", help="keep the temp dir (Redis, worker logs)")
+    p.add_argument(
+        "--only-steps", action="store_true", help="run (e) alone: the cost of a task's steps"
+    )
     return p.parse_args(argv)
 
 
@@ -579,8 +648,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         use_cli = jobsvc_cli_works()
         print(describe(db, sizes, use_cli), flush=True)
-        results = run(db, sizes, tmp, use_cli)
-        print(report(results, sizes))
+        if args.only_steps:
+            print(steps_report(run_steps(db, sizes, tmp, use_cli), sizes))
+        else:
+            print(report(run(db, sizes, tmp, use_cli), sizes))
         print(f"load average at end: {load_average()}")
         ok = True
     except PhaseFailed as exc:

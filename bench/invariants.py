@@ -1,4 +1,5 @@
-"""The contract's invariants 1-4 and 7, checked from the tasks' own histories.
+"""The contract's invariants 1-4, 6 and 7, checked from the tasks' own histories
+(and, for 6, from what the steps' functions wrote of their runs).
 
 Used by the chaos test (bench/chaos.py) and the concurrency test
 (tests/test_concurrency.py): given the ids a set of submitters was answered
@@ -12,6 +13,7 @@ not complete that did not end skipped (``dependency_failed``).
 from __future__ import annotations
 
 from collections import defaultdict
+from pathlib import Path
 
 from jobsvc import keys
 from jobsvc.service import Service
@@ -139,15 +141,45 @@ def _reused(ended: list[dict], identity: dict[str, str | None]) -> int:
     return sum(1 for n in seen.values() if n > 1)
 
 
+def rerun_steps(tasks: list[dict | None], runs_dir: Path) -> dict:
+    """Invariant 6: a completed step never runs again in a later attempt.
+
+    Each run of a step's function appended ``<step> <attempt> <run id>`` to its
+    task's file in ``runs_dir`` (bench/step_tasks.py) and returned its run id,
+    which the step's stored result therefore names: a run of the step in an
+    attempt after the one of that run is a re-run.  A run in the same or an
+    earlier attempt is not (a run its fenced attempt could not record, or the
+    run of a frozen attempt that woke late).
+    """
+    counts = {"multi-step tasks": 0, "step runs": 0, "re-run completed steps": 0}
+    for t in tasks:
+        path = runs_dir / t["id"] if t else None
+        if t is None or path is None or not path.exists():
+            continue
+        runs = [line.split() for line in path.read_text().splitlines()]
+        runs = [r for r in runs if len(r) == 3]
+        counts["multi-step tasks"] += 1
+        counts["step runs"] += len(runs)
+        for step in t["steps"] or []:
+            if step["status"] != "completed":
+                continue
+            done_in = [int(a) for name, a, run in runs if run == step["result"]]
+            later = [a for name, a, _ in runs if name == step["name"] and int(a) > done_in[0]]
+            counts["re-run completed steps"] += len(later) if done_in else 1
+    return counts
+
+
+# What must be 0 for a run to pass; "re-run completed steps" counts only when
+# the run had multi-step tasks.
+MUST_BE_ZERO = (
+    "lost",
+    "overlaps",
+    "order violations",
+    "duplicate identities",
+    "early starts",
+    "dependents not skipped",
+)
+
+
 def passed(counts: dict) -> bool:
-    return all(
-        counts[k] == 0
-        for k in (
-            "lost",
-            "overlaps",
-            "order violations",
-            "duplicate identities",
-            "early starts",
-            "dependents not skipped",
-        )
-    )
+    return all(counts[k] == 0 for k in MUST_BE_ZERO) and not counts.get("re-run completed steps")

@@ -20,6 +20,7 @@ from rq import Queue
 from rq.registry import FailedJobRegistry, FinishedJobRegistry
 from rq.serializers import JSONSerializer
 
+import bench.step_tasks  # noqa: F401  (registers steps_n: the bench's submits accept it)
 from bench import rqjobs
 from bench.harness import ROOT, worker_env
 from jobsvc import keys
@@ -132,6 +133,22 @@ class JobsvcSide:
                     ):
                         return entry_id
         raise TimeoutError(f"task {task_id} reached none of {sorted(wanted)}")
+
+
+class StepsSide(JobsvcSide):
+    """jobsvc running ``steps_n`` tasks of ``steps`` no-op steps each
+    (bench/step_tasks.py, which its workers load): the cost of steps."""
+
+    # What the workers of this side need besides worker_env().
+    WORKER_ENV = {"JOBSVC_TASK_MODULES": "bench.step_tasks"}
+
+    def __init__(self, url: str, deployments: int, use_cli: bool, steps: int):
+        super().__init__(url, deployments, use_cli)
+        self.steps = steps
+        self.name = f"jobsvc, {steps}-step tasks"
+
+    def submit_one(self, i: int) -> str:
+        return self.svc.submit(self.deployment(i), "steps_n", {"steps": self.steps}).id
 
 
 class RQSide:

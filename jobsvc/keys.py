@@ -66,6 +66,13 @@ def events(task_id: str) -> str:
     return f"{PREFIX}t:{task_id}:ev"
 
 
+def steps(task_id: str) -> str:
+    """A multi-step task's steps and saved state (HASH: ``<k>`` -> the k-th step's
+    JSON, ``state`` -> ``ctx.state``'s JSON).  Only a task that uses steps or
+    state has one; it goes with the task."""
+    return f"{PREFIX}t:{task_id}:steps"
+
+
 def lane_events(deployment: str) -> str:
     """The live events of a lane's tasks: log, progress, status, step, each
     naming its task (STREAM).  A lane runs one task at a time, so this is

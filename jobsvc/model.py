@@ -54,11 +54,28 @@ def waiting_on(depends_on: list[str], raw: str | None) -> list[str]:
     return [dep for dep in depends_on if dep in waiting]
 
 
+def render_step(raw: str, task_status: str) -> dict[str, Any]:
+    """One stored step record as the contract's step (times ISO).
+
+    A step recorded ``running`` whose task no longer runs was interrupted (its
+    attempt was lost, timed out or canceled): it reads ``pending`` while the
+    task waits to run again, since the next attempt runs it again, and
+    ``failed`` once the task has ended.
+    """
+    step: dict[str, Any] = json.loads(raw)
+    if step["status"] == "running" and task_status != "running":
+        step["status"] = "failed" if task_status in ENDED else "pending"
+    step["startedAt"] = iso(step["startedAt"])
+    step["completedAt"] = iso(step["completedAt"])
+    return step
+
+
 def render_task(
     h: dict[str, str],
     history: list[str],
     position: int,
     truncated: list[str] | tuple[str, ...] = (),
+    steps: list[str] | tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """One task as the contract's Task JSON.
 
@@ -87,6 +104,7 @@ def render_task(
     task["history"] = render_history(history)
     task["dependsOn"] = _json(h.get("dependsOn")) or []
     task["waitingOn"] = waiting_on(task["dependsOn"], h.get("waitingOn"))
+    task["steps"] = None if "steps" in truncated else [render_step(s, h["status"]) for s in steps]
     for name in truncated:
         if name in JSON_FIELDS:
             task[name] = None

@@ -33,6 +33,7 @@ import redis
 from . import faults
 from .policy import backoff_ms
 from .settings import LOG_LINE_MAX_BYTES, Settings
+from .steps import AttemptSteps, StepMismatch, StepPolicy
 from .store import TaskStore, open_store
 from .store.replies import Claim
 from .types import loader, registry
@@ -84,6 +85,7 @@ class Context:
     _token: str
     stopping: threading.Event = field(default_factory=threading.Event)
     _on_stop: list = field(default_factory=list)
+    _steps: AttemptSteps | None = None
 
     def log(self, *lines: str) -> None:
         """Appends output lines; each reaches the task's log and its live viewers, capped."""
@@ -101,9 +103,48 @@ class Context:
         """Proof of progress without output: keeps a quiet task from counting as stalled."""
         self._store.output(self.task_id, self._token, "beat", ["{}"])
 
-    def step(self, name: str, **data: Any) -> None:
-        """Marks the start of a named step of a multi-step task."""
-        self._store.output(self.task_id, self._token, "step", [json.dumps({"name": name, **data})])
+    def step(
+        self,
+        name: str,
+        fn: Any,
+        *args: Any,
+        retries: int = 0,
+        timeout: float | None = None,
+        backoff: float | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Runs ``fn(*args, **kwargs)`` as the named step and returns its result
+        (JSON-decoded); a step completed by an earlier attempt returns its stored
+        result without running again.  A failure is retried in place up to
+        ``retries`` times (``backoff`` seconds, doubling; ``timeout`` per run),
+        then raised, and the task's own retry policy applies."""
+        policy = StepPolicy(retries, timeout, backoff)
+        return self._attempt_steps().run(name, lambda: fn(*args, **kwargs), policy)
+
+    @property
+    def state(self) -> dict[str, Any]:
+        """A JSON dict kept across attempts: saved at every step's end and by
+        ``save_state()``; an attempt starts with the last saved value."""
+        steps = self._attempt_steps()
+        steps.load()
+        return steps.state
+
+    @state.setter
+    def state(self, value: dict[str, Any]) -> None:
+        steps = self._attempt_steps()
+        steps.load()
+        steps.state = value
+
+    def save_state(self) -> None:
+        """Saves ``ctx.state`` now (it is also saved at every step's end)."""
+        self._attempt_steps().save_state()
+
+    def _attempt_steps(self) -> AttemptSteps:
+        if self._steps is None:
+            self._steps = AttemptSteps(
+                self._store, self.task_id, self._token, self.attempt == 1, self.sleep
+            )
+        return self._steps
 
     def sleep(self, seconds: float) -> None:
         """Sleeps, but wakes at once when the attempt is asked to stop."""
@@ -259,6 +300,8 @@ class Attempt:
             )
         elif outcome == "cancel":
             self._finish("canceled", reason="canceled by request")
+        elif isinstance(run.exc, StepMismatch):
+            self._finish("failed", reason="step_mismatch", exc=run.exc, retryable=False)
         elif run.exc is not None:
             self._finish("failed", reason="exception", exc=run.exc)
         else:

@@ -275,8 +275,10 @@ class Service:
         self.store.skip(valid_task_id(task_id))
         return self.get(task_id)
 
-    def retry(self, task_id: str) -> Task:
-        self.store.requeue(valid_task_id(task_id))
+    def retry(self, task_id: str, from_start: bool = False) -> Task:
+        """Queues a failed or canceled task again: it resumes after its completed
+        steps, keeping ``ctx.state``, unless ``from_start`` clears both."""
+        self.store.requeue(valid_task_id(task_id), from_start)
         return self.get(task_id)
 
     def pause(self, name: str) -> dict[str, Any]:

@@ -226,6 +226,14 @@ def _priority(body: dict[str, Any]) -> str:
         raise InvalidInput(f"priority must be one of {allowed}", field="priority") from None
 
 
+def refuse_unknown(body: dict[str, Any], allowed: frozenset[str]) -> None:
+    """A body's first unknown field (in sorted order) is a 400 naming it: a typo
+    such as ``priorty`` must not be silently ignored."""
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise InvalidInput(f"unknown field {unknown[0]!r}", field=unknown[0], code="unknown_field")
+
+
 def parse_submission(
     deployment_name: Any, body: Any, find_type: Callable[[str], TypeSpec] = local_type
 ) -> Submission:
@@ -239,9 +247,7 @@ def parse_submission(
     if not isinstance(body, dict):
         raise InvalidInput("the request body must be a JSON object", field="body")
     _encodable(body)
-    unknown = sorted(set(body) - SUBMIT_FIELDS)
-    if unknown:
-        raise InvalidInput(f"unknown field {unknown[0]!r}", field=unknown[0], code="unknown_field")
+    refuse_unknown(body, SUBMIT_FIELDS)
     task_type = _task_type(body, find_type)
     payload = _object(body, "payload")
     metadata = _object(body, "metadata")
@@ -264,3 +270,22 @@ def parse_submission(
         stall_s=task_type.stall_timeout or 0,
         depends_on=_depends_on(body),
     )
+
+
+# The fields a retry request's body may hold (the body itself is optional).
+RETRY_FIELDS = frozenset({"fromStart"})
+
+
+def retry_from_start(body: Any) -> bool:
+    """Whether a retry request asks to start from the beginning (``fromStart``);
+    no body means resume.  Anything else than ``{"fromStart": bool}`` is an
+    InvalidInput naming the field: a typo must not silently resume."""
+    if body is None:
+        return False
+    if not isinstance(body, dict):
+        raise InvalidInput("the request body must be a JSON object", field="body")
+    refuse_unknown(body, RETRY_FIELDS)
+    value = body.get("fromStart", False)
+    if not isinstance(value, bool):
+        raise InvalidInput("fromStart must be true or false", field="fromStart")
+    return value

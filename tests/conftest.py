@@ -35,6 +35,14 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 
 
 @pytest.fixture
+def aof_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server of the test's own with AOF (appendfsync always), to kill and restart."""
+    server = RedisServer(tmp_path / "aof", appendonly=True, appendfsync="always").start()
+    yield server
+    server.kill()
+
+
+@pytest.fixture
 def redis_url(redis_server: RedisServer) -> str:
     redis.Redis.from_url(redis_server.url).flushall()
     return redis_server.url

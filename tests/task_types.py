@@ -78,7 +78,7 @@ def chatty(ctx, payload):
     """Says what the payload holds: a progress message, a step, log lines, then an error."""
     ctx.progress(50, payload.get("progress", ""))
     if payload.get("step"):
-        ctx.step(payload["step"])
+        ctx.step(payload["step"], lambda: None)
     ctx.log(*payload.get("lines", []))
     if payload.get("error"):
         raise RuntimeError(payload["error"])
@@ -89,3 +89,42 @@ def chatty(ctx, payload):
 def whoami(ctx, payload):
     """Names the thread that runs it: workers reuse one handler thread across attempts."""
     return {"thread": threading.current_thread().name}
+
+
+def _record_run(payload, name, attempt):
+    """One run of a step of ``stepped``: appends ``<name> <attempt>`` to the runs
+    file (outside the task's own step records, so tests count real runs), fails
+    its first ``fail[name]`` runs, makes its first ``slow[name]`` runs take 2 s,
+    and holds while ``hold[name]`` does not exist."""
+    with open(payload["runs"], "a") as runs:
+        runs.write(f"{name} {attempt}\n")
+    with open(payload["runs"]) as runs:
+        count = sum(1 for line in runs if line.split()[0] == name)
+    if count <= payload.get("fail", {}).get(name, 0):
+        raise RuntimeError(f"{name} run {count} fails")
+    if count <= payload.get("slow", {}).get(name, 0):
+        time.sleep(2)
+    hold = payload.get("hold", {}).get(name)
+    while hold and not os.path.exists(hold):
+        time.sleep(0.02)
+    return {"step": name, "attempt": attempt, "run": count}
+
+
+@task("stepped", retries=2)
+def stepped(ctx, payload):
+    """Runs the payload's ``steps`` in order (``steps_by_attempt`` may name others
+    for an attempt), each retried in place ``retries`` times, each run given
+    ``timeout`` seconds (``slow[name]``: its first runs take 2 s); after each one,
+    ``ctx.state`` records the attempt that first got past it, saved at once."""
+    names = payload.get("steps_by_attempt", {}).get(str(ctx.attempt), payload["steps"])
+    results = []
+    for name in names:
+        policy = {
+            "retries": payload.get("retries", 0),
+            "backoff": 0.01,
+            "timeout": payload.get("timeout"),
+        }
+        results.append(ctx.step(name, _record_run, payload, name, ctx.attempt, **policy))
+        ctx.state.setdefault("seen", {}).setdefault(name, ctx.attempt)
+        ctx.save_state()
+    return {"results": results, "state": ctx.state}

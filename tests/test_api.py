@@ -40,6 +40,7 @@ TASK_FIELDS = {
     "history",
     "dependsOn",
     "waitingOn",
+    "steps",
 }
 SUMMARY_FIELDS = {
     "deployment",

@@ -15,7 +15,9 @@ def test_short_chaos_run_keeps_every_invariant(tmp_path):
         result["duplicate identities"],
         result["early starts"],
         result["dependents not skipped"],
-    ) == (0, 0, 0, 0, 0, 0), result
+        result["re-run completed steps"],
+    ) == (0, 0, 0, 0, 0, 0, 0), result
     assert result["faults"]["redis killed and restarted"] == chaos.SHORT.redis_restarts
     assert result["accepted tasks"] > 0 and result["completed"] > 0
     assert result["with dependencies"] > 0
+    assert result["multi-step tasks"] > 0 and result["step runs"] > 0

@@ -7,24 +7,15 @@ import signal
 import subprocess
 import sys
 
-import pytest
 import redis
 
 from jobsvc.processes.check import redis_warnings
 from jobsvc.processes.reconcile import reconcile_all
-from jobsvc.processes.redis_server import RedisServer
 from jobsvc.service import Service
 from jobsvc.settings import Settings
 from jobsvc.store import open_store
 from tests.conftest import ROOT
 from tests.helpers import wait_until
-
-
-@pytest.fixture
-def aof_redis(tmp_path):
-    server = RedisServer(tmp_path / "aof", appendonly=True, appendfsync="always").start()
-    yield server
-    server.kill()
 
 
 def answering(svc: Service):

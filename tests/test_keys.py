@@ -25,7 +25,7 @@ from jobsvc.states import Priority, Status
 from jobsvc.validation import DEPLOYMENT_RE, TASK_ID_RE
 
 PROBE = """
-return { K.task('T'), K.history('T'), K.events('T'), K.log('T'), K.lane('D'),
+return { K.task('T'), K.history('T'), K.events('T'), K.log('T'), K.steps('T'), K.lane('D'),
   K.lane_queue('D'), K.lease('D'), K.lane_events('D'), K.by_status('S'), K.by_deployment('D'),
   K.dedupe('I'),
   K.count('type', 'S', 'N'), K.count('priority', 'S', 'N'),
@@ -42,6 +42,7 @@ SUFFIXES = [
     ":h",
     ":ev",
     ":log",
+    ":steps",
     ":intermediate",
     *(":" + s for s in STATUSES),
     *("-" + p for p in PRIORITIES),
@@ -126,7 +127,7 @@ def test_keys_built_from_distinct_names_are_distinct(deployments, task_ids, iden
     built += [
         (b.__name__, t, b(t))
         for t in task_ids
-        for b in (keys.task, keys.history, keys.events, keys.log)
+        for b in (keys.task, keys.history, keys.events, keys.log, keys.steps)
     ]
     built += [("by_status", s, keys.by_status(s)) for s in STATUSES]
     built += [("dedupe", i, keys.dedupe(i)) for i in identities]
@@ -180,6 +181,7 @@ def test_lua_key_table_mirrors_keys_module(redis_url):
         keys.history("T"),
         keys.events("T"),
         keys.log("T"),
+        keys.steps("T"),
         keys.lane("D"),
         keys.lane_queue("D"),
         keys.lease("D"),

@@ -135,7 +135,7 @@ def test_tail_on_a_terminal_shows_task_escapes_instead_of_obeying_them(
     assert code == 0, out
     text = visible_text(out)
     assert f"\n{SHOWN}\n" in text and "\nafter\n" in text
-    assert f"half {SHOWN}" in text and f"== step: s{SHOWN}" in text
+    assert f"half {SHOWN}" in text and f"== step s{SHOWN}: completed" in text
 
 
 def test_submit_wait_on_a_terminal_shows_error_escapes_instead_of_obeying_them(

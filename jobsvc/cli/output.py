@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from typing import Any
 
@@ -19,6 +20,46 @@ def task_line(task: dict[str, Any]) -> str:
     if task.get("error"):
         line += f"  error={task['error'].get('reason')}: {task['error'].get('message')}"
     return line
+
+
+def task_text(task: dict[str, Any]) -> str:
+    """`jobsvc show`: the task's line, its times and outcome, its steps, its history."""
+    lines = [task_line(task)]
+    for name in ("createdAt", "startedAt", "completedAt"):
+        if task.get(name):
+            lines.append(f"  {name}: {task[name]}")
+    if task.get("result") is not None:
+        lines.append(f"  result: {brief(task['result'])}")
+    lines += steps_lines(task.get("steps") or [])
+    lines.append("history:")
+    for entry in task["history"]:
+        reason = f"  ({entry['reason']})" if entry.get("reason") else ""
+        lines.append(f"  {entry['at']}  {entry['status']}{reason}")
+    return "\n".join(lines)
+
+
+def brief(value: Any, limit: int = 200) -> str:
+    """A value as JSON on one line, cut at ``limit`` characters (``--json`` has it whole)."""
+    text = json.dumps(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def steps_lines(steps: list[dict[str, Any]]) -> list[str]:
+    """One line per step: place, name, status, runs, and its error or result."""
+    if not steps:
+        return []
+    lines = ["steps:"]
+    for k, step in enumerate(steps, 1):
+        if step.get("error"):
+            outcome = f"  error={step['error'].get('type')}: {step['error'].get('message')}"
+        elif step["status"] == "completed":
+            outcome = f"  result={brief(step.get('result'))}"
+        else:
+            outcome = ""
+        lines.append(
+            f"  {k:>3}  {step['name']:<20} {step['status']:<9} attempts={step['attempts']}{outcome}"
+        )
+    return lines
 
 
 def summary_line(s: dict[str, Any]) -> str:
@@ -102,7 +143,7 @@ def print_event(event: dict[str, Any], *, err: bool = False) -> None:
         click.echo(shown(data["line"], tty), err=err, color=True)
     elif event["type"] == "step":
         name = shown(str(data.get("name")), tty, one_line=True)
-        click.echo(f"== step: {name}", err=err, color=True)
+        click.echo(f"== step {name}: {data.get('status')}", err=err, color=True)
 
 
 def print_status(data: dict[str, Any], error: dict[str, Any] | None = None) -> None:

@@ -14,6 +14,7 @@ from ..service import Service
 from ..states import ENDED, PRIORITIES
 from . import output
 from .common import emit, json_option, service_command
+from .terminal import shown
 
 # The commands of this module, added to the `jobsvc` group by name (click's own registry).
 COMMANDS = click.Group()
@@ -168,7 +169,37 @@ def _task_action(name: str, doc: str) -> None:
 
 _task_action("cancel", "Cancel a task (a running one is stopped).")
 _task_action("skip", "Skip a waiting task.")
-_task_action("retry", "Queue a failed or canceled task again.")
+
+
+@COMMANDS.command()
+@click.argument("task_id")
+@click.option(
+    "--from-start",
+    is_flag=True,
+    help="Run every step again (clears the completed steps and ctx.state).",
+)
+@json_option
+@service_command
+def retry(svc: Service, task_id: str, from_start: bool, as_json: bool) -> None:
+    """Queue a failed or canceled task again; it resumes after its completed steps."""
+    emit(svc.retry(task_id, from_start=from_start).data, as_json, output.task_line)
+
+
+@COMMANDS.command()
+@click.argument("task_id")
+@json_option
+@service_command
+def show(svc: Service, task_id: str, as_json: bool) -> None:
+    """A task's fields, steps and history."""
+    emit(svc.get(task_id).data, as_json, output.task_text)
+
+
+@COMMANDS.command(name="log")
+@click.argument("task_id")
+@service_command
+def log_command(svc: Service, task_id: str) -> None:
+    """A task's whole output so far (as /tasks/{id}/log), step markers included."""
+    click.echo(shown(svc.log(task_id), sys.stdout.isatty()), nl=False, color=True)
 
 
 def _lane_action(name: str, doc: str) -> None:

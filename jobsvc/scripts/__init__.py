@@ -44,6 +44,9 @@ NAMES = (
     "reschedule",
     "sweep",
     "popped",
+    "step_start",
+    "step_end",
+    "save_state",
 )
 # Cap on the dashboard change feed, in entries: viewers resume from it.
 DASHBOARD_MAXLEN = 10_000

@@ -31,6 +31,7 @@ function K.history(id) return PREFIX .. 't:' .. id .. ':h' end
 function K.events(id) return PREFIX .. 't:' .. id .. ':ev' end
 function K.lane_events(d) return PREFIX .. 'events:' .. d end
 function K.log(id) return PREFIX .. 't:' .. id .. ':log' end
+function K.steps(id) return PREFIX .. 't:' .. id .. ':steps' end
 function K.lane(d) return PREFIX .. 'lane:' .. d end
 function K.lane_queue(d) return PREFIX .. 'laneq:' .. d end
 function K.lease(d) return PREFIX .. 'lease:' .. d end
@@ -476,4 +477,37 @@ local function reply(code, dispatch, ...)
     for _, v in ipairs(dispatch) do out[#out + 1] = v end
   end
   return out
+end
+
+-- Steps of a multi-step task (step_start.lua, step_end.lua, save_state.lua).
+-- A task's steps live in a hash of their own (K.steps: '<k>' -> the k-th
+-- step's record, 'state' -> ctx.state), so a task that uses none pays nothing;
+-- the task's 'sn' field counts the steps started (readers look only then).
+
+-- The task of a running attempt whose token is still the task's own, else
+-- nil: a frozen attempt that lost its lease records no step and no state.
+local function attempt_task(id, token)
+  local f = redis.call('HMGET', K.task(id), 'token', 'status', 'deployment', 'ev0')
+  if f[1] ~= token or f[2] ~= 'running' then return nil end
+  return { id = id, deployment = f[3], ev0 = f[4] or nil }
+end
+
+-- A step's record as stored: JSON built around the result and error, which
+-- arrive as JSON and are kept byte for byte (a decode and encode in Lua
+-- would turn [] into {}).  Times in µs; nil fields are null.
+local function step_record(name, status, attempts, started, ended, result, err)
+  return '{"name":' .. cjson.encode(name) .. ',"status":"' .. status .. '","attempts":'
+    .. attempts .. ',"startedAt":' .. started .. ',"completedAt":' .. (ended or 'null')
+    .. ',"result":' .. (result or 'null') .. ',"error":' .. (err or 'null') .. '}'
+end
+
+-- A step's change as everyone sees it: a 'step' event and a marker line in the
+-- task's log ('== step build: completed', while the log is under its cap).
+-- Returns the task fields that record the event, for the caller's one HSET.
+local function step_event(t, name, status, attempt, now)
+  local lkey = K.log(t.id)
+  if redis.call('STRLEN', lkey) < CFG.log_max_bytes then
+    redis.call('APPEND', lkey, '== step ' .. name .. ': ' .. status .. '\n')
+  end
+  return emit(t, 'step', { name = name, status = status, attempt = attempt }, now)
 end

@@ -26,5 +26,5 @@ if field(K.lane(d), 'last') == id then
 end
 -- Its events stay in its lane's stream until trimmed or expired: no reader
 -- finds them once the task is gone.
-redis.call('DEL', tkey, K.log(id))
+redis.call('DEL', tkey, K.log(id), K.steps(id))
 return 1

@@ -11,8 +11,9 @@
 -- Returns one entry per id: {} if missing, {error text} if unreadable, else
 -- {flat fields (HGETALL but the history, plus 'id', plus 'waitingOn': a JSON
 -- list of its dependencies not yet completed, if any), history entries
--- ('<status> <at>[ <reason>]'), position, names cut} where position is -1
--- for an ended task.
+-- ('<status> <at>[ <reason>]'), position, names cut, steps (each one's
+-- record as JSON, in order)} where position is -1 for an ended task.  A
+-- listing cuts the steps as it cuts a field, when together they are longer.
 local field_max, history_max = tonumber(ARGV[1]), tonumber(ARGV[2])
 local cuttable = {}
 for name in string.gmatch(ARGV[3], '[^,]+') do cuttable[name] = true end
@@ -30,6 +31,18 @@ local function history(created, kept, n)
   if first == 0 then out[1] = 'queued ' .. created end
   for i = math.max(first, 1), n do out[#out + 1] = kept[i] end
   return out, first > 0
+end
+
+-- A task's step records, in order (only a task whose 'sn' counts some has any).
+local function read_steps(id, n)
+  if n == 0 then return {} end
+  local places = {}
+  for k = 1, n do places[k] = tostring(k) end
+  local steps = {}
+  for _, record in ipairs(redis.call('HMGET', K.steps(id), unpack(places))) do
+    if record then steps[#steps + 1] = record end
+  end
+  return steps
 end
 
 local function read(id)
@@ -53,7 +66,12 @@ local function read(id)
   if #waiting_on > 0 then extend(fields, { 'waitingOn', cjson.encode(waiting_on) }) end
   local entries, shortened = history(f.createdAt, kept, tonumber(f.hn or '0'))
   if shortened then cut[#cut + 1] = 'history' end
-  return { fields, entries, position(id, f.status, f.deployment), cut }
+  local steps = read_steps(id, tonumber(f.sn or '0'))
+  if field_max > 0 and #table.concat(steps) > field_max then
+    steps = {}
+    cut[#cut + 1] = 'steps'
+  end
+  return { fields, entries, position(id, f.status, f.deployment), cut, steps }
 end
 
 local out = {}

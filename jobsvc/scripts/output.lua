@@ -1,10 +1,10 @@
--- output.lua: a running attempt writes output lines, progress or a step.
+-- output.lua: a running attempt writes output lines or progress, or beats.
 --
 -- Refused unless the token is the task's current one and the task runs, so a
 -- paused or superseded attempt that wakes up cannot write over a newer one.
 --
 -- KEYS[1] task hash   KEYS[2] log string
--- ARGV 1 id  2 token  3 kind ('log' | 'progress' | 'step' | 'beat')
+-- ARGV 1 id  2 token  3 kind ('log' | 'progress' | 'beat')
 --      4.. for 'log': the lines; otherwise one JSON object (the event data)
 -- Returns 1 if written, 0 if refused.
 local tkey, lkey = KEYS[1], KEYS[2]

@@ -1,8 +1,10 @@
 -- requeue.lua: a failed or canceled task is queued again at the back of its
--- lane (same id, retryCount kept, history appended).
+-- lane (same id, retryCount kept, history appended).  Its completed steps
+-- and ctx.state are kept, so the next attempt resumes after them, unless
+-- the caller asks to start from the beginning.
 --
 -- KEYS[1] task hash
--- ARGV 1 id
+-- ARGV 1 id  2 '1' to start from the beginning (the steps and state go)
 -- It waits again on its dependencies not completed; if one of them ended
 -- otherwise (or is gone), it could never start, and nothing is written.
 -- Returns {'missing'} | {'invalid', status} | {'dependency_failed', id, status}
@@ -22,6 +24,10 @@ local seq = redis.call('INCR', K.seq)
 redis.call('HDEL', tkey, 'completedAt', 'cooldownUntil', 'result', 'error', 'progress',
   'startedAt', 'dueAt', 'cancelRequested', 'token', 'staleAt')
 redis.call('ZREM', K.cooldown, id)
+if ARGV[2] == '1' then
+  redis.call('DEL', K.steps(id))
+  redis.call('HDEL', tkey, 'sn')
+end
 if t.identity then
   local dkey = K.dedupe(t.identity)
   local holder = redis.call('GET', dkey)

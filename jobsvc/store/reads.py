@@ -54,9 +54,9 @@ class Reads(StoreCore):
                     )
                 )
             else:
-                flat, history, position, cut = entry
+                flat, history, position, cut, steps = entry
                 fields = dict(zip(flat[::2], flat[1::2]))
-                out.append(render_task(fields, history, int(position), cut))
+                out.append(render_task(fields, history, int(position), cut, steps))
         return out
 
     def get_many(self, task_ids: list[str]) -> list[dict[str, Any] | None]:

@@ -28,6 +28,7 @@ from .offers import Offers
 from .reads import Reads
 from .repairs import Repairs
 from .replies import Claim, Outcome, Submitted, dispatch_list, parse_reply
+from .steps import Steps
 from .upkeep import Upkeep
 
 # What submit.lua says of a refused dependsOn, as the caller is told it.
@@ -66,7 +67,7 @@ def accepted_task(task_id: str, sub: Submission, reply: Submitted) -> dict:
     return render_task(fields, history, int(reply.position))
 
 
-class TaskStore(Reads, Lanes, Figures, Repairs, Offers, Upkeep):
+class TaskStore(Reads, Lanes, Figures, Repairs, Offers, Upkeep, Steps):
     """The task store: transitions here, the rest in the mixins beside this module."""
 
     # -- accepting and reading -------------------------------------------------
@@ -144,9 +145,11 @@ class TaskStore(Reads, Lanes, Figures, Repairs, Offers, Upkeep):
                 f"{'active' if reply.status == 'queued' else reply.status}"
             )
 
-    def requeue(self, task_id: str) -> None:
+    def requeue(self, task_id: str, from_start: bool = False) -> None:
+        """Queues an ended task again; it resumes after its completed steps unless
+        ``from_start`` (its steps and saved state are cleared)."""
         self.get(task_id)
-        raw = self._run("requeue", [keys.task(task_id)], [task_id])
+        raw = self._run("requeue", [keys.task(task_id)], [task_id, "1" if from_start else "0"])
         if raw.code == "dependency_failed":
             dependency, status = raw.values
             raise Conflict(

@@ -104,6 +104,14 @@ def json_body() -> Any:
     return body
 
 
+def optional_json_body() -> Any:
+    """The JSON body of a request whose body is optional: None when it has none
+    (a client may post an action with no body at all)."""
+    if request.content_length == 0 or (request.content_length is None and not request.is_json):
+        return None
+    return json_body()
+
+
 def _read_body(limit: int) -> bytes:
     """At most ``limit`` bytes of body, else 413.
 

@@ -2,8 +2,9 @@
 
 Views only parse the request and shape the answer; the Service validates a
 submission and the store's Lua scripts decide every state change (a 409
-comes from there as ``Conflict``).  Action bodies are optional and ignored:
-the path says everything, so a client may send ``{}``, nothing, or anything.
+comes from there as ``Conflict``).  Action bodies are optional; cancel and
+skip ignore theirs (the path says everything), a retry's may say
+``{"fromStart": true}`` and is checked.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from flask import Blueprint, Response, url_for
 from .. import validation
 from ..service import DEFAULT_TASKS_LIMIT, MAX_TASKS_LIMIT
 from .ext import get_service
-from .inputs import json_body, query_cursor, query_limit, query_text
+from .inputs import json_body, optional_json_body, query_cursor, query_limit, query_text
 
 bp = Blueprint("tasks", __name__, url_prefix="/api/v1")
 
@@ -64,7 +65,9 @@ def skip(task_id: str) -> dict[str, Any]:
 
 @bp.post("/tasks/<task_id>/retry")
 def retry(task_id: str) -> dict[str, Any]:
-    return {"task": get_service().retry(task_id).data}
+    """Resumes after the task's completed steps; ``{"fromStart": true}`` runs them all again."""
+    from_start = validation.retry_from_start(optional_json_body())
+    return {"task": get_service().retry(task_id, from_start).data}
 
 
 @bp.get("/tasks/<task_id>/log")
