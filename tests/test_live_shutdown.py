@@ -11,10 +11,16 @@ import os
 import signal
 import threading
 import time
+from types import SimpleNamespace
 
 import requests
 import websocket
+from flask import Flask
 
+from jobsvc.live.hub import Hub
+from jobsvc.processes.gunicorn_conf import _stop_live_once
+from jobsvc.web.ext import RELAY
+from tests.helpers import wait_until
 from tests.web_process import gunicorn
 
 # How soon after SIGTERM every stream must have ended, in seconds.
@@ -83,3 +89,23 @@ def test_sse_and_websocket_streams_end_within_seconds_of_sigterm(env, svc, tmp_p
     took = [round(v.ended_at - stopped_at, 2) if v.ended_at else None for v in viewers]
     assert all(t is not None and t < END_WITHIN_S for t in took), took
     assert [v.how for v in viewers] == ["closed", "closed", "close 1001", "close 1001"]
+
+
+def test_a_second_sigterm_during_the_first_never_waits_on_the_hub():
+    """gunicorn's worker gets SIGTERM twice (the group's, then the arbiter's); the
+    second handler runs in the same thread while the first may hold the hub's lock.
+    Stopping the streams must not wait on it there (it did: a 30 s hang)."""
+    hub = Hub(reader=None)  # type: ignore[arg-type]  (never started: nothing to read)
+    app = Flask(__name__)
+    app.extensions[RELAY] = SimpleNamespace(hub=hub)
+    worker = SimpleNamespace(wsgi=app)
+
+    def handler_inside_the_first_one() -> None:
+        with hub._lock:  # the first handler, interrupted inside hub.close
+            _stop_live_once(worker)
+
+    second = threading.Thread(target=handler_inside_the_first_one, daemon=True)
+    second.start()
+    second.join(2)
+    assert not second.is_alive(), "the second handler waited on the lock its own thread held"
+    wait_until(lambda: hub._closed, 5, "the hub to close once its lock was free")

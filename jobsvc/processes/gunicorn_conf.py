@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 from typing import Any
 
 from gunicorn.util import parse_address
@@ -110,7 +111,7 @@ def post_worker_init(worker: Any) -> None:
     graceful = signal.getsignal(signal.SIGTERM)
 
     def on_term(signum: int, frame: Any) -> None:
-        stop_live(worker.wsgi)
+        _stop_live_once(worker)
         if callable(graceful):
             graceful(signum, frame)
 
@@ -120,4 +121,20 @@ def post_worker_init(worker: Any) -> None:
 
 def worker_int(worker: Any) -> None:
     """gunicorn hook, on SIGINT/SIGQUIT (stop at once): the streams end first, with a close."""
-    stop_live(worker.wsgi)
+    _stop_live_once(worker)
+
+
+def _stop_live_once(worker: Any) -> None:
+    """Ends the worker's live streams, once, from a thread of its own.
+
+    Called from a signal handler, which runs between two bytecodes of the
+    main thread, and a second signal comes (``kill`` of the group, then the
+    arbiter's own SIGTERM) while the first handler may hold the hub's lock: a
+    handler that waited on it would wait on itself.
+    """
+    if getattr(worker, "jobsvc_live_stopping", False):
+        return
+    worker.jobsvc_live_stopping = True
+    threading.Thread(
+        target=stop_live, args=(worker.wsgi,), name="jobsvc-stop-live", daemon=True
+    ).start()
