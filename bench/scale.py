@@ -92,6 +92,8 @@ class Sizes:
     # Processes bulk-loading tasks through Service.submit.
     loaders: int = 2
     worker_class: str = "simple"
+    # Seconds between the steady reconcile passes (the scheduler's period).
+    reconcile_every: float = DEFAULT_RECONCILE_S
 
     @property
     def per_lane(self) -> int:
@@ -232,12 +234,12 @@ def phase_reconcile(run: Run, grace_s: float) -> dict:
 
 def phase_steady_reconcile(run: Run) -> list[dict]:
     """STEADY_PASSES passes at the scheduler's cadence (each starts
-    DEFAULT_RECONCILE_S after the previous one started), at the default grace."""
+    ``reconcile_every`` after the previous one started), at the default grace."""
     passes: list[dict] = []
     for _ in range(STEADY_PASSES):
         started = time.monotonic()
         passes.append(phase_reconcile(run, ORPHAN_GRACE_S))
-        time.sleep(max(0.0, DEFAULT_RECONCILE_S - (time.monotonic() - started)))
+        time.sleep(max(0.0, run.sizes.reconcile_every - (time.monotonic() - started)))
     return passes
 
 
@@ -330,7 +332,7 @@ def run_phases(run: Run) -> dict:
     res["reconcile"] = {}
     with step(f"reconcile pass, orphan grace {FIRST_GRACE_S:g} s"):
         res["reconcile"]["first"] = phase_reconcile(run, FIRST_GRACE_S)
-    with step(f"{STEADY_PASSES} reconcile passes, one every {DEFAULT_RECONCILE_S:g} s"):
+    with step(f"{STEADY_PASSES} reconcile passes, one every {sizes.reconcile_every:g} s"):
         res["reconcile"]["steady"] = phase_steady_reconcile(run)
     with step("paging: walk to depth, then first vs deep pages"):
         res["paging"] = phase_paging(run)
@@ -354,6 +356,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     for name in ("submits", "runs", "drain", "workers", "samples", "loaders"):
         p.add_argument(f"--{name}", type=int, default=None, help="override the scaled default")
     p.add_argument("--worker-class", choices=("simple", "fork"), default=None)
+    p.add_argument(
+        "--reconcile-every",
+        type=float,
+        default=None,
+        help=f"seconds between the steady reconcile passes [default {DEFAULT_RECONCILE_S:g}]",
+    )
     p.add_argument("--keep", action="store_true", help="keep the temp dir (Redis, logs)")
     return p.parse_args(argv)
 
