@@ -22,6 +22,9 @@ from jobsvc.processes.retention import cleanup_ended
 from tests.api_client import Api, assert_error, task_count
 from tests.helpers import jobsvc, wait_ended, wait_until
 
+# submit.lua's bound on the tasks its deadlock check follows.
+DEADLOCK_WALK = 1000
+
 MISSING = "0123456789abcdef"
 
 
@@ -160,6 +163,21 @@ def test_deadlock_through_the_order_of_two_lanes_is_refused(svc):
     with pytest.raises(DependencyRefused) as refused:
         svc.submit("prod-eu", "noop", depends_on=[c.id])
     assert refused.value.code == "dependency_deadlock" and a.id in refused.value.message
+
+
+def test_waits_too_far_to_check_are_refused_and_write_nothing(svc, redis_url):
+    """Past the check's bound a submission is refused, not accepted unchecked: a
+    deadlock hidden beyond it would wedge both lanes (and every lane behind them)."""
+    svc.submit("prod-us", "noop")  # active: the rest wait in its lane
+    queued = [svc.submit("prod-us", "noop").id for _ in range(DEADLOCK_WALK + 1)]
+    near = svc.submit("prod-eu", "noop", depends_on=[queued[DEADLOCK_WALK // 2]])
+    assert near.waiting_on == [queued[DEADLOCK_WALK // 2]]
+    before = (task_count(redis_url), redis.Redis.from_url(redis_url).get(keys.SEQ))
+    with pytest.raises(DependencyRefused) as refused:
+        svc.submit("prod-eu", "noop", depends_on=[queued[-1]])
+    assert refused.value.code == "dependency_deadlock"
+    assert "too far to check" in refused.value.message
+    assert (task_count(redis_url), redis.Redis.from_url(redis_url).get(keys.SEQ)) == before
 
 
 @pytest.mark.parametrize(

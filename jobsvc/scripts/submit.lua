@@ -12,6 +12,8 @@
 --       | {'unknown_dependency', id}          (no such task: nothing written)
 --       | {'dependency_deadlock', id}         (it would wait on task id, which waits on
 --                                            it by lane order: nothing written)
+--       | {'dependency_unproven', id}         (its waits reach further than the check
+--                                            looks, past task id: nothing written)
 --       | {'created', id, createdAt, position, waitingOn
 --          [, '@dispatch', id, pool, priority, timeoutS, ...]}
 -- (the caller renders the new task from what it sent plus these values, so
@@ -32,7 +34,7 @@ end
 if redis.call('EXISTS', tkey) == 1 then return { 'id_taken' } end
 
 -- Tasks the deadlock check looks at, at most; a submission whose waits reach
--- further is accepted unchecked beyond them (docs/api.md).
+-- further is refused (docs/api.md): accepted unchecked, it could wedge lanes.
 local DEADLOCK_WALK = 1000
 
 -- What a waiting task T waits for: its dependencies not completed, and the
@@ -40,20 +42,25 @@ local DEADLOCK_WALK = 1000
 -- followed from N's dependencies, reaches a task queued behind N in N's own
 -- lane ``d`` (it waits on N by lane order): the only way back to N, which
 -- nothing else names yet.  A running or dispatched task ends the path (it
--- will end).  Returns the task reached, or nil.
+-- will end).  Returns the task reached and false, or the task where the walk
+-- stopped at its bound and true, or nil.
 local function behind_in_lane(deps, score)
   local todo, seen, walked = { unpack(deps) }, {}, 0
-  while #todo > 0 and walked < DEADLOCK_WALK do
+  while #todo > 0 do
     local id = table.remove(todo)
     if not seen[id] then
+      if walked >= DEADLOCK_WALK then return id, true end
       seen[id], walked = true, walked + 1
       local f = redis.call('HMGET', K.task(id), 'status', 'deployment', 'priority', 'seq')
       if f[1] == 'queued' and field(K.lane(f[2]), 'active') ~= id then
         local at = tonumber(lane_score(f[3], f[4]))
-        if f[2] == d and at > score then return id end
+        if f[2] == d and at > score then return id, false end
         extend(todo, redis.call('SMEMBERS', K.waits(id)))
-        extend(todo, redis.call('ZRANGEBYSCORE', K.lane_queue(f[2]), '-inf', '(' .. int(at),
-          'LIMIT', 0, DEADLOCK_WALK - walked))
+        local room = DEADLOCK_WALK - walked
+        local ahead = redis.call('ZRANGEBYSCORE', K.lane_queue(f[2]), '-inf', '(' .. int(at),
+          'LIMIT', 0, room + 1)
+        if #ahead > room then return id, true end
+        extend(todo, ahead)
       end
     end
   end
@@ -67,7 +74,8 @@ end
 if #deps > 0 then
   -- INCR comes after every refusal: a refused submission writes nothing.
   local next_seq = tonumber(redis.call('GET', K.seq) or '0') + 1
-  local blocked = behind_in_lane(deps, tonumber(lane_score(ARGV[4], next_seq)))
+  local blocked, too_far = behind_in_lane(deps, tonumber(lane_score(ARGV[4], next_seq)))
+  if too_far then return { 'dependency_unproven', blocked } end
   if blocked then return { 'dependency_deadlock', blocked } end
 end
 

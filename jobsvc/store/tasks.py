@@ -38,7 +38,14 @@ DEPENDENCY_REFUSALS = {
         "dependsOn: this task would wait on task {}, which waits behind it in its lane "
         "(through dependencies or lane order): it could never start"
     ),
+    # Refused as a deadlock (the contract's code): it could not be shown to start.
+    "dependency_unproven": (
+        "dependsOn: this task's waits reach past task {} and more than 1,000 queued tasks "
+        "(through dependencies and lane order), too far to check that it could ever start"
+    ),
 }
+# The error code each refusal is given (the contract knows these two).
+DEPENDENCY_CODES = {"dependency_unproven": "dependency_deadlock"}
 
 
 def accepted_task(task_id: str, sub: Submission, reply: Submitted) -> dict:
@@ -110,7 +117,8 @@ class TaskStore(Reads, Lanes, Figures, Repairs, Offers, Upkeep, Steps):
                 raise lane_unreadable(sub.deployment)
             if reply.code in DEPENDENCY_REFUSALS:
                 message = DEPENDENCY_REFUSALS[reply.code].format(reply.task_id)
-                raise DependencyRefused(message, field="dependsOn", code=reply.code)
+                code = DEPENDENCY_CODES.get(reply.code, reply.code)
+                raise DependencyRefused(message, field="dependsOn", code=code)
             if reply.code == "deduplicated":
                 return self.get(reply.task_id), True
             if reply.code == "created" and reply.position == "-1":
