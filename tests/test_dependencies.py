@@ -228,6 +228,8 @@ def test_cli_depends_on_is_repeatable(env, svc):
     assert out.returncode == 0, out.stderr
     task = json.loads(out.stdout)
     assert task["dependsOn"] == [first.id, second.id] == task["waitingOn"]
+    shown = jobsvc(env, "show", task["id"])
+    assert f"  waitingOn: {first.id} {second.id}\n" in shown.stdout, shown.stdout
     bad = jobsvc(env, "submit", "prod-eu", "noop", "--depends-on", MISSING)
     assert bad.returncode != 0 and bad.stderr.count("\n") == 1 and MISSING in bad.stderr
     malformed = jobsvc(env, "submit", "prod-eu", "noop", "--depends-on", "nope")

@@ -30,6 +30,9 @@ def task_text(task: dict[str, Any]) -> str:
             lines.append(f"  {name}: {task[name]}")
     if task.get("result") is not None:
         lines.append(f"  result: {brief(task['result'])}")
+    for name in ("dependsOn", "waitingOn"):
+        if task.get(name):
+            lines.append(f"  {name}: {' '.join(task[name])}")
     lines += steps_lines(task.get("steps") or [])
     lines.append("history:")
     for entry in task["history"]:
