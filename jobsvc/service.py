@@ -7,13 +7,14 @@ leave every state change to the store.
 
 from __future__ import annotations
 
+import builtins
 import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from .connection import resolve_url
-from .errors import PreflightFailed
+from .errors import Conflict, PreflightFailed
 from .live import events as live
 from .live.events import TaskStream
 from .live.relay import Relay
@@ -167,6 +168,43 @@ class Service:
             cursor=cursor,
         )
 
+    # Named as the contract's Python API names it; the annotations below that
+    # mean the built-in say ``builtins.list``.
+    def list(
+        self,
+        *,
+        deployment: str | None = None,
+        status: str | None = None,
+        type: str | None = None,
+        limit: int | None = None,
+    ) -> Iterator[Task]:
+        """Tasks newest first, filtered by what is given, at most ``limit`` (all if None).
+
+        Reads one page at a time through the listing's cursor, so a long
+        history is never loaded at once.
+        """
+        left, cursor = limit, None
+        while left is None or left > 0:
+            page = DEFAULT_TASKS_LIMIT if left is None else min(left, DEFAULT_TASKS_LIMIT)
+            tasks, cursor = self.list_tasks(
+                deployment=deployment, status=status, type_=type, limit=page, cursor=cursor
+            )
+            for data in tasks:
+                yield Task(data)
+            left = None if left is None else left - len(tasks)
+            if cursor is None or not tasks:
+                return
+
+    def delete(self, task_id: str) -> None:
+        """Deletes an ended task and its output (a task not yet ended, or one that
+        a waiting task depends on, is a Conflict)."""
+        task = self.get(task_id)
+        if not self.store.delete(task.id):
+            raise Conflict(
+                f"task {task.id} is {task.status}: only an ended task that no waiting "
+                "task depends on can be deleted"
+            )
+
     def log(self, task_id: str) -> str:
         """The task's whole output (capped at JOBSVC_LOG_MAX_BYTES)."""
         return self.store.log(valid_task_id(task_id))
@@ -243,7 +281,7 @@ class Service:
 
     def deployments(
         self, cursor: str | None = None, limit: int = DEFAULT_DEPLOYMENTS_LIMIT
-    ) -> tuple[list[dict[str, Any]], str | None]:
+    ) -> tuple[builtins.list[dict[str, Any]], str | None]:
         names, next_cursor = self.store.deployments(cursor, limit)
         return self.store.summaries(names), next_cursor
 
@@ -251,7 +289,7 @@ class Service:
         """True when Redis answers; its connection error (a 503 on the web) when it does not."""
         return self.store.ping()
 
-    def busy_lanes(self) -> list[dict[str, Any]]:
+    def busy_lanes(self) -> builtins.list[dict[str, Any]]:
         """The summaries of the lanes with an active or waiting task."""
         return self.store.summaries(self.store.busy_deployments())
 
@@ -307,7 +345,7 @@ class Service:
         ``processes.retention``."""
         return cleanup_ended(self.store, days, grace_s, dry_run=dry_run, on_delete=on_delete)
 
-    def drain(self, timeout: float, progress: Callable[[int], None]) -> list[str]:
+    def drain(self, timeout: float, progress: Callable[[int], None]) -> builtins.list[str]:
         """Starts nothing new and waits for running tasks; returns those still running."""
         drain.start(self.store)
         return drain.wait(self.store, timeout, progress)
@@ -316,7 +354,7 @@ class Service:
         """Lifts the drain; what it held back goes to RQ at once."""
         return drain.resume(self.store)
 
-    def check(self) -> list[str]:
+    def check(self) -> builtins.list[str]:
         """What in the Redis in use could lose tasks, or predates today's key layout."""
         return redis_warnings(self.store) + layout_warnings(self.store)
 

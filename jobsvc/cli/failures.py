@@ -37,6 +37,8 @@ FIELD_PARAMS = {
     "maxRetries": "retries",
     "timeoutS": "timeout",
     "dependsOn": "depends_on",
+    "metadata": "metadata",
+    "keyFields": "key_fields",
     "since": "since",
     "status": "status",
 }

@@ -10,8 +10,8 @@ from typing import Any
 import click
 
 from ..model import Task
-from ..service import Service
-from ..states import ENDED, PRIORITIES
+from ..service import DEFAULT_TASKS_LIMIT, Service
+from ..states import ENDED, PRIORITIES, Status
 from . import output
 from .common import emit, json_option, service_command
 from .terminal import shown
@@ -48,10 +48,15 @@ def print_submitted(task: Task, as_json: bool, quiet: bool) -> None:
 
 
 def payload_option(value: str | None) -> Any:
+    return json_object(value, "--payload")
+
+
+def json_object(value: str | None, flag: str) -> Any:
+    """An option's JSON (its shape is checked where the API checks it); None if not given."""
     try:
         return json.loads(value) if value else None
     except ValueError as exc:
-        raise click.BadParameter(f"not JSON: {exc}", param_hint="--payload") from None
+        raise click.BadParameter(f"not JSON: {exc}", param_hint=flag) from None
 
 
 @COMMANDS.command()
@@ -66,6 +71,12 @@ def payload_option(value: str | None) -> Any:
     "--cooldown", type=int, default=None, help="Seconds the dedupe key holds after the task ends."
 )
 @click.option("--retries", type=int, default=None, help="Automatic retries [default: the type's].")
+@click.option("--metadata", default=None, help="A JSON object kept with the task, for you.")
+@click.option(
+    "--key-fields",
+    default=None,
+    help="A JSON object that names the task for dedupe, instead of --dedupe-key.",
+)
 @click.option(
     "--depends-on",
     "depends_on",
@@ -95,6 +106,8 @@ def submit(
     dedupe_key: str | None,
     cooldown: int | None,
     retries: int | None,
+    metadata: str | None,
+    key_fields: str | None,
     depends_on: tuple[str, ...],
     timeout: int | None,
     wait: bool,
@@ -111,6 +124,8 @@ def submit(
         cooldown=cooldown,
         retries=retries,
         timeout=timeout,
+        metadata=json_object(metadata, "--metadata"),
+        key_fields=json_object(key_fields, "--key-fields"),
         depends_on=list(depends_on) or None,
     )
     if not (wait and as_json):
@@ -145,6 +160,36 @@ def types(svc: Service, as_json: bool) -> None:
     """Task types a submit may name: those workers offer (seen within
     JOBSVC_OFFERS_TTL_S), and the built-ins."""
     emit({"types": svc.types()}, as_json, output.types_text)
+
+
+@COMMANDS.command(name="list")
+@click.option("--deployment", default=None, help="Only this deployment's tasks.")
+@click.option("--status", type=click.Choice([s.value for s in Status]), help="Only this status.")
+@click.option("--type", "type_", default=None, metavar="TYPE", help="Only this task type.")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=DEFAULT_TASKS_LIMIT,
+    show_default=True,
+    help="At most this many tasks, newest first.",
+)
+@json_option
+@service_command
+def list_command(
+    svc: Service,
+    deployment: str | None,
+    status: str | None,
+    type_: str | None,
+    limit: int,
+    as_json: bool,
+) -> None:
+    """Tasks newest first, one line each (read page by page)."""
+    tasks = svc.list(deployment=deployment, status=status, type=type_, limit=limit)
+    if as_json:
+        emit([task.data for task in tasks], True, str)
+        return
+    for task in tasks:
+        emit(task.data, False, output.task_line)
 
 
 @COMMANDS.command()
