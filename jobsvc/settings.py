@@ -49,6 +49,8 @@ DEFAULT_STALL_S = 600.0
 DEFAULT_SHUTDOWN_S = 60.0
 # Period of the reconcile pass, in seconds (orphans, lost attempts, stalls).
 DEFAULT_RECONCILE_S = 10.0
+# Where `jobsvc up` keeps its Redis data and its lock (JOBSVC_DATA_DIR).
+DEFAULT_DATA_DIR = Path(".jobsvc")
 # How long a task type a worker published stays offered without being published
 # again, in seconds: a submit of a type no worker offered within it is a 422
 # (types/offers.py).  Workers publish at start and every fifth of this.
@@ -129,7 +131,7 @@ class Settings:
     """Everything a jobsvc process is configured with."""
 
     redis_url: str | None = None
-    data_dir: Path = Path(".jobsvc")
+    data_dir: Path = DEFAULT_DATA_DIR
     api_tokens: dict[str, str] = field(default_factory=dict[str, Any])
     read_tokens: dict[str, str] = field(default_factory=dict[str, Any])
     task_modules: tuple[str, ...] = ()
@@ -155,7 +157,7 @@ class Settings:
         modules = tuple(m.strip() for m in raw_modules if m.strip())
         values: dict[str, object] = dict(
             redis_url=env.get("JOBSVC_REDIS_URL") or None,
-            data_dir=Path(env.get("JOBSVC_DATA_DIR") or ".jobsvc"),
+            data_dir=Path(env.get("JOBSVC_DATA_DIR") or DEFAULT_DATA_DIR),
             api_tokens=_parse_tokens(env.get("JOBSVC_API_TOKENS", ""), "JOBSVC_API_TOKENS"),
             read_tokens=_parse_tokens(env.get("JOBSVC_READ_TOKENS", ""), "JOBSVC_READ_TOKENS"),
             task_modules=modules,

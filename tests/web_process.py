@@ -18,6 +18,7 @@ from pathlib import Path
 import requests
 
 from jobsvc.processes.redis_server import free_port
+from jobsvc.processes.up import GUNICORN_ARGS
 from tests.conftest import ROOT
 from tests.helpers import wait_until
 
@@ -66,14 +67,7 @@ def gunicorn(env: dict[str, str], log_path: Path, **extra: str) -> Iterator[WebP
     process_env = {**os.environ, **env, "PORT": str(port), "WEB_CONCURRENCY": "1", **extra}
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "-c",
-                "python:jobsvc.processes.gunicorn_conf",
-                "jobsvc.web:create_app()",
-            ],
+            [sys.executable, *GUNICORN_ARGS],
             cwd=ROOT,
             env=process_env,
             stdout=log,

@@ -20,7 +20,14 @@ import click
 from ..processes.scheduler import run_scheduler
 from ..processes.up import run_down, run_up, run_web
 from ..processes.worker import run_workers
-from ..settings import DEFAULT_HOST, DEFAULT_POOL, DEFAULT_PORT, DEFAULT_WEB_THREADS, Settings
+from ..settings import (
+    DEFAULT_DATA_DIR,
+    DEFAULT_HOST,
+    DEFAULT_POOL,
+    DEFAULT_PORT,
+    DEFAULT_WEB_THREADS,
+    Settings,
+)
 from . import tasks, upkeep
 from .common import redis_first
 from .failures import JobsvcGroup
@@ -76,7 +83,7 @@ def up(port: int, worker_count: int) -> None:
 @click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    default=Path(".jobsvc"),
+    default=DEFAULT_DATA_DIR,
     show_default=True,
     envvar="JOBSVC_DATA_DIR",
     help="The data dir of the `jobsvc up` to stop [env JOBSVC_DATA_DIR].",

@@ -69,23 +69,24 @@ jobsvc is up: {url}
 Ctrl-C stops everything (or `jobsvc down` in another terminal)."""
 
 
+# The web server's command line after the interpreter: gunicorn with jobsvc's
+# settings, serving the app (the Procfile's `web:` line says the same).
+GUNICORN_ARGS = (
+    "-m",
+    "gunicorn",
+    "-c",
+    "python:jobsvc.processes.gunicorn_conf",
+    "jobsvc.web:create_app()",
+)
+
+
 def run_web(host: str, port: int, threads: int) -> None:
     """Replaces this process with gunicorn serving the app (threads)."""
     settings = Settings.from_env()
     if not settings.auth_required and not is_loopback_host(host):
         raise ConfigError(refusal([host]))
     os.environ.update({"JOBSVC_HOST": host, "PORT": str(port), "JOBSVC_WEB_THREADS": str(threads)})
-    os.execv(
-        sys.executable,
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-c",
-            "python:jobsvc.processes.gunicorn_conf",
-            "jobsvc.web:create_app()",
-        ],
-    )
+    os.execv(sys.executable, [sys.executable, *GUNICORN_ARGS])
 
 
 def say(line: str) -> None:
