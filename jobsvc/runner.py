@@ -25,17 +25,21 @@ import socket
 import threading
 import time
 import traceback
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 import redis
 
-from . import faults
+from . import faults, task_secrets
 from .policy import backoff_ms
+from .redaction import Redactor
 from .settings import LOG_LINE_MAX_BYTES, Settings
 from .steps import AttemptSteps, StepMismatch, StepPolicy
 from .store import TaskStore, open_store
 from .store.replies import Claim
+from .task_secrets import SecretMissing
 from .types import loader, registry
 
 log = logging.getLogger("jobsvc.runner")
@@ -59,18 +63,23 @@ class TaskTimeout(TaskStop):
     pass
 
 
-def cap_line(line: str, limit: int = LOG_LINE_MAX_BYTES) -> str:
+def cap_line(line: str, limit: int = LOG_LINE_MAX_BYTES, redactor: Redactor | None = None) -> str:
     """The line, or its first ``limit`` bytes (UTF-8) and a marker saying it was cut.
 
     One huge line would otherwise pass the log's cap (checked before each
-    append) by its whole size and travel whole to every live viewer.
+    append) by its whole size and travel whole to every live viewer.  The
+    line comes redacted; a cut one also has a fragment at its new end that
+    begins a secret masked (``Redactor.cut_end``): its rest is dropped.
     """
     if len(line) * 4 <= limit:  # cannot be over: no character takes more than 4 bytes
         return line
     data = line.encode("utf-8", "replace")
     if len(data) <= limit:
         return line
-    return data[:limit].decode("utf-8", "ignore") + f"… [line truncated at {limit} bytes]"
+    kept = data[:limit].decode("utf-8", "ignore")
+    if redactor is not None:
+        kept = redactor.cut_end(kept)
+    return kept + f"… [line truncated at {limit} bytes]"
 
 
 @dataclass
@@ -86,17 +95,42 @@ class Context:
     stopping: threading.Event = field(default_factory=threading.Event)
     _on_stop: list = field(default_factory=list)
     _steps: AttemptSteps | None = None
+    # The attempt's secret values (task_secrets.py), cleared when the attempt
+    # ends; the handler reads them through ``secrets``, a read-only view.
+    _secret_values: dict[str, str] = field(default_factory=dict)
+    # Masks those values in everything this attempt hands to the store.  Kept
+    # after the attempt (a stopped handler's late writes are masked too, then
+    # refused), and dropped with the context.
+    _redactor: Redactor = field(default_factory=Redactor)
+
+    @property
+    def secrets(self) -> Mapping[str, str]:
+        """The secrets the task type declared, by name (read-only; empty once the attempt ended)."""
+        return MappingProxyType(self._secret_values)
+
+    def open_secrets(self, values: dict[str, str]) -> None:
+        """Gives the attempt its secret values, and masks them from now on."""
+        self._secret_values.update(values)
+        self._redactor = Redactor(values.values())
+
+    def close_secrets(self) -> None:
+        """The attempt ended: its handler no longer sees the values."""
+        self._secret_values.clear()
 
     def log(self, *lines: str) -> None:
-        """Appends output lines; each reaches the task's log and its live viewers, capped."""
-        text = [cap_line(str(line).rstrip("\n")) for line in lines]
+        """Appends output lines; each reaches the task's log and its live viewers,
+        redacted, then capped (so a cut cannot leave part of a secret)."""
+        redactor = self._redactor
+        text = [
+            cap_line(redactor.text(str(line).rstrip("\n")), redactor=redactor) for line in lines
+        ]
         if text and not self._store.output(self.task_id, self._token, "log", text):
             self.stopping.set()
 
     def progress(self, percent: float, message: str = "") -> None:
         if not 0 <= percent <= 100:
             raise ValueError("percent must be between 0 and 100")
-        data = json.dumps({"percent": percent, "message": message})
+        data = json.dumps(self._redactor.value({"percent": percent, "message": message}))
         self._store.output(self.task_id, self._token, "progress", [data])
 
     def heartbeat(self) -> None:
@@ -142,7 +176,12 @@ class Context:
     def _attempt_steps(self) -> AttemptSteps:
         if self._steps is None:
             self._steps = AttemptSteps(
-                self._store, self.task_id, self._token, self.attempt == 1, self.sleep
+                self._store,
+                self.task_id,
+                self._token,
+                self.attempt == 1,
+                self.sleep,
+                redactor=self._redactor,
             )
         return self._steps
 
@@ -282,7 +321,23 @@ class Attempt:
             exc = LookupError(f"task type {self.type_name!r} is not registered in this worker")
             self._finish("failed", reason="unknown_type", exc=exc, retryable=False)
             return
-        thread, run = start_handler(self.task_type.handler, self.ctx)
+        try:
+            names = self.task_type.secret_names(self.ctx.payload)
+            values = task_secrets.read(names, self.store.settings.secrets_dir, os.environ)
+        except SecretMissing as exc:
+            self._finish("failed", reason="secret_missing", exc=exc, retryable=False)
+            return
+        except Exception as exc:  # a type's function naming its secrets failed
+            self._finish("failed", reason="exception", exc=exc)
+            return
+        self.ctx.open_secrets(values)
+        try:
+            self._run_handler(self.task_type)
+        finally:
+            self.ctx.close_secrets()
+
+    def _run_handler(self, task_type: registry.TaskType) -> None:
+        thread, run = start_handler(task_type.handler, self.ctx)
         outcome = self._supervise(run)
         stop = {"lost": TaskStop, "timeout": TaskTimeout, "cancel": TaskCanceled}.get(outcome)
         if stop is not None:
@@ -333,7 +388,9 @@ class Attempt:
         exc: BaseException | None = None,
         retryable: bool = True,
     ) -> None:
-        error = error_info(reason, exc, self.started, self.ctx.attempt) if exc else None
+        redact = self.ctx._redactor.value
+        error = redact(error_info(reason, exc, self.started, self.ctx.attempt)) if exc else None
+        result = redact(result)
         base = self.task_type.backoff if self.task_type and self.task_type.backoff else None
         delay = backoff_ms(base or self.store.settings.backoff_s, self.retry_count)
         reply = retry_redis(

@@ -149,6 +149,8 @@ class Settings:
     offers_ttl_s: float = DEFAULT_OFFERS_TTL_S
     shell_allowlist: dict[str, Command] = field(default_factory=dict[str, Any])
     recurring: tuple[dict[str, Any], ...] = ()
+    # Where workers read task secrets from, one file per name (task_secrets.py).
+    secrets_dir: Path | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -175,6 +177,7 @@ class Settings:
             offers_ttl_s=_read_float(env, "JOBSVC_OFFERS_TTL_S", DEFAULT_OFFERS_TTL_S),
             shell_allowlist=parse_allowlist(env.get("JOBSVC_SHELL_ALLOWLIST", "")),
             recurring=_read_recurring(env),
+            secrets_dir=Path(env["JOBSVC_SECRETS_DIR"]) if env.get("JOBSVC_SECRETS_DIR") else None,
         )
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .policy import backoff_ms
+from .redaction import Redactor
 
 if TYPE_CHECKING:
     from .store import TaskStore
@@ -119,6 +120,8 @@ class AttemptSteps:
     token: str
     first_attempt: bool
     sleep: Callable[[float], None]
+    # Masks the attempt's secrets in the names, results, errors and state it stores.
+    redactor: Redactor = field(default_factory=Redactor)
     records: list[dict[str, Any]] = field(default_factory=list)
     state: dict[str, Any] = field(default_factory=dict)
     _loaded: bool = False
@@ -139,7 +142,7 @@ class AttemptSteps:
     def run(self, name: str, fn: Callable[[], Any], policy: StepPolicy) -> Any:
         """The step's result: stored if it completed before, else from running it."""
         self.load()
-        name = self._unique(step_name(name))
+        name = self._unique(self.redactor.text(step_name(name)))
         if self._place == MAX_STEPS:
             raise ValueError(f"a task may record at most {MAX_STEPS} steps")
         self._place += 1
@@ -171,12 +174,15 @@ class AttemptSteps:
                 result = json.loads(json.dumps(call_with_timeout(fn, policy.timeout)))
             except Exception as exc:
                 last = retry == policy.retries
-                self._end(record, "failed" if last else "retrying", error=step_error(exc))
+                error = self.redactor.value(step_error(exc))
+                self._end(record, "failed" if last else "retrying", error=error)
                 if last:
                     raise
                 base = self.store.settings.backoff_s if policy.backoff is None else policy.backoff
                 self.sleep(backoff_ms(base, retry) / 1000)
                 continue
+            # Returned as stored, so every attempt sees the same (masked) value.
+            result = self.redactor.value(result)
             self._end(record, "completed", result=result)
             return result
         raise AssertionError("unreachable: the last run returns or raises")
@@ -191,4 +197,4 @@ class AttemptSteps:
     def _state_json(self) -> str:
         if not isinstance(self.state, dict):
             raise TypeError("ctx.state must stay a dict")
-        return json.dumps(self.state)
+        return json.dumps(self.redactor.value(self.state))

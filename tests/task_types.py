@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 import os
 import threading
 import time
+from urllib.parse import quote
 
 from jobsvc import task
 
@@ -128,3 +132,53 @@ def stepped(ctx, payload):
         ctx.state.setdefault("seen", {}).setdefault(name, ctx.attempt)
         ctx.save_state()
     return {"results": results, "state": ctx.state}
+
+
+def _use_token(token, fail):
+    """A step that echoes the secret in its result, or fails naming it."""
+    if fail:
+        raise RuntimeError(f"step refused token {token}")
+    return {"echo": f"step saw {token}", "hex": token.encode().hex()}
+
+
+def _watch_cleared(ctx, path):
+    """Writes ``cleared`` to ``path`` once the attempt's ``ctx.secrets`` is empty."""
+    deadline = time.monotonic() + 20
+    while ctx.secrets and time.monotonic() < deadline:
+        time.sleep(0.02)
+    with open(path, "w") as out:
+        out.write("cleared" if not ctx.secrets else "still there")
+
+
+@task("leaky", secrets=["TEST_TOKEN"], retries=0)
+def leaky(ctx, payload):
+    """Puts its secret, raw and encoded, everywhere an attempt writes: log lines,
+    progress, a step's result (or error), ctx.state, its result (or error)."""
+    token = ctx.secrets["TEST_TOKEN"]
+    try:
+        ctx.secrets["TEST_TOKEN"] = "changed"
+    except TypeError:
+        ctx.log("secrets are read-only")
+    if payload.get("watch"):
+        threading.Thread(target=_watch_cleared, args=(ctx, payload["watch"]), daemon=True).start()
+    basic = base64.b64encode(f"ci:{token}".encode()).decode()
+    ctx.log(
+        f"raw {token}",
+        "json " + json.dumps({"token": token}),
+        "url https://x.example/?t=" + quote(token, safe=""),
+        "b64 " + base64.b64encode(token.encode()).decode(),
+        f"basic Authorization: Basic {basic}",
+        "hex " + token.encode().hex(),
+    )
+    ctx.progress(40, f"progress {token}")
+    ctx.state["seen"] = token
+    ctx.step("use", _use_token, token, payload.get("fail", False))
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    return {"token": token, "list": [token], token: "as a key", "sha256": digest}
+
+
+@task("needs_secret", secrets=["ABSENT_TOKEN"], retries=3)
+def needs_secret(ctx, payload):
+    """Must never run without its secret: touches the payload's file if it does."""
+    with open(payload["ran"], "w") as out:
+        out.write("ran")

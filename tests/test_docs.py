@@ -16,16 +16,22 @@ README = (ROOT / "README.md").read_text()
 NOT_SETTINGS = {"JOBSVC_SETTINGS", "JOBSVC_FAULT"}
 
 
+# A variable in the code; a family of them (``JOBSVC_SECRET_<NAME>``) is written
+# with ``<NAME>``, or as its prefix in a string (``"JOBSVC_SECRET_"``).
+VARIABLE = re.compile(r"(JOBSVC_[A-Z_]*[A-Z])(_<NAME>|_(?=\"))?")
+
+
 def settings_table() -> dict[str, str]:
-    """README's configuration table: variable -> its default cell."""
-    rows = re.findall(r"^\| `(JOBSVC_[A-Z_]+)` \|.*\| (.+?) \|$", README, re.M)
+    """README's configuration table: variable (or ``PREFIX_<NAME>``) -> its default cell."""
+    rows = re.findall(r"^\| `(JOBSVC_[A-Z_]+(?:<NAME>)?)` \|.*\| (.+?) \|$", README, re.M)
     return dict(rows)
 
 
 def variables_in_code() -> set[str]:
     names: set[str] = set()
     for path in (ROOT / "jobsvc").rglob("*.py"):
-        names |= set(re.findall(r"JOBSVC_[A-Z_]*[A-Z]", path.read_text()))
+        for name, family in VARIABLE.findall(path.read_text()):
+            names.add(f"{name}_<NAME>" if family else name)
     return names - NOT_SETTINGS
 
 

@@ -3,7 +3,8 @@
 ``shell`` runs only commands named in ``JOBSVC_SHELL_ALLOWLIST``, in the
 sandbox that ``sandbox`` describes: whole-argument placeholders filled from
 the payload's ``args`` (never parsed by a shell, never an option), a
-minimal environment, a fresh working directory, lines of bounded length.
+minimal environment (plus the secrets its allowlist entry names), a fresh
+working directory, lines of bounded length.
 """
 
 from __future__ import annotations
@@ -88,14 +89,23 @@ def _check_shell(payload: dict[str, Any]) -> str | None:
     return None
 
 
-@task("shell", validate=_check_shell)
+def _shell_secrets(payload: dict[str, Any]) -> tuple[str, ...]:
+    """The secrets of the payload's command: one type runs every allowlisted
+    command, so what an attempt reads depends on which one it runs."""
+    name = payload.get("command")
+    command = _ALLOWLIST.get(name) if isinstance(name, str) else None
+    return command.secrets if command is not None else ()
+
+
+@task("shell", validate=_check_shell, secrets=_shell_secrets)
 def shell(ctx: Any, payload: dict[str, Any]) -> dict[str, Any]:
     """Runs an allowlisted command in a directory of its own, removed when it ends."""
     argv = sandbox.build_argv(_ALLOWLIST, payload)
+    secrets = {name: ctx.secrets[name] for name in _shell_secrets(payload)}
     with tempfile.TemporaryDirectory(
         prefix=sandbox.WORKDIR_PREFIX, ignore_cleanup_errors=True
     ) as workdir:
-        code = _run(ctx, argv, workdir)
+        code = _run(ctx, argv, sandbox.child_env(workdir, secrets), workdir)
     if ctx.stopping.is_set():
         raise TaskFailed("stopped")
     if code != 0:
@@ -103,15 +113,16 @@ def shell(ctx: Any, payload: dict[str, Any]) -> dict[str, Any]:
     return {"exitCode": code}
 
 
-def _run(ctx: Any, argv: list[str], workdir: str) -> int:
-    """Streams the child's output to the task's log line by line; returns its exit status."""
+def _run(ctx: Any, argv: list[str], env: dict[str, str], workdir: str) -> int:
+    """Streams the child's output to the task's log line by line (ctx.log masks
+    the secrets in it); returns its exit status."""
     proc = subprocess.Popen(
         argv,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         cwd=workdir,
-        env=sandbox.child_env(workdir),
+        env=env,
         start_new_session=True,
         # Its own session (a stop kills its whole group), yet it dies with the
         # process running the handler, even one killed outright (RQ's cold shutdown).

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..dispatch import check_pool
 from ..settings import DEFAULT_MAX_RETRIES, DEFAULT_POOL, DEFAULT_TIMEOUT_S
+from ..task_secrets import SecretNames, check_names
 
 Handler = Callable[[Any, dict[str, Any]], Any]
 # A preflight check returns None when all is well, else the reason it failed (422).
@@ -37,6 +38,15 @@ class TaskType:
     # Seconds without output or ctx.heartbeat() before a run counts as stalled;
     # None takes JOBSVC_STALL_S.
     stall_timeout: int | None = None
+    # The secrets each attempt reads before the handler runs (task_secrets.py):
+    # names, or a function of the payload that returns them.
+    secrets: SecretNames = ()
+
+    def secret_names(self, payload: dict[str, Any]) -> tuple[str, ...]:
+        """The names of the secrets an attempt with ``payload`` needs."""
+        if callable(self.secrets):
+            return check_names(self.secrets(payload), f"task type {self.name!r}")
+        return tuple(self.secrets)
 
 
 _TYPES: dict[str, TaskType] = {}
@@ -53,11 +63,17 @@ def task(
     preflight: Preflight | list[Preflight] | tuple[Preflight, ...] = (),
     validate: Validator | None = None,
     stall_timeout: int | None = None,
+    secrets: SecretNames = (),
 ) -> Callable[[Handler], Handler]:
-    """Registers ``handler(ctx, payload)`` as the task type ``name``."""
+    """Registers ``handler(ctx, payload)`` as the task type ``name``.
+
+    ``secrets`` names the secrets its handler gets as ``ctx.secrets``; a bad
+    name is refused here, when the module is imported, not at a task's run."""
 
     checks = (preflight,) if callable(preflight) else tuple(preflight)
     check_pool(pool)
+    if not callable(secrets):
+        secrets = check_names(secrets, f"task type {name!r}")
 
     def register(handler: Handler) -> Handler:
         _TYPES[name] = TaskType(
@@ -71,6 +87,7 @@ def task(
             checks,
             validate,
             stall_timeout,
+            secrets,
         )
         return handler
 

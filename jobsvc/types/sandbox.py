@@ -3,15 +3,17 @@
 ``JOBSVC_SHELL_ALLOWLIST`` maps a command name to an argv template: a plain
 list (``["echo", "hello", "{name}"]``), or an object that adds a regular
 expression per placeholder (``{"argv": [...], "args": {"name": "[a-z]+"}}``)
-which a value must match as a whole.  A placeholder fills one whole
-argument, so nothing a client sends is parsed by a shell.  A value that
-starts with ``-`` is refused unless the template has a literal ``--`` before
-the placeholder: a client can fill in an operand, never add an option
-(``-rf``, ``--output=...``).
+which a value must match as a whole, and the task secrets the command gets
+as environment variables (``"secrets": ["DEPLOY_TOKEN"]``: the operator's
+choice, never the payload's; never in argv, which any local user can
+read).  A placeholder fills one whole argument, so nothing a client sends
+is parsed by a shell.  A value that starts with ``-`` is refused unless the
+template has a literal ``--`` before the placeholder: a client can fill in
+an operand, never add an option (``-rf``, ``--output=...``).
 
 The child runs in a fresh directory of its own, with an environment that
-holds nothing of the worker's but ``PATH``: no tokens, no Redis URL, no
-``JOBSVC_*`` variable.
+holds nothing of the worker's but ``PATH`` and its command's secrets: no
+tokens, no Redis URL, no ``JOBSVC_*`` variable.
 """
 
 from __future__ import annotations
@@ -19,11 +21,12 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any
 
 from ..errors import ConfigError, InvalidInput
+from ..task_secrets import check_names
 
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # Where the template says options end; placeholders after it may take values starting with '-'.
@@ -40,6 +43,8 @@ class Command:
 
     argv: tuple[str, ...]
     patterns: dict[str, re.Pattern[str]] = field(default_factory=dict[str, Any])
+    # The task secrets the child gets as environment variables of the same names.
+    secrets: tuple[str, ...] = ()
 
     def placeholders(self) -> list[tuple[int, str]]:
         """(index in argv, name) of each placeholder."""
@@ -76,7 +81,9 @@ def _command(name: str, entry: Any) -> Command:
     if not argv or not all(isinstance(a, str) for a in argv):
         raise _config_error(name, "argv must be a non-empty list of strings")
     command = Command(
-        tuple(argv), {k: _compile(f"{name}.args.{k}", v) for k, v in patterns.items()}
+        tuple(argv),
+        {k: _compile(f"{name}.args.{k}", v) for k, v in patterns.items()},
+        _secret_names(name, entry.get("secrets", []) if isinstance(entry, dict) else []),
     )
     placeholders = command.placeholders()
     if placeholders and placeholders[0][0] == 0:
@@ -88,12 +95,33 @@ def _command(name: str, entry: Any) -> Command:
 
 
 def _command_object(name: str, entry: Any) -> tuple[Any, dict[str, Any]]:
-    if not isinstance(entry, dict) or set(entry) - {"argv", "args"} or "argv" not in entry:
-        raise _config_error(name, 'expected a list, or an object {"argv": [...], "args": {...}}')
+    if (
+        not isinstance(entry, dict)
+        or set(entry) - {"argv", "args", "secrets"}
+        or "argv" not in entry
+    ):
+        raise _config_error(
+            name, 'expected a list, or an object {"argv": [...], "args": {...}, "secrets": [...]}'
+        )
     patterns = entry.get("args", {})
     if not isinstance(patterns, dict):
         raise _config_error(f"{name}.args", "must map placeholder names to regular expressions")
     return entry["argv"], patterns
+
+
+def _secret_names(name: str, names: Any) -> tuple[str, ...]:
+    """The command's secrets: valid names (task_secrets.NAME), none of them a
+    variable the sandbox sets itself (a secret named PATH would replace it)."""
+    if not isinstance(names, list):
+        raise _config_error(f"{name}.secrets", "must be a list of secret names")
+    try:
+        checked = check_names(names, f"JOBSVC_SHELL_ALLOWLIST: {name}.secrets")
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    clash = sorted(set(checked) & set(child_env("")))
+    if clash:
+        raise _config_error(f"{name}.secrets", f"{clash[0]} is set by the sandbox itself")
+    return checked
 
 
 def _compile(where: str, pattern: Any) -> re.Pattern[str]:
@@ -145,14 +173,16 @@ def _value(command: Command, name: str, index: int, placeholder: str, args: dict
 # -- the child process ---------------------------------------------------------------------
 
 
-def child_env(workdir: str) -> dict[str, str]:
-    """All the child gets: the worker's PATH (to find the program), a locale, its own HOME."""
+def child_env(workdir: str, secrets: Mapping[str, str] | None = None) -> dict[str, str]:
+    """All the child gets: the worker's PATH (to find the program), a locale, its own
+    HOME, and the secrets its command names (``Command.secrets``), by name."""
     return {
         "PATH": os.environ.get("PATH") or os.defpath,
         "HOME": workdir,
         "TMPDIR": workdir,
         "LANG": CHILD_LOCALE,
         "LC_ALL": CHILD_LOCALE,
+        **(secrets or {}),
     }
 
 
