@@ -128,3 +128,15 @@ def stepped(ctx, payload):
         ctx.state.setdefault("seen", {}).setdefault(name, ctx.attempt)
         ctx.save_state()
     return {"results": results, "state": ctx.state}
+
+
+@task("drip", retries=0)
+def drip(ctx, payload):
+    """Logs a numbered line every ``every`` seconds until the file named in the payload
+    exists: a steady stream of output, as a long deployment prints."""
+    i = 0
+    while not os.path.exists(payload["path"]):
+        ctx.log(f"line {i}")
+        i += 1
+        ctx.sleep(float(payload.get("every", 0.2)))
+    return {"lines": i}
