@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable
+from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
 from redis import Redis
@@ -186,6 +187,16 @@ class Dispatcher:
                 "state": str(w.get_state()),
                 "queues": w.queue_names(),
                 "currentJobId": w.get_current_job_id(),
+                "lastHeartbeat": utc_iso(w.last_heartbeat),
             }
             for w in Worker.all(connection=self.connection, serializer=JSONSerializer)
         ]
+
+
+def utc_iso(moment: datetime | None) -> str | None:
+    """An RQ time (naive UTC, or aware) in the contract's ISO form with a ``Z``."""
+    if moment is None:
+        return None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -182,3 +182,15 @@ def needs_secret(ctx, payload):
     """Must never run without its secret: touches the payload's file if it does."""
     with open(payload["ran"], "w") as out:
         out.write("ran")
+
+
+@task("drip", retries=0)
+def drip(ctx, payload):
+    """Logs a numbered line every ``every`` seconds until the file named in the payload
+    exists: a steady stream of output, as a long deployment prints."""
+    i = 0
+    while not os.path.exists(payload["path"]):
+        ctx.log(f"line {i}")
+        i += 1
+        ctx.sleep(float(payload.get("every", 0.2)))
+    return {"lines": i}

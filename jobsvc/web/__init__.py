@@ -56,6 +56,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     for module in (tasks, deployments, system, sse, dashboard, websocket):
         app.register_blueprint(module.bp)
     # Keeps idle WebSockets alive through proxies and notices dead peers.
-    app.config["SOCK_SERVER_OPTIONS"] = {"ping_interval": 25}
+    # A browser offers "jobsvc" next to its token's subprotocol (auth.protocol_token): the
+    # server picks "jobsvc", so the token is never echoed back.
+    app.config["SOCK_SERVER_OPTIONS"] = {"ping_interval": 25, "subprotocols": [auth.SUBPROTOCOL]}
     websocket.sock.init_app(app)
     return app

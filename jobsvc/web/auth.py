@@ -27,8 +27,11 @@ server behind a proxy is reached under any host name.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 import re
+from typing import Any
 
 from flask import Flask, g, request
 
@@ -43,6 +46,11 @@ OPEN_PATHS = frozenset({"/healthz", "/"})
 # Methods that only read: what a read token may do, and what a foreign page may send.
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 FULL, READ = "full", "read"
+# A browser's WebSocket cannot send headers, but it can offer subprotocols: the page
+# offers SUBPROTOCOL (the one the server picks) and BEARER_PROTOCOL + the token in
+# unpadded base64url (a subprotocol must be an HTTP token: no "=", "/", "+", ",", " ").
+SUBPROTOCOL = "jobsvc"
+BEARER_PROTOCOL = "jobsvc.bearer."
 # Ports an origin leaves out.
 DEFAULT_PORTS = {"http": 80, "https": 443}
 # An ``Origin`` header: scheme "://" host [":" port]; ``null`` and anything else are foreign.
@@ -69,6 +77,7 @@ def authorize() -> None:
     if found is None:
         raise Unauthorized("a valid API token is required: Authorization: Bearer <token>")
     scope, g.token_name = found
+    g.token_scope = scope
     if scope == READ and request.method not in READ_METHODS:
         raise Forbidden("this token is read-only")
 
@@ -110,15 +119,45 @@ def origin_parts(scheme: str, authority: str) -> tuple[str, str, int] | None:
 
 
 def presented_token() -> str | None:
-    """The Bearer token of the Authorization header, else ``?token=``.
+    """The Bearer token of the Authorization header, else of a WebSocket
+    subprotocol (``protocol_token``), else ``?token=``.
 
-    The query form exists for WebSocket clients, which cannot set headers.
+    The other two exist for WebSocket clients, which cannot set headers; a
+    browser's is the subprotocol, which no access log records as it does a URL.
     """
     header = request.headers.get("Authorization")
     if header is not None:
         scheme, _, token = header.strip().partition(" ")
         return token.strip() if scheme.lower() == "bearer" else None
-    return request.args.get("token")
+    return protocol_token() or request.args.get("token")
+
+
+def protocol_token() -> str | None:
+    """The token a ``Sec-WebSocket-Protocol`` offer carries as ``jobsvc.bearer.<base64url>``.
+
+    An offer that does not decode is no token at all (so a 401), never an error.
+    """
+    offers = request.headers.get("Sec-WebSocket-Protocol", "")
+    for offer in (part.strip() for part in offers.split(",")):
+        if offer.startswith(BEARER_PROTOCOL):
+            encoded = offer.removeprefix(BEARER_PROTOCOL)
+            try:
+                raw = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+                return raw.decode()
+            except (binascii.Error, ValueError):
+                return None
+    return None
+
+
+def caller() -> dict[str, Any]:
+    """What ``authorize`` let in, as the dashboard page needs to know it: the
+    scope (``full`` or ``read``: only ``full`` sees action buttons), the token's
+    name, and whether tokens are required at all (without, no prompt)."""
+    return {
+        "scope": g.get("token_scope", FULL),
+        "tokenName": g.get("token_name"),
+        "authRequired": get_settings().auth_required,
+    }
 
 
 def scope_of(token: str, settings: Settings) -> tuple[str, str] | None:

@@ -1,15 +1,19 @@
-"""The dashboard page: every deployment's active task and queue depth, live.
+"""The dashboard page: deployments, a lane's queue, a task's live output, workers.
 
-The page holds no data (so it needs no token); its script
-(``static/dashboard.js``) opens the dashboard SSE stream, passing on a
-``?token=`` the page was opened with.  Script and style are files of their
-own, served by the app, so the page's Content-Security-Policy allows nothing
-inline: text from tasks that ever reached the page could not run.
+The page holds no data (so it needs no token); its scripts (``static/``,
+plain ES modules, no build step; docs/architecture.md lists them) fetch the
+API with the token the user typed, kept in ``sessionStorage``, as a Bearer
+header, and open WebSockets with it as a subprotocol (``auth.protocol_token``).
+Script and style are files of their own, served by the app, so the page's
+Content-Security-Policy allows nothing inline: text from tasks that ever
+reached the page could not run.
 """
 
 from __future__ import annotations
 
 from flask import Blueprint, Response
+
+from .ext import get_settings
 
 bp = Blueprint("dashboard", __name__)
 
@@ -33,21 +37,33 @@ PAGE_HEADERS = {
     "X-Frame-Options": "DENY",
 }
 
+# The page is a shell: ``static/app.js`` routes on the URL's hash and fills <main>.
+# ``data-auth`` tells the script whether to ask for a token before its first call.
 PAGE = """<!doctype html>
-<html><head><meta charset="utf-8"><title>jobsvc</title>
+<html lang="en"><head><meta charset="utf-8"><title>jobsvc</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="/static/dashboard.css">
-<script src="/static/dashboard.js" defer></script>
+<script type="module" src="/static/app.js"></script>
 </head>
-<body>
-<h1>jobsvc</h1>
-<p id="state">connecting...</p>
-<table><thead><tr><th>deployment</th><th>active task</th><th>status</th>
-<th>waiting</th><th>last task</th><th></th></tr></thead><tbody id="rows"></tbody></table>
-<p>Try: <code>jobsvc submit demo echo --payload '{"lines": ["hello"]}' --wait</code></p>
+<body data-auth="{auth}">
+<header>
+<strong class="brand">jobsvc</strong>
+<nav><a href="#/">Deployments</a> <a href="#/tasks">Tasks</a> <a href="#/workers">Workers</a></nav>
+<span id="who"></span> <span id="conn" class="conn">connecting...</span>
+</header>
+<p id="notice" class="notice" hidden></p>
+<form id="login" class="login" hidden>
+<label>API token <input id="token" type="password" autocomplete="off" required></label>
+<button type="submit">Open</button> <span id="login-error" class="error"></span>
+<p class="hint">Kept in this tab only (sessionStorage) and sent as a header, never in a URL.</p>
+</form>
+<main id="view"></main>
 </body></html>
 """
 
 
 @bp.get("/")
 def page() -> Response:
-    return Response(PAGE, mimetype="text/html", headers=PAGE_HEADERS)
+    auth = "required" if get_settings().auth_required else "none"
+    return Response(PAGE.replace("{auth}", auth), mimetype="text/html", headers=PAGE_HEADERS)

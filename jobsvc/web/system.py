@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Blueprint
 
+from .auth import caller
 from .ext import get_service
 
 bp = Blueprint("system", __name__)
@@ -25,3 +26,13 @@ def healthz() -> dict[str, Any]:
 def stats() -> dict[str, Any]:
     """Counts by status, type and priority; tasks in cooldown; RQ workers."""
     return get_service().stats()
+
+
+@bp.get("/api/v1/me")
+def me() -> dict[str, Any]:
+    """The caller's scope: the dashboard shows action buttons to ``full`` only.
+
+    Answers 401 like every other route when tokens are required and none (or
+    a wrong one) was given: the page then asks for a token.
+    """
+    return caller()
