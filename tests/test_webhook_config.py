@@ -83,3 +83,13 @@ def test_a_process_with_a_bad_config_stops_with_one_line(env):
     assert out.returncode != 0
     (line,) = out.stderr.strip().splitlines()
     assert "JOBSVC_WEBHOOKS entry 1: field 'secret'" in line
+
+
+def test_up_starts_a_deliverer_only_with_subscriptions_and_stops_it_before_the_scheduler():
+    from jobsvc.processes.up import _children
+
+    plain = [c.name for c in _children(Settings(), "127.0.0.1", 8000, 2)]
+    assert "deliverer" not in plain
+    hooked = Settings.from_env({"JOBSVC_WEBHOOKS": json.dumps([GOOD])})
+    names = [c.name for c in _children(hooked, "127.0.0.1", 8000, 2)]
+    assert names == ["web", "workers", "deliverer", "scheduler"]
