@@ -18,7 +18,7 @@ import time
 from typing import Any
 
 from .processes.reconcile import reconcile_all
-from .processes.retention import cleanup_ended
+from .processes.retention import cleanup_deliveries, cleanup_ended
 from .runner import process_store
 from .service import Service
 from .validation import parse_submission
@@ -54,8 +54,10 @@ def cleanup_job(days: float = CLEANUP_DAYS, every_s: float = CLEANUP_EVERY_S) ->
     ago, and only a later run deletes them, a period on (`jobsvc cleanup` is at once)."""
     if not take_slot("cleanup", every_s):
         return {"skipped": "already ran in this period"}
-    flagged, deleted = cleanup_ended(process_store(), days, grace_s=every_s * CLEANUP_GRACE_PERIODS)
-    return {"flagged": flagged, "deleted": deleted}
+    store = process_store()
+    flagged, deleted = cleanup_ended(store, days, grace_s=every_s * CLEANUP_GRACE_PERIODS)
+    dropped = cleanup_deliveries(store, store.settings.webhook_retention_s)
+    return {"flagged": flagged, "deleted": deleted, "deliveriesDeleted": dropped}
 
 
 def submit_recurring(definition: dict[str, Any]) -> dict[str, Any]:

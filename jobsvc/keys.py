@@ -47,6 +47,13 @@ SWEEP = PREFIX + "sweep"
 # Ended tasks whose dependents a failed dependency's cascade has yet to skip
 # (LIST of task ids): one script skips a bounded number, the workers' ticker the rest.
 CASCADE = PREFIX + "cascade"
+# Webhook deliveries (jobsvc/webhooks): the sequence that orders them and ends
+# their ids (STRING counter); those waiting to be sent or leased by a deliverer
+# (ZSET, score = when to take it, µs; a lease pushes it out); ended deliveries
+# by status, for metrics (HASH: delivered|failed -> count, never decreasing).
+HOOK_SEQ = PREFIX + "hookseq"
+HOOK_DUE = PREFIX + "hookdue"
+HOOK_COUNTS = PREFIX + "hookcounts"
 
 
 def task(task_id: str) -> str:
@@ -126,6 +133,18 @@ def dependents(task_id: str) -> str:
     """The tasks not yet ended whose ``dependsOn`` names this one (SET): released
     or skipped when it ends, and while any remain, retention keeps it."""
     return f"{PREFIX}dependents:{task_id}"
+
+
+def hook(delivery_id: str) -> str:
+    """One webhook delivery (HASH: event, taskId, sub, url, status, attempts, ...,
+    and ``task``, the task's fields at the transition as JSON).  Its id,
+    ``msg_<task id>_<seq>``, is generated, so a suffix would be safe; none is used."""
+    return f"{PREFIX}hook:{delivery_id}"
+
+
+def hooks_by_status(status: str) -> str:
+    """Newest-first index of the deliveries in one status (ZSET, score = its seq)."""
+    return f"{PREFIX}hookidx:{status}"
 
 
 def fire(name: str, fire_time: int) -> str:

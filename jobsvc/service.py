@@ -23,7 +23,7 @@ from .model import Task
 from .processes import drain
 from .processes.check import layout_warnings, redis_warnings
 from .processes.reconcile import Report, reconcile_all
-from .processes.retention import cleanup_ended
+from .processes.retention import cleanup_deliveries, cleanup_ended
 from .settings import Settings
 from .store import open_store
 from .types import loader, registry
@@ -33,6 +33,8 @@ from .validation import deployment as valid_deployment
 from .validation import status as valid_status
 from .validation import stream_id as valid_stream_id
 from .validation import task_id as valid_task_id
+from .webhooks.model import delivery_id as valid_delivery_id
+from .webhooks.model import delivery_status as valid_delivery_status
 
 # How often a waiting call looks at a task again, in seconds.
 POLL_S = 0.05
@@ -42,6 +44,7 @@ POLL_S = 0.05
 DEFAULT_TASKS_LIMIT, MAX_TASKS_LIMIT = 50, 500
 DEFAULT_DEPLOYMENTS_LIMIT, MAX_DEPLOYMENTS_LIMIT = 100, 500
 DEFAULT_QUEUE_LIMIT, MAX_QUEUE_LIMIT = 100, 1000
+DEFAULT_DELIVERIES_LIMIT, MAX_DELIVERIES_LIMIT = 50, 500
 
 
 def with_running(workers: list[dict[str, Any]], running: dict[str, str]) -> list[dict[str, Any]]:
@@ -327,6 +330,36 @@ class Service:
         self.store.set_paused(valid_deployment(name), False)
         return self.store.summary(name)
 
+    # -- webhook deliveries -------------------------------------------------------------
+
+    def list_deliveries(
+        self,
+        status: str | None = None,
+        limit: int = DEFAULT_DELIVERIES_LIMIT,
+        cursor: int | None = None,
+    ) -> tuple[builtins.list[dict[str, Any]], int | None]:
+        """Deliveries newest first (one status, or all); the cursor continues below a page."""
+        status = None if status is None else valid_delivery_status(status)
+        return self.store.list_deliveries(status, limit, cursor)
+
+    def deliveries(
+        self, status: str | None = None, limit: int | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Deliveries newest first, at most ``limit`` (all if None), read page by page."""
+        left, cursor = limit, None
+        while left is None or left > 0:
+            page = DEFAULT_DELIVERIES_LIMIT if left is None else min(left, MAX_DELIVERIES_LIMIT)
+            found, cursor = self.list_deliveries(status, page, cursor)
+            yield from found
+            left = None if left is None else left - len(found)
+            if cursor is None or not found:
+                return
+
+    def redeliver(self, delivery_id: str) -> dict[str, Any]:
+        """Queues a delivered or failed delivery again, under the same webhook-id
+        (a pending one is a Conflict: it is queued already)."""
+        return self.store.redeliver(valid_delivery_id(delivery_id))
+
     # -- upkeep (the CLI's maintenance commands) --------------------------------------
 
     def reconcile(self) -> Report:
@@ -344,6 +377,10 @@ class Service:
         """Retention now: (flagged, deleted); ``dry_run`` only counts; see
         ``processes.retention``."""
         return cleanup_ended(self.store, days, grace_s, dry_run=dry_run, on_delete=on_delete)
+
+    def cleanup_deliveries(self) -> int:
+        """Webhook deliveries' retention now (JOBSVC_WEBHOOK_RETENTION_S): how many were deleted."""
+        return cleanup_deliveries(self.store, self.settings.webhook_retention_s)
 
     def drain(self, timeout: float, progress: Callable[[int], None]) -> builtins.list[str]:
         """Starts nothing new and waits for running tasks; returns those still running."""

@@ -16,6 +16,7 @@ from typing import Any
 
 from .errors import ConfigError
 from .types.sandbox import Command, parse_allowlist
+from .webhooks.config import Subscription, parse_webhooks
 
 # Largest request body the API reads; the contract's default.
 DEFAULT_MAX_BODY = 256 * 1024
@@ -64,6 +65,14 @@ DEFAULT_PORT = 8000
 # holds one for as long as it watches, so this is how many viewers one process
 # serves; gunicorn's gthread worker starts them only as connections arrive.
 DEFAULT_WEB_THREADS = 1024
+# Webhook deliveries: the first retry's delay in seconds (doubling after each
+# failed try, with jitter), the tries before a delivery is failed, how long one
+# try may wait for an answer (the contract's 10 s), and how long delivered and
+# failed deliveries are kept (retention) in seconds.
+DEFAULT_WEBHOOK_BACKOFF_S = 5.0
+DEFAULT_WEBHOOK_MAX_ATTEMPTS = 8
+DEFAULT_WEBHOOK_TIMEOUT_S = 10.0
+DEFAULT_WEBHOOK_RETENTION_S = 7 * 86_400.0
 
 
 def _parse_tokens(raw: str, var: str) -> dict[str, str]:
@@ -126,6 +135,22 @@ def _read_recurring(env: Mapping[str, str]) -> tuple[dict[str, Any], ...]:
     return tuple(entries)
 
 
+def _read_webhooks(env: Mapping[str, str]) -> dict[str, object]:
+    """The webhook subscriptions and how their deliveries are tried."""
+    attempts = _read_float(env, "JOBSVC_WEBHOOK_MAX_ATTEMPTS", DEFAULT_WEBHOOK_MAX_ATTEMPTS)
+    if attempts != int(attempts):
+        raise ConfigError(f"JOBSVC_WEBHOOK_MAX_ATTEMPTS must be a whole number, got {attempts:g}")
+    return dict(
+        webhooks=parse_webhooks(env),
+        webhook_backoff_s=_read_float(env, "JOBSVC_WEBHOOK_BACKOFF_S", DEFAULT_WEBHOOK_BACKOFF_S),
+        webhook_max_attempts=int(attempts),
+        webhook_timeout_s=_read_float(env, "JOBSVC_WEBHOOK_TIMEOUT_S", DEFAULT_WEBHOOK_TIMEOUT_S),
+        webhook_retention_s=_read_float(
+            env, "JOBSVC_WEBHOOK_RETENTION_S", DEFAULT_WEBHOOK_RETENTION_S
+        ),
+    )
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything a jobsvc process is configured with."""
@@ -151,6 +176,11 @@ class Settings:
     recurring: tuple[dict[str, Any], ...] = ()
     # Where workers read task secrets from, one file per name (task_secrets.py).
     secrets_dir: Path | None = None
+    webhooks: tuple[Subscription, ...] = ()
+    webhook_backoff_s: float = DEFAULT_WEBHOOK_BACKOFF_S
+    webhook_max_attempts: int = DEFAULT_WEBHOOK_MAX_ATTEMPTS
+    webhook_timeout_s: float = DEFAULT_WEBHOOK_TIMEOUT_S
+    webhook_retention_s: float = DEFAULT_WEBHOOK_RETENTION_S
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -178,6 +208,7 @@ class Settings:
             shell_allowlist=parse_allowlist(env.get("JOBSVC_SHELL_ALLOWLIST", "")),
             recurring=_read_recurring(env),
             secrets_dir=Path(env["JOBSVC_SECRETS_DIR"]) if env.get("JOBSVC_SECRETS_DIR") else None,
+            **_read_webhooks(env),
         )
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

@@ -23,7 +23,12 @@ from tests.conftest import ROOT
 
 PASSWORD = "s3cret-Pa55word"
 # A value for each argument a command may take, by its name; anything else gets "x".
-SAMPLE_ARGS = {"deployment": "prod-eu", "task_type": "noop", "task_id": "0123456789abcdef"}
+SAMPLE_ARGS = {
+    "deployment": "prod-eu",
+    "task_type": "noop",
+    "task_id": "0123456789abcdef",
+    "delivery_id": "msg_0123456789abcdef_1",
+}
 
 
 def invocations() -> Iterator[tuple[str, list[str], bool]]:

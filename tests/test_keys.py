@@ -100,6 +100,8 @@ FIXED = [
 # The dependencies' keys, probed apart from the rest (DEPENDENCY_PROBE).
 DEPENDENCY_PROBE = "return { K.waits('T'), K.dependents('T'), K.cascade }"
 DEPENDENCY_FIXED = [keys.CASCADE]
+# The webhook deliveries' fixed keys, probed apart too (WEBHOOK_PROBE).
+WEBHOOK_FIXED = [keys.HOOK_SEQ, keys.HOOK_DUE, keys.HOOK_COUNTS]
 
 
 def assert_one_origin(built: list[tuple[str, object, str]]) -> None:
@@ -108,7 +110,8 @@ def assert_one_origin(built: list[tuple[str, object, str]]) -> None:
     for builder, arg, key in built:
         seen = origin.setdefault(key, (builder, arg))
         assert seen == (builder, arg), f"{key!r} is both {seen} and {(builder, arg)}"
-        assert key not in FIXED + DEPENDENCY_FIXED, f"{builder}({arg!r}) is the fixed key {key!r}"
+        fixed = FIXED + DEPENDENCY_FIXED + WEBHOOK_FIXED
+        assert key not in fixed, f"{builder}({arg!r}) is the fixed key {key!r}"
 
 
 @settings(max_examples=300, deadline=None)
@@ -133,6 +136,8 @@ def test_keys_built_from_distinct_names_are_distinct(deployments, task_ids, iden
     built += [("dedupe", i, keys.dedupe(i)) for i in identities]
     built += [("fire", f, keys.fire(*f)) for f in fires]
     built += [(b.__name__, t, b(t)) for t in task_ids for b in (keys.waits, keys.dependents)]
+    built += [("hook", t, keys.hook(f"msg_{t}_1")) for t in task_ids]
+    built += [("hooks_by_status", s, keys.hooks_by_status(s)) for s in STATUSES]
     assert_one_origin(built)
 
 
@@ -192,6 +197,21 @@ def test_lua_key_table_mirrors_keys_module(redis_url):
         keys.count("type", "S", "N"),
         keys.count("priority", "S", "N"),
         *FIXED,
+    ]
+
+
+WEBHOOK_PROBE = (
+    "return { K.hook('I'), K.hooks_by_status('S'), K.hook_seq, K.hook_due, K.hook_counts }"
+)
+
+
+def test_lua_webhook_keys_mirror_keys_module(redis_url):
+    lib = source("promote", Settings()).split("-- promote.lua")[0]
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    assert client.eval(lib + WEBHOOK_PROBE, 0) == [
+        keys.hook("I"),
+        keys.hooks_by_status("S"),
+        *WEBHOOK_FIXED,
     ]
 
 

@@ -28,7 +28,8 @@ from ..settings import (
     DEFAULT_WEB_THREADS,
     Settings,
 )
-from . import tasks, upkeep
+from ..webhooks.deliverer import run_deliverer
+from . import tasks, upkeep, webhooks
 from .common import redis_first
 from .failures import JobsvcGroup
 
@@ -147,7 +148,14 @@ def scheduler(burst: bool) -> None:
     run_scheduler(burst=burst)
 
 
-for module in (tasks, upkeep):
+@cli.command()
+def deliverer() -> None:
+    """Send webhook deliveries (JOBSVC_WEBHOOKS); run one or more anywhere."""
+    redis_first()
+    run_deliverer()
+
+
+for module in (tasks, upkeep, webhooks):
     for command in module.COMMANDS.commands.values():
         cli.add_command(command)
 

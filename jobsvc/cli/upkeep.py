@@ -31,6 +31,9 @@ def cleanup(svc: Service, days: float, grace: float, dry_run: bool) -> None:
     if not dry_run:
         flagged, deleted = svc.cleanup(days, grace)
         click.echo(f"flagged {flagged} stale task(s), deleted {deleted} ended task(s)")
+        dropped = svc.cleanup_deliveries()
+        if dropped:
+            click.echo(f"deleted {dropped} webhook delivery record(s) past their retention")
         return
     flagged, deleted = svc.cleanup(
         days, grace, dry_run=True, on_delete=lambda tid: click.echo(f"would delete {tid}")

@@ -14,6 +14,10 @@ from ..states import ENDED
 from ..store import TaskStore
 from ..store.upkeep import EndedTask
 
+# Ended webhook deliveries one run looks at, per status, at most (a backlog beyond
+# it is worked off by the next runs).
+DELIVERIES_PER_RUN = 50_000
+
 
 def _ended_before(store: TaskStore, status: str, cutoff: int) -> Iterator[list[EndedTask]]:
     """Batches of the tasks of an ended status that ended before ``cutoff``, oldest first."""
@@ -70,3 +74,16 @@ def _flag(
             stale_at[task.id] = now
             newly += 1
     return stale_at, newly
+
+
+def cleanup_deliveries(store: TaskStore, retention_s: float) -> int:
+    """Deletes delivered and failed webhook deliveries that ended more than
+    ``retention_s`` ago (JOBSVC_WEBHOOK_RETENTION_S), oldest first, at most
+    DELIVERIES_PER_RUN looked at per status; pending ones are never touched.
+    Returns how many were deleted."""
+    cutoff = store.redis_now_us() - int(retention_s * 1_000_000)
+    dropped = 0
+    for status in ("delivered", "failed"):
+        for ids in store.ended_delivery_ids(status, DELIVERIES_PER_RUN):
+            dropped += store.drop_deliveries(ids, cutoff)
+    return dropped

@@ -11,7 +11,8 @@ its task types (so the first submit of a custom type is not refused).
 SIGINT, SIGTERM and SIGHUP (a closed terminal) stop it the same way, in
 order: the web server first, so nothing new comes in; the workers, which
 finish their current task within ``JOBSVC_SHUTDOWN_S`` (a second signal
-stops them at once); the scheduler; Redis last.  Each child leads a process
+stops them at once); the webhook deliverer (when webhooks are configured);
+the scheduler; Redis last.  Each child leads a process
 group of its own, and gets SIGTERM from the kernel if `up` itself is killed
 (``lifetime``), so nothing it started outlives it.
 """
@@ -168,8 +169,18 @@ def _children(settings: Settings, host: str, port: int, workers: int) -> list[Ch
             f"their running tasks (up to {settings.shutdown_s:g}s; "
             "Ctrl-C again to stop them at once)",
         ),
+        *_deliverer(settings, me),
         Child("scheduler", me + ["scheduler"], SCHEDULER_STOP_S, "its current pass"),
     ]
+
+
+def _deliverer(settings: Settings, me: list[str]) -> list[Child]:
+    """A deliverer when webhooks are configured; it stops after the workers, whose
+    last tasks' deliveries it may still send, and waits for its tries in flight."""
+    if not settings.webhooks:
+        return []
+    stop_s = settings.webhook_timeout_s + FORCE_GRACE_S
+    return [Child("deliverer", me + ["deliverer"], stop_s, "its webhook tries in flight")]
 
 
 def stop_timeout_s(settings: Settings) -> float:

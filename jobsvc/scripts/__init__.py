@@ -1,8 +1,8 @@
 """Loads the Lua scripts: one file per state transition, each run atomically.
 
 Every script gets ``_lib.lua`` in front of it, after a first line defining
-``PREFIX`` and ``CFG`` (limits from the settings, and ``policy.ORPHAN_GRACE_S``
-for the reconciler's index).  Scripts are registered
+``PREFIX`` and ``CFG`` (limits from the settings, ``policy.ORPHAN_GRACE_S``
+for the reconciler's index, and the webhook subscriptions' matching data).  Scripts are registered
 once per client; redis-py's ``Script`` runs them by SHA and reloads them if a
 restarted Redis forgot them.
 """
@@ -20,6 +20,8 @@ from redis.commands.core import Script
 from .. import keys
 from ..policy import ORPHAN_GRACE_S, US
 from ..settings import Settings
+from ..webhooks.config import Subscription
+from ..webhooks.model import SNAPSHOT_FIELDS
 
 HERE = Path(__file__).parent
 NAMES = (
@@ -47,6 +49,10 @@ NAMES = (
     "step_start",
     "step_end",
     "save_state",
+    "hook_take",
+    "hook_end",
+    "hook_redeliver",
+    "hook_drop",
 )
 # Cap on the dashboard change feed, in entries: viewers resume from it.
 DASHBOARD_MAXLEN = 10_000
@@ -57,6 +63,32 @@ def _read(name: str) -> str:
     return (HERE / f"{name}.lua").read_text()
 
 
+def lua_text(value: str) -> str:
+    """A Lua string literal of ``value``, every byte but letters and digits escaped
+    (configuration text, such as a URL, can then hold no Lua of its own)."""
+    safe = (
+        chr(b) if chr(b).isascii() and chr(b).isalnum() else f"\\{b:03d}" for b in value.encode()
+    )
+    return '"' + "".join(safe) + '"'
+
+
+def lua_list(items: list[str]) -> str:
+    return "{ " + ", ".join(lua_text(x) for x in items) + " }"
+
+
+def lua_hooks(subscriptions: tuple[Subscription, ...]) -> str:
+    """CFG.hooks: what the outbox matches on (``_lib.lua``'s ``outbox``), never a secret:
+    a script's text lives in Redis' script cache."""
+    entries = []
+    for sub in subscriptions:
+        events = ", ".join(f"[{lua_text(e)}] = true" for e in sorted(sub.events))
+        entries.append(
+            f"{{ id = {lua_text(sub.id)}, url = {lua_text(sub.shown_url)}, "
+            f"events = {{ {events} }}, deployments = {lua_list(sub.lua_patterns())} }}"
+        )
+    return "{ " + ", ".join(entries) + " }"
+
+
 def source(name: str, settings: Settings) -> str:
     """The full text Redis runs for one script."""
     cfg = (
@@ -64,7 +96,9 @@ def source(name: str, settings: Settings) -> str:
         f"local CFG = {{ events_maxlen = {settings.events_maxlen}, "
         f"events_ttl = {settings.events_ttl_s}, log_max_bytes = {settings.log_max_bytes}, "
         f"dashboard_maxlen = {DASHBOARD_MAXLEN}, "
-        f"orphan_grace_us = {int(ORPHAN_GRACE_S * US)} }}\n"
+        f"orphan_grace_us = {int(ORPHAN_GRACE_S * US)}, "
+        f"hooks = {lua_hooks(settings.webhooks)}, "
+        f"snapshot_fields = {lua_list(list(SNAPSHOT_FIELDS))} }}\n"
     )
     return cfg + _read("_lib") + "\n" + _read(name)
 

@@ -361,6 +361,58 @@ local function end_identity(t, now, fields)
   end
 end
 
+-- Webhooks: the outbox.  A transition that a configured subscription wants
+-- (CFG.hooks: id, url without password, events, deployment globs as anchored
+-- Lua patterns; never a secret) writes its delivery here, in the same script,
+-- so no transition can happen without its delivery being recorded.  The
+-- deliverer (jobsvc/webhooks/deliverer.py) takes them from K.hook_due.
+function K.hook(id) return PREFIX .. 'hook:' .. id end
+function K.hooks_by_status(s) return PREFIX .. 'hookidx:' .. s end
+K.hook_seq = PREFIX .. 'hookseq'
+K.hook_due = PREFIX .. 'hookdue'
+K.hook_counts = PREFIX .. 'hookcounts'
+
+local function hook_wants(h, event, d)
+  if not h.events[event] then return false end
+  for _, pattern in ipairs(h.deployments) do
+    if string.match(d, pattern) then return true end
+  end
+  return false
+end
+
+-- The task as it is now, for the body (JSON: its fields of
+-- CFG.snapshot_fields and its step records): the body stays complete after
+-- retention has deleted the task.
+local function task_snapshot(id)
+  local v = redis.call('HMGET', K.task(id), unpack(CFG.snapshot_fields))
+  local fields = { id = id }
+  for i, name in ipairs(CFG.snapshot_fields) do
+    if v[i] then fields[name] = v[i] end
+  end
+  local steps = {}
+  local n = tonumber(field(K.task(id), 'sn') or '0')
+  for k = 1, n do steps[#steps + 1] = field(K.steps(id), tostring(k)) end
+  return cjson.encode({ fields = fields, steps = steps })
+end
+
+-- Records one delivery per subscription that wants ``event`` ('task.<status>')
+-- of task ``t``, due now.  Nothing at all when no subscription is configured.
+local function outbox(t, event, now)
+  if #CFG.hooks == 0 then return end
+  local snapshot
+  for _, h in ipairs(CFG.hooks) do
+    if hook_wants(h, event, t.deployment) then
+      snapshot = snapshot or task_snapshot(t.id)
+      local seq = redis.call('INCR', K.hook_seq)
+      local id = 'msg_' .. t.id .. '_' .. seq
+      redis.call('HSET', K.hook(id), 'event', event, 'taskId', t.id, 'sub', h.id, 'url', h.url,
+        'status', 'pending', 'attempts', 0, 'createdAt', int(now), 'seq', seq, 'task', snapshot)
+      redis.call('ZADD', K.hook_due, int(now), id)
+      redis.call('ZADD', K.hooks_by_status('pending'), seq, id)
+    end
+  end
+end
+
 -- Defined after end_task, which it calls for the dependents it skips.
 local settle_dependents
 
@@ -379,6 +431,7 @@ local function end_task(t, status, reason, now, fields, cascade)
   if t.dueAt then redis.call('ZREM', K.due, id) end
   end_identity(t, now, fields)
   set_status(t, status, now, reason, extend(fields, emit_status(t, status, reason, now)))
+  outbox(t, 'task.' .. status, now)
   local active = field(K.lane(d), 'active')
   -- Ended tasks' events are kept JOBSVC_EVENTS_TTL_S; never those of a
   -- running task (claim.lua persists the stream).

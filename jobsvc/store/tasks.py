@@ -23,6 +23,7 @@ from ..model import history_entry, render_task
 from ..validation import Submission
 from .core import lane_unreadable
 from .figures import Figures
+from .hooks import Hooks
 from .lanes import Lanes
 from .offers import Offers
 from .reads import Reads
@@ -74,7 +75,7 @@ def accepted_task(task_id: str, sub: Submission, reply: Submitted) -> dict:
     return render_task(fields, history, int(reply.position))
 
 
-class TaskStore(Reads, Lanes, Figures, Repairs, Offers, Upkeep, Steps):
+class TaskStore(Reads, Lanes, Figures, Repairs, Offers, Upkeep, Steps, Hooks):
     """The task store: transitions here, the rest in the mixins beside this module."""
 
     # -- accepting and reading -------------------------------------------------
