@@ -20,6 +20,7 @@ from . import (
     ext,
     headers,
     inputs,
+    openapi,
     sse,
     system,
     tasks,
@@ -53,7 +54,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     headers.init_app(app)
     auth.init_app(app)
     inputs.init_app(app)
-    for module in (tasks, deployments, system, sse, dashboard, websocket):
+    for module in (tasks, deployments, system, sse, dashboard, websocket, openapi):
         app.register_blueprint(module.bp)
     # Keeps idle WebSockets alive through proxies and notices dead peers.
     app.config["SOCK_SERVER_OPTIONS"] = {"ping_interval": 25}
