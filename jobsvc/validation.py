@@ -119,6 +119,8 @@ def _integer(body: dict[str, Any], name: str, default: int, low: int, high: int)
     value = body.get(name, default)
     if value is None:
         return default
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # JSON has one number type: 600.0 is the integer 600
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidInput(f"{name} must be an integer", field=name)
     if not low <= value <= high:
@@ -168,24 +170,32 @@ def identity_of(deployment_name: str, type_name: str, key: str) -> str:
     return hashlib.sha256(raw).hexdigest()[:32]
 
 
+def _dedupe_key(source: dict[str, Any], label: str) -> str | None:
+    key = source.get("dedupeKey")
+    if key is not None and (not isinstance(key, str) or not 0 < len(key) <= MAX_DEDUPE_KEY):
+        raise InvalidInput(
+            f"{label} must be a string of 1 to {MAX_DEDUPE_KEY} characters", field=label
+        )
+    return key
+
+
 def _dedupe(
     body: dict[str, Any], metadata: dict[str, Any], name: str, type_name: str
 ) -> tuple[str | None, str | None]:
-    """(dedupeKey as shown, identity): from dedupeKey, else metadata.dedupeKey, else keyFields."""
-    for label, source in (("dedupeKey", body), ("metadata.dedupeKey", metadata)):
-        key = source.get("dedupeKey")
-        if key is None:
-            continue
-        if not isinstance(key, str) or not 0 < len(key) <= MAX_DEDUPE_KEY:
-            raise InvalidInput(
-                f"{label} must be a string of 1 to {MAX_DEDUPE_KEY} characters", field=label
-            )
-        return key, identity_of(name, type_name, key)
+    """(dedupeKey as shown, identity): from dedupeKey, else metadata.dedupeKey, else keyFields.
+
+    Each of the three is checked whenever given, even when an earlier one
+    decides: a body's rules must not depend on which other fields it holds.
+    """
+    keys = (_dedupe_key(body, "dedupeKey"), _dedupe_key(metadata, "metadata.dedupeKey"))
     fields = body.get("keyFields")
+    if fields is not None and (not isinstance(fields, dict) or not fields):
+        raise InvalidInput("keyFields must be a non-empty JSON object", field="keyFields")
+    key = next((k for k in keys if k is not None), None)
+    if key is not None:
+        return key, identity_of(name, type_name, key)
     if fields is None:
         return None, None
-    if not isinstance(fields, dict) or not fields:
-        raise InvalidInput("keyFields must be a non-empty JSON object", field="keyFields")
     identity = identity_of(name, type_name, canonical(fields))
     return "keyFields:" + identity, identity
 

@@ -35,7 +35,7 @@ BAD_FIELDS = {
     "dedupeKey": [1, True, "", "k" * 257, [], {}],
     "keyFields": ["x", 1, True, [], {}],
     "cooldownS": ["10", 1.5, True, False, -1, 10**12, [], {}],
-    "maxRetries": ["3", 1.0, True, False, -1, 101, [], {}],
+    "maxRetries": ["3", 1.5, True, False, -1, 101, [], {}],
     "timeoutS": ["60", 0, 2.5, True, False, -5, 10**9, [], {}],
     "metadata": ["x", 1, True, [], [{}]],
 }
@@ -66,6 +66,16 @@ def test_wrong_submit_field_is_refused_by_name(
     assert task_count(redis_url) == 0
 
 
+def test_a_number_with_no_fraction_is_an_integer(api: Api) -> None:
+    """JSON has one number type, and JSON Schema (so the OpenAPI document) counts
+    2.0 as an integer: it is read as 2, not refused."""
+    r = api.post(SUBMIT, json={"type": "noop", "maxRetries": 2.0, "timeoutS": 60.0})
+    assert r.status_code == 201, r.text
+    task = r.json()["task"]
+    assert (task["maxRetries"], task["timeoutS"]) == (2, 60)
+    assert '"maxRetries":2,' in r.text.replace(" ", "")
+
+
 def test_missing_type_is_refused(api: Api, redis_url: str) -> None:
     assert_error(api.post(SUBMIT, json={"payload": {}}), 400, "invalid_input", "type")
     assert task_count(redis_url) == 0
@@ -86,6 +96,23 @@ def test_unknown_field_is_refused(api: Api, redis_url: str) -> None:
 def test_metadata_dedupe_key_of_wrong_type_is_refused(api: Api, redis_url: str) -> None:
     r = api.post(SUBMIT, json={"type": "noop", "metadata": {"dedupeKey": 7}})
     assert_error(r, 400, field="metadata.dedupeKey")
+    assert task_count(redis_url) == 0
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        ({"metadata": {"dedupeKey": "k" * 257}}, "metadata.dedupeKey"),
+        ({"keyFields": {}}, "keyFields"),
+    ],
+)
+def test_a_dedupe_spelling_that_does_not_count_is_still_checked(
+    api: Api, redis_url: str, extra: dict, field: str
+) -> None:
+    """dedupeKey decides, yet a bad metadata.dedupeKey or keyFields beside it is a
+    400: what a body may hold does not depend on its other fields."""
+    r = api.post(SUBMIT, json={"type": "noop", "dedupeKey": "k", **extra})
+    assert_error(r, 400, field=field)
     assert task_count(redis_url) == 0
 
 

@@ -180,6 +180,9 @@ def test_a_bad_retry_body_is_a_400_naming_the_field(svc, make_worker, tmp_path, 
         r = requests.post(url, json=body)
         assert r.status_code == 400, (body, r.text)
         assert r.json()["error"]["field"] == field
+    # A JSON null is a body that is not an object, not "no body".
+    r = requests.post(url, data="null", headers={"Content-Type": "application/json"})
+    assert r.status_code == 400 and r.json()["error"]["field"] == "body", r.text
     assert svc.get(t.id).status == "failed"  # nothing changed
     assert requests.post(url, json={}).status_code == 200
 

@@ -106,10 +106,14 @@ def json_body() -> Any:
 
 def optional_json_body() -> Any:
     """The JSON body of a request whose body is optional: None when it has none
-    (a client may post an action with no body at all)."""
+    (a client may post an action with no body at all).  A body that is JSON
+    ``null`` is refused: it is not an object, and it is not "no body" either."""
     if request.content_length == 0 or (request.content_length is None and not request.is_json):
         return None
-    return json_body()
+    body = json_body()
+    if body is None:
+        raise InvalidInput("the request body must be a JSON object, or none", field="body")
+    return body
 
 
 def _read_body(limit: int) -> bytes:
