@@ -14,13 +14,16 @@ from __future__ import annotations
 from typing import Any
 
 from ...service import (
+    DEFAULT_DELIVERIES_LIMIT,
     DEFAULT_DEPLOYMENTS_LIMIT,
     DEFAULT_QUEUE_LIMIT,
     DEFAULT_TASKS_LIMIT,
+    MAX_DELIVERIES_LIMIT,
     MAX_DEPLOYMENTS_LIMIT,
     MAX_QUEUE_LIMIT,
     MAX_TASKS_LIMIT,
 )
+from ...webhooks.model import DELIVERY_STATUSES
 from .. import inputs
 from .schemas import DEPLOYMENT, FILTER, STATUSES, STREAM_ID, Schema, full_match, ref
 
@@ -31,8 +34,8 @@ ERRORS: dict[int, str] = {
     400: "invalid input; `field` names what to fix",
     401: "no token, or not a valid one",
     403: "a read-only token on a write; in loopback mode, a foreign Host or Origin",
-    404: "no such task (`task_not_found`)",
-    409: "the action is not valid in the task's state (`invalid_state`)",
+    404: "no such task (`task_not_found`) or webhook delivery (`delivery_not_found`)",
+    409: "the action is not valid in the task's (or delivery's) state (`invalid_state`)",
     413: "the request body is over the limit",
     415: "the request body is not `application/json`",
     422: "`unknown_type`, `preflight_failed`, `unknown_dependency` or `dependency_deadlock`",
@@ -214,6 +217,33 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         "summary": "Counts by status, type and priority; workers",
         "responses": {"200": answer("the figures", ref("Stats")), **errors(503)},
     },
+    ("get", f"{API}/me"): {
+        "summary": "The caller's scope: the dashboard shows action buttons to `full` only",
+        "responses": {"200": answer("the caller", ref("Caller"))},
+    },
+    ("get", f"{API}/webhooks/deliveries"): {
+        "summary": "Webhook deliveries, newest first",
+        "parameters": [
+            query("status", {"enum": list(DELIVERY_STATUSES)}),
+            limit("limit", DEFAULT_DELIVERIES_LIMIT, MAX_DELIVERIES_LIMIT),
+            query(
+                "cursor",
+                {"type": "string", "pattern": full_match(inputs.CURSOR_RE)},
+                "the `nextCursor` of the page before",
+            ),
+        ],
+        "responses": {
+            "200": answer("a page of deliveries", ref("DeliveryPage")),
+            **errors(400, 503),
+        },
+    },
+    ("post", f"{API}/webhooks/deliveries/{{delivery_id}}/redeliver"): {
+        "summary": "Queue a delivered or failed delivery again, under the same webhook-id",
+        "responses": {
+            "200": answer("the delivery, pending again", ref("DeliveryEnvelope")),
+            **errors(404, 409, 413, 503),
+        },
+    },
     ("get", f"{API}/dashboard/events"): _event_stream(
         "Deployment summaries, live: a snapshot, then one message per change",
         "DashboardSSE",
@@ -243,4 +273,5 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
 PATH_PARAMETERS: dict[str, Schema] = {
     "deployment": ref("Deployment"),
     "task_id": ref("TaskId"),
+    "delivery_id": ref("DeliveryId"),
 }

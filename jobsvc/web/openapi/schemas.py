@@ -14,9 +14,12 @@ import re
 from typing import Any
 
 from ... import validation
-from ...service import MAX_QUEUE_LIMIT, MAX_TASKS_LIMIT
+from ...service import MAX_DELIVERIES_LIMIT, MAX_QUEUE_LIMIT, MAX_TASKS_LIMIT
 from ...states import ENDED, PRIORITIES, Priority, Status
+from ...webhooks.config import EVENTS
+from ...webhooks.model import DELIVERY_ID_RE, DELIVERY_STATUSES
 from .. import inputs
+from ..auth import FULL, READ
 
 Schema = dict[str, Any]
 
@@ -201,6 +204,48 @@ def stats() -> Schema:
     )
 
 
+def delivery() -> Schema:
+    """A webhook delivery D (``webhooks.model.render_delivery``): the contract's ten fields."""
+    return _object(
+        {
+            "id": {"type": "string", "pattern": full_match(DELIVERY_ID_RE)},
+            "event": {"enum": list(EVENTS)},
+            "taskId": TASK_ID,
+            "url": {"type": "string"},
+            "status": {"enum": list(DELIVERY_STATUSES)},
+            "attempts": integer(0),
+            "lastStatusCode": {"type": ["integer", "null"]},
+            "lastError": {"type": ["string", "null"]},
+            "createdAt": TIME,
+            "deliveredAt": nullable(TIME),
+        },
+        [
+            "id",
+            "event",
+            "taskId",
+            "url",
+            "status",
+            "attempts",
+            "lastStatusCode",
+            "lastError",
+            "createdAt",
+            "deliveredAt",
+        ],
+    )
+
+
+def caller(scopes: list[str]) -> Schema:
+    """``GET /api/v1/me`` (``web.auth.caller``): what the dashboard needs to know of its token."""
+    return _object(
+        {
+            "scope": {"enum": scopes},
+            "tokenName": {"type": ["string", "null"]},
+            "authRequired": {"type": "boolean"},
+        },
+        ["scope", "tokenName", "authRequired"],
+    )
+
+
 def task_event() -> Schema:
     """One message of a task's live stream (``live.events``), the same on SSE and WebSocket."""
     return _object(
@@ -335,4 +380,19 @@ def components(type_examples: list[str]) -> dict[str, Schema]:
         "TaskSSE": sse_event("TaskEvent"),
         "DashboardSSE": sse_event("DashboardMessage"),
         "Health": _object({"ok": {"const": True}}, ["ok"]),
+        "DeliveryId": {"type": "string", "pattern": full_match(DELIVERY_ID_RE)},
+        "Delivery": delivery(),
+        "DeliveryEnvelope": _object({"delivery": ref("Delivery")}, ["delivery"]),
+        "DeliveryPage": _object(
+            {
+                "deliveries": {
+                    "type": "array",
+                    "items": ref("Delivery"),
+                    "maxItems": MAX_DELIVERIES_LIMIT,
+                },
+                "nextCursor": {"type": ["string", "null"]},
+            },
+            ["deliveries", "nextCursor"],
+        ),
+        "Caller": caller([FULL, READ]),
     }
