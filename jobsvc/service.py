@@ -54,6 +54,18 @@ def with_running(workers: list[dict[str, Any]], running: dict[str, str]) -> list
     return workers
 
 
+def worker_counts(workers: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """{pool: {"busy": n, "idle": n}} of a worker listing (``Service.stats``'s
+    ``workers``): a worker is busy while it runs a task or a maintenance job, idle
+    otherwise (suspended or starting included); a worker of no jobsvc pool is
+    counted under ``"-"``."""
+    counts: dict[str, dict[str, int]] = {}
+    for worker in workers:
+        pool = counts.setdefault(worker.get("pool") or "-", {"busy": 0, "idle": 0})
+        pool["busy" if worker["state"] == "busy" else "idle"] += 1
+    return counts
+
+
 class Service:
     def __init__(
         self,

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from ..service import worker_counts
 from .terminal import shown
 
 
@@ -98,10 +99,22 @@ def status_text(stats: dict[str, Any]) -> str:
     lines += _table("by type", stats["byType"])
     lines += _table("by priority", stats["byPriority"])
     lines.append(f"in cooldown: {stats['inCooldown']}")
-    lines.append(f"workers: {len(stats['workers'])}")
+    lines += workers_lines(stats["workers"])
     lines.append(f"busy lanes: {len(stats['lanes'])}")
     lines += ["  " + summary_line(s) for s in stats["lanes"]]
     return "\n".join(lines)
+
+
+def workers_lines(workers: list[dict[str, Any]]) -> list[str]:
+    """`jobsvc status`' workers: per pool, how many are busy and idle, then each busy
+    worker with the task it runs."""
+    lines = [f"workers: {len(workers)}"]
+    for pool, counts in sorted(worker_counts(workers).items()):
+        lines.append(f"  {pool:<16} busy={counts['busy']}  idle={counts['idle']}")
+        for w in sorted(workers, key=lambda w: str(w["name"])):
+            if (w.get("pool") or "-") == pool and w["state"] == "busy":
+                lines.append(f"    {w['name']}  running {w.get('currentJobId') or '-'}")
+    return lines
 
 
 def reconcile_text(report: Any) -> str:

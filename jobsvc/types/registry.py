@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..dispatch import check_pool
+from ..policy import pool_timeout_s
 from ..settings import DEFAULT_MAX_RETRIES, DEFAULT_POOL, DEFAULT_TIMEOUT_S
 
 Handler = Callable[[Any, dict[str, Any]], Any]
@@ -46,7 +47,7 @@ def task(
     name: str,
     *,
     pool: str = DEFAULT_POOL,
-    timeout: int = DEFAULT_TIMEOUT_S,
+    timeout: int | None = None,
     retries: int = DEFAULT_MAX_RETRIES,
     backoff: float | None = None,
     cooldown: int = 0,
@@ -54,17 +55,23 @@ def task(
     validate: Validator | None = None,
     stall_timeout: int | None = None,
 ) -> Callable[[Handler], Handler]:
-    """Registers ``handler(ctx, payload)`` as the task type ``name``."""
+    """Registers ``handler(ctx, payload)`` as the task type ``name``.
+
+    ``pool`` places it: a worker of that pool runs it (``standard``, ``long``, or
+    any other name, which makes a pool of its own).  Without ``timeout`` an
+    attempt may run as long as the pool allows (``policy.pool_timeout_s``).
+    """
 
     checks = (preflight,) if callable(preflight) else tuple(preflight)
     check_pool(pool)
+    timeout_s = pool_timeout_s(pool) if timeout is None else timeout
 
     def register(handler: Handler) -> Handler:
         _TYPES[name] = TaskType(
             name,
             handler,
             pool,
-            timeout,
+            timeout_s,
             retries,
             backoff,
             cooldown,
