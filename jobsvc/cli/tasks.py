@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from ..model import Task
-from ..service import DEFAULT_TASKS_LIMIT, Service
+from ..service import DEFAULT_TASKS_LIMIT, Service, worker_counts
 from ..states import ENDED, PRIORITIES, Status
 from . import output
 from .common import emit, json_option, service_command
@@ -144,11 +144,13 @@ def submit(
 @json_option
 @service_command
 def status(svc: Service, deployment: str | None, as_json: bool) -> None:
-    """Totals by status, type and priority; busy lanes with their active task."""
+    """Totals by status, type and priority; workers per pool, busy and idle; busy
+    lanes with their active task."""
     if deployment:
         emit(svc.deployment(deployment), as_json, output.deployment_text)
         return
     stats = svc.stats()
+    stats["pools"] = worker_counts(stats["workers"])
     stats["lanes"] = svc.busy_lanes()
     emit(stats, as_json, output.status_text)
 
