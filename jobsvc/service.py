@@ -23,7 +23,7 @@ from .model import Task
 from .processes import drain
 from .processes.check import layout_warnings, redis_warnings
 from .processes.reconcile import Report, reconcile_all
-from .processes.retention import cleanup_ended
+from .processes.retention import DEFAULT_DAYS, cleanup_ended
 from .settings import Settings
 from .store import open_store
 from .types import loader, registry
@@ -347,7 +347,7 @@ class Service:
 
     def cleanup(
         self,
-        days: float,
+        days: float = DEFAULT_DAYS,
         grace_s: float = 0.0,
         *,
         dry_run: bool = False,

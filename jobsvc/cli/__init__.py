@@ -145,9 +145,7 @@ def web(host: str, port: int, threads: int) -> None:
 def worker(pool: str, count: int, burst: bool, worker_class: str, max_tasks: int | None) -> None:
     """RQ workers for a pool."""
     redis_first()
-    sys.exit(
-        run_workers(pool, count, burst=burst, worker_class=worker_class, max_tasks=max_tasks)
-    )
+    sys.exit(run_workers(pool, count, burst=burst, worker_class=worker_class, max_tasks=max_tasks))
 
 
 @cli.command()

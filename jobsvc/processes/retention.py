@@ -14,6 +14,10 @@ from ..states import ENDED
 from ..store import TaskStore
 from ..store.upkeep import EndedTask
 
+# Age in days of the ended tasks a retention pass deletes when none is named (the
+# daily job's, `jobsvc cleanup`'s and ``Service.cleanup``'s default).
+DEFAULT_DAYS = 30.0
+
 
 def _ended_before(store: TaskStore, status: str, cutoff: int) -> Iterator[list[EndedTask]]:
     """Batches of the tasks of an ended status that ended before ``cutoff``, oldest first."""
