@@ -90,7 +90,10 @@ def drain(svc: Service, timeout: float, resume_: bool, as_json: bool) -> None:
 def reconcile(svc: Service, as_json: bool) -> None:
     """Once: re-publish orphaned tasks, reap lost attempts, promote idle lanes."""
     report = svc.reconcile()
-    emit(dataclasses.asdict(report), as_json, output.reconcile_text)
+    if as_json:
+        emit(dataclasses.asdict(report), True, str)
+    else:
+        click.echo(output.reconcile_text(report))
     if report.failed:
         raise click.ClickException(
             f"{len(report.failed)} lane(s) could not be checked "
