@@ -1,6 +1,6 @@
 """Procfile entry: RQ workers for a pool (same as `jobsvc worker ...`).
 
-python worker.py --pool standard --count 2 [--burst]
+python worker.py --pool standard --count 2 [--burst] [--max-tasks N]
 """
 
 import sys

@@ -18,14 +18,14 @@ import time
 from typing import Any
 
 from .processes.reconcile import reconcile_all
-from .processes.retention import cleanup_deliveries, cleanup_ended
+from .processes.retention import DEFAULT_DAYS, cleanup_deliveries, cleanup_ended
 from .runner import process_store
 from .service import Service
 from .validation import parse_submission
 
 # Period of the retention pass, in seconds, and the age (days) of ended tasks it flags.
 CLEANUP_EVERY_S = 24 * 3600
-CLEANUP_DAYS = 30
+CLEANUP_DAYS = DEFAULT_DAYS
 # How old, in periods, a flag must be before a run deletes its task: the next run
 # comes a period later, and half a period absorbs the scheduler's jitter.
 CLEANUP_GRACE_PERIODS = 0.5

@@ -62,6 +62,16 @@ def pool_queue_names(pool: str) -> list[str]:
     return [MAINTENANCE_QUEUE] + [queue_name(check_pool(pool), p) for p in PRIORITIES]
 
 
+def pool_of(queues: list[str]) -> str | None:
+    """The pool a worker serves, read back from its queue names (``pool_queue_names``);
+    None for a worker of other queues (a plain ``rq worker`` on this Redis)."""
+    for name in queues:
+        priority, sep, pool = name.partition("-")
+        if sep and priority in PRIORITIES and POOL_RE.fullmatch(pool):
+            return pool
+    return None
+
+
 def is_dispatch(job: Job) -> bool:
     """A task's dispatch (``run_task(task id)``), as opposed to a maintenance job."""
     return job.func_name == JOB_FUNC
@@ -180,10 +190,12 @@ class Dispatcher:
             send_command(self.connection, worker, "stop-job", job_id=task_id)
 
     def workers(self) -> list[dict[str, Any]]:
-        """The RQ workers registered in Redis, as ``GET /stats`` lists them."""
+        """The RQ workers registered in Redis, as ``GET /stats`` lists them, each
+        with the pool it serves."""
         return [
             {
                 "name": w.name,
+                "pool": pool_of(w.queue_names()),
                 "state": str(w.get_state()),
                 "queues": w.queue_names(),
                 "currentJobId": w.get_current_job_id(),

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from .settings import DEFAULT_POOL
 from .states import ENDED
 
 TIME_FIELDS = ("createdAt", "startedAt", "completedAt", "lastOutputAt", "cooldownUntil")
@@ -102,6 +103,7 @@ def render_task(
     task["result"] = _json(h.get("result"))
     task["error"] = _json(h.get("error"))
     task["history"] = render_history(history)
+    task["pool"] = h.get("pool") or DEFAULT_POOL
     task["dependsOn"] = _json(h.get("dependsOn")) or []
     task["waitingOn"] = waiting_on(task["dependsOn"], h.get("waitingOn"))
     task["steps"] = None if "steps" in truncated else [render_step(s, h["status"]) for s in steps]

@@ -1,5 +1,6 @@
 """The time rules of an attempt: how long a retry waits, when an attempt,
-or a dispatch, counts as lost, and when a lane found well is looked at again.
+or a dispatch, counts as lost, when a lane found well is looked at again, and
+how long a type's attempt may run when it names no timeout (its pool's default).
 
 The runner applies the backoff when an attempt fails; the reconciler applies
 the rest to what it reads of a lane (``TaskStore.lane_state``).  Times of
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 import random
 from typing import Any
+
+from .settings import DEFAULT_TIMEOUT_S, POOL_TIMEOUTS_S
 
 # Largest retry backoff, in seconds, however many attempts came before.
 MAX_BACKOFF_S = 300.0
@@ -28,6 +31,12 @@ ORPHAN_GRACE_S = 10.0
 # 100,000 waiting lanes each hour costs 28 looks a second.
 RECHECK_MAX_S = 3600.0
 US = 1_000_000
+
+
+def pool_timeout_s(pool: str) -> int:
+    """The hard timeout of a type of ``pool`` that names none: the built-in pool's
+    (``standard`` 600 s, ``long`` 6 h), the standard one for any other pool."""
+    return POOL_TIMEOUTS_S.get(pool, DEFAULT_TIMEOUT_S)
 
 
 def backoff_ms(base_s: float, retry_count: int) -> int:

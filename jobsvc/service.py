@@ -23,7 +23,7 @@ from .model import Task
 from .processes import drain
 from .processes.check import layout_warnings, redis_warnings
 from .processes.reconcile import Report, reconcile_all
-from .processes.retention import cleanup_deliveries, cleanup_ended
+from .processes.retention import DEFAULT_DAYS, cleanup_deliveries, cleanup_ended
 from .settings import Settings
 from .store import open_store
 from .types import loader, registry
@@ -55,6 +55,18 @@ def with_running(workers: list[dict[str, Any]], running: dict[str, str]) -> list
             worker["state"] = "busy"
             worker["currentJobId"] = running[worker["name"]]
     return workers
+
+
+def worker_counts(workers: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """{pool: {"busy": n, "idle": n}} of a worker listing (``Service.stats``'s
+    ``workers``): a worker is busy while it runs a task or a maintenance job, idle
+    otherwise (suspended or starting included); a worker of no jobsvc pool is
+    counted under ``"-"``."""
+    counts: dict[str, dict[str, int]] = {}
+    for worker in workers:
+        pool = counts.setdefault(worker.get("pool") or "-", {"busy": 0, "idle": 0})
+        pool["busy" if worker["state"] == "busy" else "idle"] += 1
+    return counts
 
 
 class Service:
@@ -368,7 +380,7 @@ class Service:
 
     def cleanup(
         self,
-        days: float,
+        days: float = DEFAULT_DAYS,
         grace_s: float = 0.0,
         *,
         dry_run: bool = False,

@@ -56,8 +56,15 @@ DEFAULT_DATA_DIR = Path(".jobsvc")
 # again, in seconds: a submit of a type no worker offered within it is a 422
 # (types/offers.py).  Workers publish at start and every fifth of this.
 DEFAULT_OFFERS_TTL_S = 600.0
-# Worker pool served when none is named.
+# Worker pool served when none is named; its types' timeout is DEFAULT_TIMEOUT_S.
 DEFAULT_POOL = "standard"
+# The built-in pool for long work (`@task(pool="long")`, the Procfile's worker-long).
+LONG_POOL = "long"
+# Hard timeout of a long-pool type that names none: six hours, for a data migration.
+LONG_TIMEOUT_S = 6 * 3600
+# Timeout of a type that names none, per built-in pool; any other pool name makes a
+# pool of its own whose types take DEFAULT_TIMEOUT_S (``policy.pool_timeout_s``).
+POOL_TIMEOUTS_S = {DEFAULT_POOL: DEFAULT_TIMEOUT_S, LONG_POOL: LONG_TIMEOUT_S}
 # Where `jobsvc web` and `jobsvc up` listen (JOBSVC_HOST, JOBSVC_PORT; gunicorn reads PORT).
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000

@@ -194,3 +194,26 @@ def drip(ctx, payload):
         i += 1
         ctx.sleep(float(payload.get("every", 0.2)))
     return {"lines": i}
+
+
+@task("migrate", pool="long")
+def migrate(ctx, payload):
+    """A long task: runs on a worker of the long pool until the payload's file exists."""
+    while not os.path.exists(payload["path"]):
+        ctx.sleep(0.05)
+    return {"migrated": True}
+
+
+@task("progressing")
+def progressing(ctx, payload):
+    """Progress with messages of shrinking length, a log line between, then more progress."""
+    ctx.progress(10, "fetching a long list of things")
+    ctx.progress(40, "short")
+    ctx.log("a line of output")
+    ctx.progress(100, "done")
+
+
+def maintenance_probe(path):
+    """A job for the ``maintenance`` queue (not a dispatch): appends a line to ``path``."""
+    with open(path, "a") as out:
+        out.write("ran\n")

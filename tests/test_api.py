@@ -38,6 +38,7 @@ TASK_FIELDS = {
     "result",
     "error",
     "history",
+    "pool",
     "dependsOn",
     "waitingOn",
     "steps",
@@ -86,6 +87,7 @@ def test_submit_answers_201_with_the_contract_task(api: Api) -> None:
     task = body["task"]
     assert set(task) == TASK_FIELDS
     assert task["deployment"] == "prod-eu" and task["type"] == "noop"
+    assert task["pool"] == "standard"
     assert (task["status"], task["priority"], task["position"]) == ("queued", "high", 0)
     assert task["payload"] == {"ref": "v1"} and task["metadata"] == {"by": "portal"}
     assert (task["maxRetries"], task["timeoutS"], task["retryCount"]) == (2, 30, 0)

@@ -105,3 +105,38 @@ def test_honcho_stops_the_procfile_within_its_grace_with_tasks_running(
     log = (tmp_path / "honcho.log").read_text(errors="replace")
     assert log.count("sending SIGKILL") <= 3, log[-3000:]
     assert_none_left(marker)
+
+
+def test_the_procfile_runs_a_worker_for_each_pool(svc, env, marker, tmp_path):
+    """The Procfile's `worker` and `worker-long` lines under honcho: a long task runs
+    on the long worker while a standard task completes; both pools are listed."""
+    honcho = subprocess.Popen(
+        [sys.executable, "-m", "honcho", "start", "-f", str(ROOT / "Procfile"), "-d", str(ROOT)]
+        + ["-p", str(free_port())],
+        cwd=ROOT,
+        env={**os.environ, **env, "WORKER_COUNT": "1", "WEB_CONCURRENCY": "1"}
+        | {"JOBSVC_TEST_MARKER": marker},
+        stdout=(tmp_path / "honcho.log").open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        wait_until(
+            lambda: {"migrate", "echo"} <= set(svc.store.offered_types()), 60, "both pools' offers"
+        )
+        release = tmp_path / "release"
+        long_task = svc.submit("prod-db", "migrate", {"path": str(release)})
+        quick = svc.submit("prod-web", "echo", {"lines": ["hi"]})
+        wait_until(lambda: svc.get(quick.id).status == "completed", 30, "the standard task")
+        assert svc.get(long_task.id).status == "running"
+        pools = sorted(w["pool"] for w in svc.stats()["workers"])
+        assert pools == ["long", "standard"], pools
+        release.touch()
+        wait_until(lambda: svc.get(long_task.id).status == "completed", 30, "the long task")
+        os.killpg(honcho.pid, signal.SIGTERM)
+        honcho.wait(HONCHO_WAIT_S + 10)
+    finally:
+        if honcho.poll() is None:
+            os.killpg(honcho.pid, signal.SIGKILL)
+            honcho.wait(10)
+    assert_none_left(marker)

@@ -136,3 +136,23 @@ def test_a_busy_port_is_one_line_and_nothing_is_left(up_env, tmp_path, marker):
     assert result.stderr == f"Error: port {port} is in use; use --port\n"
     assert BANNER not in result.stdout
     assert_none_left(marker)
+
+
+def test_up_runs_a_long_worker_beside_the_standard_ones(up_env, tmp_path, marker):
+    up = Up(up_env, tmp_path, free_port())
+    up.wait_up()
+    data = Path(up_env["JOBSVC_DATA_DIR"])
+    svc = Service((data / "redis.url").read_text().strip(), Settings.from_env(up_env))
+    wait_until(
+        lambda: sorted(w["pool"] for w in svc.stats()["workers"]) == ["long", "standard"],
+        30,
+        "a worker of each pool",
+    )
+    os.killpg(up.proc.pid, signal.SIGINT)
+    assert up.proc.wait(60) == 0, up.output()
+    out = up.output()
+    # Both pools' workers are stopped together, after the web and before the scheduler.
+    order = [out.index(f"stopping the {name}:") for name in ("web", "workers", "scheduler")]
+    assert order == sorted(order), out
+    assert order[1] < out.index("stopping the long worker:") < order[2], out
+    assert_none_left(marker)

@@ -124,7 +124,9 @@ def web(host: str, port: int, threads: int) -> None:
     envvar="JOBSVC_POOL",
     help="The pool whose tasks to run [env JOBSVC_POOL].",
 )
-@click.option("--count", type=int, default=1, show_default=True, help="Worker processes.")
+@click.option(
+    "--count", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes."
+)
 @click.option("--burst", is_flag=True, help="Exit when there is nothing left to do.")
 @click.option(
     "--worker-class",
@@ -134,10 +136,17 @@ def web(host: str, port: int, threads: int) -> None:
     envvar="JOBSVC_WORKER_CLASS",
     help="fork: each task in a forked work-horse; simple: in the worker process.",
 )
-def worker(pool: str, count: int, burst: bool, worker_class: str) -> None:
+@click.option(
+    "--max-tasks",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Exit (0) after running N tasks, each process of --count on its own; "
+    "maintenance jobs do not count.",
+)
+def worker(pool: str, count: int, burst: bool, worker_class: str, max_tasks: int | None) -> None:
     """RQ workers for a pool."""
     redis_first()
-    sys.exit(run_workers(pool, count, burst=burst, worker_class=worker_class))
+    sys.exit(run_workers(pool, count, burst=burst, worker_class=worker_class, max_tasks=max_tasks))
 
 
 @cli.command()

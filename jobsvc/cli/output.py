@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from typing import Any
 
 import click
 
+from ..service import worker_counts
 from .terminal import shown
 
 
@@ -98,10 +100,22 @@ def status_text(stats: dict[str, Any]) -> str:
     lines += _table("by type", stats["byType"])
     lines += _table("by priority", stats["byPriority"])
     lines.append(f"in cooldown: {stats['inCooldown']}")
-    lines.append(f"workers: {len(stats['workers'])}")
+    lines += workers_lines(stats["workers"])
     lines.append(f"busy lanes: {len(stats['lanes'])}")
     lines += ["  " + summary_line(s) for s in stats["lanes"]]
     return "\n".join(lines)
+
+
+def workers_lines(workers: list[dict[str, Any]]) -> list[str]:
+    """`jobsvc status`' workers: per pool, how many are busy and idle, then each busy
+    worker with the task it runs."""
+    lines = [f"workers: {len(workers)}"]
+    for pool, counts in sorted(worker_counts(workers).items()):
+        lines.append(f"  {pool:<16} busy={counts['busy']}  idle={counts['idle']}")
+        for w in sorted(workers, key=lambda w: str(w["name"])):
+            if (w.get("pool") or "-") == pool and w["state"] == "busy":
+                lines.append(f"    {w['name']}  running {w.get('currentJobId') or '-'}")
+    return lines
 
 
 def reconcile_text(report: Any) -> str:
@@ -120,16 +134,28 @@ def drain_progress(running: int) -> None:
     click.echo(f"{start}draining: {running} task(s) running ", nl=not tty or running == 0)
 
 
+# What a terminal does on `\r` + erase-line: back to the start of the line, cleared.
+CLEAR_LINE = "\r\033[K"
+
+
 def progress_bar(percent: float, message: str, width: int = 30) -> str:
     filled = int(width * max(0.0, min(100.0, percent)) / 100)
     return f"[{'#' * filled}{'.' * (width - filled)}] {percent:5.1f}% {message}"
 
 
+def one_row(line: str, columns: int) -> str:
+    """The line cut to fit one row of the terminal (with one column spare): a
+    wrapped bar would leave its first row behind at every redraw."""
+    return line if len(line) < columns else line[: max(columns - 2, 0)] + "…"
+
+
 def print_event(event: dict[str, Any], *, err: bool = False) -> None:
     """Prints one output event (log, progress, step) for a person, to stderr if ``err``.
 
-    Progress redraws one line in place on a terminal; output lines and
-    steps are printed on lines of their own.  What the task wrote is
+    Progress redraws one line in place on a terminal (cleared first, cut to
+    the terminal's width), and that line is cleared before an output line
+    or a step is printed on a line of its own; into a pipe each progress
+    event is a plain line of its own.  What the task wrote is
     neutralised on a terminal and passed through exactly otherwise
     (``terminal``); ``color=True`` keeps click from stripping part of it.
     """
@@ -138,10 +164,12 @@ def print_event(event: dict[str, Any], *, err: bool = False) -> None:
     if event["type"] == "progress":
         message = shown(str(data.get("message", "")), tty, one_line=True)
         bar = progress_bar(float(data.get("percent", 0)), message)
-        click.echo(f"\r{bar}" if tty else bar, nl=not tty, err=err, color=True)
+        if tty:
+            bar = CLEAR_LINE + one_row(bar, shutil.get_terminal_size().columns)
+        click.echo(bar, nl=not tty, err=err, color=True)
         return
     if tty:
-        click.echo("\r\033[K", nl=False, err=err)
+        click.echo(CLEAR_LINE, nl=False, err=err)
     if event["type"] == "log":
         click.echo(shown(data["line"], tty), err=err, color=True)
     elif event["type"] == "step":
@@ -159,7 +187,7 @@ def print_status(data: dict[str, Any], error: dict[str, Any] | None = None) -> N
     tty = sys.stderr.isatty()
     for err in (False, True):  # a progress bar may be left on either
         if (sys.stderr if err else sys.stdout).isatty():
-            click.echo("\r\033[K", nl=False, err=err)
+            click.echo(CLEAR_LINE, nl=False, err=err)
     line = f"-- {data['status']}" + (f" ({data['reason']})" if data.get("reason") else "")
     detail = error_text(error, data.get("reason"))
     if detail:

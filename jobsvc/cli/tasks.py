@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from ..model import Task
-from ..service import DEFAULT_TASKS_LIMIT, Service
+from ..service import DEFAULT_TASKS_LIMIT, Service, worker_counts
 from ..states import ENDED, PRIORITIES, Status
 from . import output
 from .common import emit, json_option, service_command
@@ -20,17 +20,23 @@ from .terminal import shown
 COMMANDS = click.Group()
 
 
-def follow(svc: Service, task_id: str, since: str | None = None, err: bool = False) -> str | None:
-    """Prints a task's events until it ends (output to stderr if ``err``); returns
-    the last status.  An ended task's status line carries its error."""
+def follow(
+    svc: Service, task_id: str, since: str | None = None, err: bool = False, as_json: bool = False
+) -> str | None:
+    """Prints a task's events until it ends (output to stderr if ``err``; each event
+    as a line of JSON if ``as_json``); returns the last status.  An ended task's
+    status line carries its error."""
     final = None
     for event in svc.events(task_id, since=since):
-        if event["type"] != "status":
+        if event["type"] == "status":
+            final = str(event["data"]["status"])
+        if as_json:
+            click.echo(json.dumps(event))
+        elif event["type"] != "status":
             output.print_event(event, err=err)
-            continue
-        final = str(event["data"]["status"])
-        error = svc.get(task_id).error if final in ENDED and final != "completed" else None
-        output.print_status(event["data"], error)
+        else:
+            error = svc.get(task_id).error if final in ENDED and final != "completed" else None
+            output.print_status(event["data"], error)
     return final
 
 
@@ -144,11 +150,13 @@ def submit(
 @json_option
 @service_command
 def status(svc: Service, deployment: str | None, as_json: bool) -> None:
-    """Totals by status, type and priority; busy lanes with their active task."""
+    """Totals by status, type and priority; workers per pool, busy and idle; busy
+    lanes with their active task."""
     if deployment:
         emit(svc.deployment(deployment), as_json, output.deployment_text)
         return
     stats = svc.stats()
+    stats["pools"] = worker_counts(stats["workers"])
     stats["lanes"] = svc.busy_lanes()
     emit(stats, as_json, output.status_text)
 
@@ -195,10 +203,13 @@ def list_command(
 @COMMANDS.command()
 @click.argument("task_id")
 @click.option("--since", default="0", help="Event id to resume after (0: from the start).")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print each event as a line of JSON (the API's shape)."
+)
 @service_command
-def tail(svc: Service, task_id: str, since: str) -> None:
+def tail(svc: Service, task_id: str, since: str, as_json: bool) -> None:
     """Print a task's output live, then how it ended; exit 0 if it completed."""
-    if follow(svc, task_id, since) != "completed":
+    if follow(svc, task_id, since, as_json=as_json) != "completed":
         sys.exit(1)
 
 
@@ -241,9 +252,13 @@ def show(svc: Service, task_id: str, as_json: bool) -> None:
 
 @COMMANDS.command(name="log")
 @click.argument("task_id")
+@json_option
 @service_command
-def log_command(svc: Service, task_id: str) -> None:
+def log_command(svc: Service, task_id: str, as_json: bool) -> None:
     """A task's whole output so far (as /tasks/{id}/log), step markers included."""
+    if as_json:
+        emit({"id": task_id, "log": svc.log(task_id)}, True, str)
+        return
     click.echo(shown(svc.log(task_id), sys.stdout.isatty()), nl=False, color=True)
 
 

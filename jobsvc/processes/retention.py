@@ -17,6 +17,9 @@ from ..store.upkeep import EndedTask
 # Ended webhook deliveries one run looks at, per status, at most (a backlog beyond
 # it is worked off by the next runs).
 DELIVERIES_PER_RUN = 50_000
+# Age in days of the ended tasks a retention pass deletes when none is named (the
+# daily job's, `jobsvc cleanup`'s and ``Service.cleanup``'s default).
+DEFAULT_DAYS = 30.0
 
 
 def _ended_before(store: TaskStore, status: str, cutoff: int) -> Iterator[list[EndedTask]]:

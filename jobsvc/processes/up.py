@@ -3,16 +3,18 @@
 ``up`` is everything for local use in one command: a Redis it owns (unless
 ``JOBSVC_REDIS_URL`` names one) on loopback, with a generated password and
 AOF persistence in the data dir, then the web server, the workers and the
-scheduler as child processes.  It holds a lock in its data dir
-(``uplock``): a second `up` there is refused in one line, and ``down``
-finds it.  It says it is up once ``/healthz`` answers and a worker offers
-its task types (so the first submit of a custom type is not refused).
+scheduler as child processes: the workers of the ``standard`` pool
+(``--workers``) and one of the ``long`` pool, as the Procfile's ``worker`` and
+``worker-long``.  It holds a lock in its data dir (``uplock``): a second `up`
+there is refused in one line, and ``down`` finds it.  It says it is up once
+``/healthz`` answers and a worker offers its task types (so the first submit
+of a custom type is not refused).
 
 SIGINT, SIGTERM and SIGHUP (a closed terminal) stop it the same way, in
-order: the web server first, so nothing new comes in; the workers, which
-finish their current task within ``JOBSVC_SHUTDOWN_S`` (a second signal
-stops them at once); the webhook deliverer (when webhooks are configured);
-the scheduler; Redis last.  Each child leads a process
+order: the web server first, so nothing new comes in; the workers of both
+pools together, which finish their current task within ``JOBSVC_SHUTDOWN_S``
+(a second signal stops them at once); the webhook deliverer (when webhooks
+are configured); the scheduler; Redis last.  Each child leads a process
 group of its own, and gets SIGTERM from the kernel if `up` itself is killed
 (``lifetime``), so nothing it started outlives it.
 """
@@ -40,7 +42,7 @@ from .. import lifetime
 from ..connection import redacted, url_file, write_url_file
 from ..errors import ConfigError
 from ..loopback import is_loopback_host, refusal
-from ..settings import DEFAULT_HOST, Settings
+from ..settings import DEFAULT_HOST, LONG_POOL, Settings
 from ..store import TaskStore, open_store
 from . import uplock
 from .redis_server import RedisServer
@@ -136,6 +138,9 @@ class Child:
     argv: list[str]
     stop_s: float
     waiting: str
+    # Stopped at the same time as the child before it (the workers of two pools:
+    # one after the other, a stop would wait for two shutdown allowances).
+    with_previous: bool = False
     proc: subprocess.Popen[bytes] | None = None
 
     def start(self, env: dict[str, str]) -> None:
@@ -160,14 +165,20 @@ class Child:
 def _children(settings: Settings, host: str, port: int, workers: int) -> list[Child]:
     """The children in their stopping order: nothing new comes in once the web has gone."""
     me = [sys.executable, "-m", "jobsvc"]
+    waiting = (
+        f"their running tasks (up to {settings.shutdown_s:g}s; Ctrl-C again to stop them at once)"
+    )
     return [
         Child("web", me + ["web", "--host", host, "--port", str(port)], WEB_STOP_S, "its requests"),
         Child(
-            "workers",
-            me + ["worker", "--count", str(workers)],
+            "workers", me + ["worker", "--count", str(workers)], stop_timeout_s(settings), waiting
+        ),
+        Child(
+            f"{LONG_POOL} worker",
+            me + ["worker", "--pool", LONG_POOL, "--count", "1"],
             stop_timeout_s(settings),
-            f"their running tasks (up to {settings.shutdown_s:g}s; "
-            "Ctrl-C again to stop them at once)",
+            waiting.replace("their", "its", 1),
+            with_previous=True,
         ),
         *_deliverer(settings, me),
         Child("scheduler", me + ["scheduler"], SCHEDULER_STOP_S, "its current pass"),
@@ -181,6 +192,17 @@ def _deliverer(settings: Settings, me: list[str]) -> list[Child]:
         return []
     stop_s = settings.webhook_timeout_s + FORCE_GRACE_S
     return [Child("deliverer", me + ["deliverer"], stop_s, "its webhook tries in flight")]
+
+
+def stages(children: list[Child]) -> list[list[Child]]:
+    """The children grouped as they stop: each with those ``with_previous`` after it."""
+    grouped: list[list[Child]] = []
+    for child in children:
+        if child.with_previous and grouped:
+            grouped[-1].append(child)
+        else:
+            grouped.append([child])
+    return grouped
 
 
 def stop_timeout_s(settings: Settings) -> float:
@@ -210,30 +232,34 @@ class Stopping:
             signal.signal(signum, self.on_signal)
 
 
-def _stop_child(child: Child, stopping: Stopping) -> None:
-    """SIGTERM (warm: workers finish their task); again if forced (RQ's cold shutdown),
-    with FORCE_GRACE_S left; SIGKILL for what is left at the deadline."""
-    if not child.running():
-        return
-    say(f"stopping the {child.name}: waiting for {child.waiting}")
-    child.signal(signal.SIGTERM)
-    deadline, forced = time.monotonic() + child.stop_s, False
-    while child.running() and time.monotonic() < deadline:
+def _stop_stage(stage: list[Child], stopping: Stopping) -> None:
+    """SIGTERM (warm: workers finish their task) to each child of the stage; again if
+    forced (RQ's cold shutdown), with FORCE_GRACE_S left; SIGKILL for what is left
+    at a child's deadline."""
+    running = [child for child in stage if child.running()]
+    for child in running:
+        say(f"stopping the {child.name}: waiting for {child.waiting}")
+        child.signal(signal.SIGTERM)
+    start, forced = time.monotonic(), False
+    deadlines = {id(child): start + child.stop_s for child in running}
+    while any(c.running() and time.monotonic() < deadlines[id(c)] for c in running):
         if stopping.forced.is_set() and not forced:
             forced = True
-            child.signal(signal.SIGTERM)
-            deadline = min(deadline, time.monotonic() + FORCE_GRACE_S)
+            for child in running:
+                child.signal(signal.SIGTERM)
+                deadlines[id(child)] = min(deadlines[id(child)], time.monotonic() + FORCE_GRACE_S)
         time.sleep(0.05)
-    child.signal(signal.SIGKILL)
-    if child.proc is not None:
-        child.proc.wait()
+    for child in running:
+        child.signal(signal.SIGKILL)
+        if child.proc is not None:
+            child.proc.wait()
 
 
 def _stop_all(
     children: list[Child], server: RedisServer | None, settings: Settings, stopping: Stopping
 ) -> None:
-    for child in children:
-        _stop_child(child, stopping)
+    for stage in stages(children):
+        _stop_stage(stage, stopping)
     if server is not None:
         say("stopping Redis")
         server.stop(REDIS_STOP_S)
@@ -349,7 +375,7 @@ def _record(
 ) -> uplock.Record:
     procs = [c.proc for c in children if c.proc] + ([server.process] if server else [])
     pids = [p.pid for p in procs if p is not None]
-    stop_s = sum(c.stop_s for c in children) + REDIS_STOP_S
+    stop_s = sum(max(c.stop_s for c in stage) for stage in stages(children)) + REDIS_STOP_S
     return uplock.Record(
         pid=os.getpid(),
         started=uplock.start_time(os.getpid()),

@@ -7,6 +7,10 @@ ticker thread that hands tasks whose retry backoff is over back to RQ
 
 A task's dispatch is run without RQ's per-job bookkeeping (``Dispatches``):
 the task store already holds everything RQ would record about it.
+
+``--max-tasks N`` stops a worker process once it has run N dispatches (task
+attempts; the scheduler's maintenance jobs do not count, which RQ's own
+``max_jobs`` would): each process of ``--count`` has its own N.
 """
 
 from __future__ import annotations
@@ -88,6 +92,22 @@ class ShutdownDeadline:
                 self._deadline.start()
 
 
+class Budget:
+    """How many more dispatches a worker process runs (None: no end).  It outlives
+    the RQ worker objects, which ``run_worker`` makes anew after a Redis failure."""
+
+    def __init__(self, max_tasks: int | None):
+        self.left = max_tasks
+
+    def spend(self) -> None:
+        if self.left is not None:
+            self.left -= 1
+
+    @property
+    def spent(self) -> bool:
+        return self.left is not None and self.left <= 0
+
+
 class Dispatches(BaseWorker):
     """Runs a task's dispatch without RQ's per-job bookkeeping.
 
@@ -108,6 +128,8 @@ class Dispatches(BaseWorker):
 
     # The store this worker marks popped dispatches with (set by ``_rq_worker``).
     task_store: TaskStore
+    # The dispatches it may still run (``--max-tasks``; set by ``_rq_worker``).
+    budget: Budget = Budget(None)
     _dispatch: str | None = None
     _registered_until = 0.0
     _suspension_checked = float("-inf")
@@ -128,6 +150,10 @@ class Dispatches(BaseWorker):
         finally:
             self._dispatch = None
             self._state = WorkerStatus.IDLE
+            self.budget.spend()
+            if self.budget.spent:
+                # RQ's loop looks at this before its next pop: the worker takes no more.
+                self._stop_requested = True
 
     def run_dispatch(self, job: Job, queue: Queue) -> None:
         raise NotImplementedError
@@ -263,10 +289,17 @@ class DueTicker(threading.Thread):
 
 
 def run_worker(
-    pool: str, *, burst: bool = False, worker_class: str = "fork", settings: Settings | None = None
+    pool: str,
+    *,
+    burst: bool = False,
+    worker_class: str = "fork",
+    max_tasks: int | None = None,
+    settings: Settings | None = None,
 ) -> None:
-    """Runs one RQ worker in this process until it is stopped (or, burst, idle)."""
+    """Runs one RQ worker in this process until it is stopped (or, burst, idle; or
+    it has run ``max_tasks`` dispatches)."""
     settings = settings or Settings.from_env()
+    budget = Budget(max_tasks)
     loader.load(settings)
     store = open_store(settings)
     runner.use_store(store)
@@ -277,9 +310,10 @@ def run_worker(
     try:
         while True:
             worker = _rq_worker(store, pool, worker_class, settings.shutdown_s)
+            worker.budget = budget
             if not _work(worker, burst):
                 continue
-            if worker.signalled:
+            if worker.signalled or budget.spent:
                 break
             if burst:
                 if not ticker.pending():
@@ -326,11 +360,19 @@ def _work(worker: JobsvcWorker | JobsvcSimpleWorker, burst: bool) -> bool:
     return True
 
 
-def run_workers(pool: str, count: int, *, burst: bool = False, worker_class: str = "fork") -> int:
-    """``count`` worker processes; SIGTERM/SIGINT go to each (warm shutdown)."""
+def run_workers(
+    pool: str,
+    count: int,
+    *,
+    burst: bool = False,
+    worker_class: str = "fork",
+    max_tasks: int | None = None,
+) -> int:
+    """``count`` worker processes; SIGTERM/SIGINT go to each (warm shutdown).  Each
+    runs at most ``max_tasks`` dispatches; this one returns when all have ended."""
     check_pool(pool)
     if count == 1:
-        run_worker(pool, burst=burst, worker_class=worker_class)
+        run_worker(pool, burst=burst, worker_class=worker_class, max_tasks=max_tasks)
         return 0
     argv = [
         sys.executable,
@@ -343,7 +385,9 @@ def run_workers(pool: str, count: int, *, burst: bool = False, worker_class: str
         "1",
         "--worker-class",
         worker_class,
-    ] + (["--burst"] if burst else [])
+    ]
+    argv += ["--burst"] if burst else []
+    argv += ["--max-tasks", str(max_tasks)] if max_tasks is not None else []
     # Each stops as if told to (warm) when this process ends, however it ends.
     children = [
         subprocess.Popen(argv, preexec_fn=lifetime.child_dies_with_me(signal.SIGTERM))

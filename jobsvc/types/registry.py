@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..dispatch import check_pool
+from ..policy import pool_timeout_s
 from ..settings import DEFAULT_MAX_RETRIES, DEFAULT_POOL, DEFAULT_TIMEOUT_S
 from ..task_secrets import SecretNames, check_names
 
@@ -56,7 +57,7 @@ def task(
     name: str,
     *,
     pool: str = DEFAULT_POOL,
-    timeout: int = DEFAULT_TIMEOUT_S,
+    timeout: int | None = None,
     retries: int = DEFAULT_MAX_RETRIES,
     backoff: float | None = None,
     cooldown: int = 0,
@@ -67,11 +68,16 @@ def task(
 ) -> Callable[[Handler], Handler]:
     """Registers ``handler(ctx, payload)`` as the task type ``name``.
 
+    ``pool`` places it: a worker of that pool runs it (``standard``, ``long``, or
+    any other name, which makes a pool of its own).  Without ``timeout`` an
+    attempt may run as long as the pool allows (``policy.pool_timeout_s``).
     ``secrets`` names the secrets its handler gets as ``ctx.secrets``; a bad
-    name is refused here, when the module is imported, not at a task's run."""
+    name is refused here, when the module is imported, not at a task's run.
+    """
 
     checks = (preflight,) if callable(preflight) else tuple(preflight)
     check_pool(pool)
+    timeout_s = pool_timeout_s(pool) if timeout is None else timeout
     if not callable(secrets):
         secrets = check_names(secrets, f"task type {name!r}")
 
@@ -80,7 +86,7 @@ def task(
             name,
             handler,
             pool,
-            timeout,
+            timeout_s,
             retries,
             backoff,
             cooldown,
