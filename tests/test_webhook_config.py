@@ -92,4 +92,4 @@ def test_up_starts_a_deliverer_only_with_subscriptions_and_stops_it_before_the_s
     assert "deliverer" not in plain
     hooked = Settings.from_env({"JOBSVC_WEBHOOKS": json.dumps([GOOD])})
     names = [c.name for c in _children(hooked, "127.0.0.1", 8000, 2)]
-    assert names == ["web", "workers", "deliverer", "scheduler"]
+    assert names == ["web", "workers", "long worker", "deliverer", "scheduler"]

@@ -14,6 +14,7 @@ import re
 from typing import Any
 
 from ... import validation
+from ...dispatch import POOL_RE
 from ...service import MAX_DELIVERIES_LIMIT, MAX_QUEUE_LIMIT, MAX_TASKS_LIMIT
 from ...states import ENDED, PRIORITIES, Priority, Status
 from ...webhooks.config import EVENTS
@@ -137,7 +138,7 @@ def task() -> Schema:
         "result": {},
         "error": {"type": ["object", "null"]},
         "history": {"type": ["array", "null"], "items": history},
-        "pool": {"type": "string"},
+        "pool": {"type": "string", "pattern": full_match(POOL_RE)},
         "dependsOn": {"type": "array", "items": TASK_ID},
         "waitingOn": {"type": "array", "items": TASK_ID},
         "steps": {"type": ["array", "null"], "items": step},
@@ -147,7 +148,7 @@ def task() -> Schema:
             "description": "in a listing: the large fields left out (they read null)",
         },
     }
-    required = [n for n in properties if n not in ("pool", "truncated")]
+    required = [n for n in properties if n != "truncated"]
     return _object(properties, required)
 
 
