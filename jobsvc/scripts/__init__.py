@@ -1,8 +1,9 @@
 """Loads the Lua scripts: one file per state transition, each run atomically.
 
 Every script gets ``_lib.lua`` in front of it, after a first line defining
-``PREFIX`` and ``CFG`` (limits from the settings, and ``policy.ORPHAN_GRACE_S``
-for the reconciler's index).  Scripts are registered
+``PREFIX`` and ``CFG`` (limits from the settings, ``policy.ORPHAN_GRACE_S``
+for the reconciler's index, and what /metrics tallies: ``policy``'s bucket
+bounds and repair kinds).  Scripts are registered
 once per client; redis-py's ``Script`` runs them by SHA and reloads them if a
 restarted Redis forgot them.
 """
@@ -18,7 +19,7 @@ from redis import Redis
 from redis.commands.core import Script
 
 from .. import keys
-from ..policy import ORPHAN_GRACE_S, US
+from ..policy import ORPHAN_GRACE_S, REPAIR_KINDS, RUN_BUCKETS_S, US, WAIT_BUCKETS_S
 from ..settings import Settings
 
 HERE = Path(__file__).parent
@@ -57,6 +58,21 @@ def _read(name: str) -> str:
     return (HERE / f"{name}.lua").read_text()
 
 
+def _lua_list(values: tuple[float, ...]) -> str:
+    """Bucket bounds in seconds as a Lua list of µs."""
+    return "{ " + ", ".join(str(int(v * US)) for v in values) + " }"
+
+
+def _tally_cfg() -> str:
+    """The CFG entries of the tallies (_lib.lua's ``observe_end``, ``observe_wait``,
+    ``repaired``): bucket bounds in µs, and the repair kinds as a set."""
+    kinds = ", ".join(f"{k} = true" for k in REPAIR_KINDS)
+    return (
+        f"run_buckets_us = {_lua_list(RUN_BUCKETS_S)}, "
+        f"wait_buckets_us = {_lua_list(WAIT_BUCKETS_S)}, repair_kinds = {{ {kinds} }}"
+    )
+
+
 def source(name: str, settings: Settings) -> str:
     """The full text Redis runs for one script."""
     cfg = (
@@ -64,7 +80,7 @@ def source(name: str, settings: Settings) -> str:
         f"local CFG = {{ events_maxlen = {settings.events_maxlen}, "
         f"events_ttl = {settings.events_ttl_s}, log_max_bytes = {settings.log_max_bytes}, "
         f"dashboard_maxlen = {DASHBOARD_MAXLEN}, "
-        f"orphan_grace_us = {int(ORPHAN_GRACE_S * US)} }}\n"
+        f"orphan_grace_us = {int(ORPHAN_GRACE_S * US)}, {_tally_cfg()} }}\n"
     )
     return cfg + _read("_lib") + "\n" + _read(name)
 

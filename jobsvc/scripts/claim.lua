@@ -18,6 +18,7 @@
 -- A later attempt (attempt > 1) starts its output with a marker line, in the
 -- log and as a log event: '-- attempt 2 (retry: worker_lost)', the reason
 -- taken from the history entry that queued it again, so attempts read apart.
+-- A first start tallies the task's wait since acceptance (observe_wait).
 -- Returns {'ok', token, attempt, type, payload JSON, timeoutS, retryCount, deployment}
 -- (attempt counts every start of the task, manual retries included)
 --       | {'missing'} | {'not_active'} | {'not_queued', status} | {'not_due'} | {'draining'}
@@ -66,6 +67,7 @@ local fields = extend(
   emit_status(t, 'running', nil, now))
 -- Before set_status, which writes the new history entry over t.hn.
 if attempt > 1 then extend(fields, attempt_marker(attempt)) end
+if attempt == 1 then observe_wait(t, now) end
 set_status(t, 'running', now, nil, fields)
 publish(d)
 
