@@ -56,6 +56,16 @@ def queue_name(pool: str, priority: str) -> str:
     return f"{priority}-{pool}"
 
 
+def pool_of(queue_names: Iterable[str]) -> str | None:
+    """The pool a worker serves, read from the queues it listens on
+    (``queue_name``'s form); None for a worker that serves no pool."""
+    for name in queue_names:
+        priority, sep, pool = name.partition("-")
+        if sep and priority in PRIORITIES and POOL_RE.fullmatch(pool):
+            return pool
+    return None
+
+
 def pool_queue_names(pool: str) -> list[str]:
     """What a worker of ``pool`` listens on, in the order it serves them."""
     return [MAINTENANCE_QUEUE] + [queue_name(check_pool(pool), p) for p in PRIORITIES]

@@ -20,6 +20,7 @@ from . import (
     ext,
     headers,
     inputs,
+    metrics,
     sse,
     system,
     tasks,
@@ -53,7 +54,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     headers.init_app(app)
     auth.init_app(app)
     inputs.init_app(app)
-    for module in (tasks, deployments, system, sse, dashboard, websocket):
+    metrics.init_app(app)
+    for module in (tasks, deployments, system, metrics, sse, dashboard, websocket):
         app.register_blueprint(module.bp)
     # Keeps idle WebSockets alive through proxies and notices dead peers.
     app.config["SOCK_SERVER_OPTIONS"] = {"ping_interval": 25}
