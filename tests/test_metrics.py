@@ -103,6 +103,7 @@ def test_counters_and_histograms_move_as_tasks_end(svc, web_server, make_worker)
     assert value(workers, "jobsvc_workers", pool="standard", state="busy") == 0
     assert value(after, "jobsvc_lanes_busy") == 0
     assert value(after, "jobsvc_queue_depth_max") == 0
+    assert svc.store.client.zcard(keys.DEPTHS) == 0  # lanes with none waiting leave it
 
 
 def test_every_web_process_answers_the_same(svc, web_server, settings):
@@ -133,6 +134,10 @@ def test_queue_depth_max_and_busy_lanes(svc, web_server):
 
     svc.retry(deep[2].id)  # back at the end of its lane
     assert value(scrape(web_server), "jobsvc_queue_depth_max") == 2
+    for task in (deep[1], deep[2], deep[0]):
+        svc.cancel(task.id)
+    assert value(scrape(web_server), "jobsvc_queue_depth_max") == 1  # the shallow lane
+    assert svc.store.client.zrange(keys.DEPTHS, 0, -1, withscores=True) == [("shallow", 1.0)]
 
 
 def test_retention_never_decreases_a_counter(svc, web_server, make_worker):

@@ -246,8 +246,10 @@ local function repaired(kind)
   if CFG.repair_kinds[kind] then redis.call('HINCRBY', K.tallies, K.tally('repair', kind), 1) end
 end
 
--- A lane's waiting count, exactly (a submit and a retry set it; a promotion
--- and the end of a waiting task take one off; an empty lane leaves the set).
+-- A lane's waiting count, exactly: a submit and a retry set it (so a count
+-- that drifted is right again at the lane's next submit); a promotion and the
+-- end of a waiting task take one off (depth_less), and a lane with none
+-- waiting leaves the set.
 local function depth_set(d)
   local n = redis.call('ZCARD', K.lane_queue(d))
   if n == 0 then
@@ -255,6 +257,10 @@ local function depth_set(d)
   else
     redis.call('ZADD', K.depths, n, d)
   end
+end
+
+local function depth_less(d)
+  if tonumber(redis.call('ZINCRBY', K.depths, -1, d)) <= 0 then redis.call('ZREM', K.depths, d) end
 end
 
 -- The reconciler's index (K.checks): each lane that could need a repair,
@@ -343,7 +349,6 @@ local function startable_head(d, paused, now)
   if #head == 0 then
     redis.call('SREM', K.busy, d)
     redis.call('ZREM', K.checks, d)
-    redis.call('ZREM', K.depths, d)
     return nil
   end
   if paused == '1' then
@@ -359,7 +364,7 @@ local function startable_head(d, paused, now)
     return nil
   end
   redis.call('ZREM', K.lane_queue(d), head[1])
-  redis.call('ZINCRBY', K.depths, -1, d)
+  depth_less(d)
   return head[1]
 end
 
@@ -442,7 +447,7 @@ local function end_task(t, status, reason, now, fields, cascade)
   if active == id then
     nxt = advance(d, id, now)
   else
-    if redis.call('ZREM', K.lane_queue(d), id) == 1 then redis.call('ZINCRBY', K.depths, -1, d) end
+    if redis.call('ZREM', K.lane_queue(d), id) == 1 then depth_less(d) end
     redis.call('HSET', K.lane(d), 'last', id)
     -- A lane waiting on its head's dependencies moves on without it.
     if not active then nxt = promote(d, now) end
