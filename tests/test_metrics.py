@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 import requests
+from prometheus_client.openmetrics.parser import (
+    text_string_to_metric_families as openmetrics_families,
+)
 from prometheus_client.parser import text_string_to_metric_families
 
 from jobsvc import keys
@@ -209,6 +212,17 @@ def test_webhook_deliveries_are_zero_until_the_webhook_store_counts_them(web_ser
             return {"delivered": 7, "failed": 2, "pending": 5}
 
     assert WithWebhooks().webhook_deliveries() == {"delivered": 7, "failed": 2}
+
+
+def test_openmetrics_when_the_scraper_asks_for_it(svc, web_server):
+    svc.submit("prod-eu", "noop")
+    accept = {"Accept": "application/openmetrics-text; version=1.0.0"}
+    r = requests.get(web_server + "/metrics", headers=accept, timeout=30)
+    assert r.headers["Content-Type"].startswith("application/openmetrics-text"), r.headers
+    families = {f.name: f for f in openmetrics_families(r.text)}
+    assert families["jobsvc_tasks"].type == "gauge"
+    assert families["jobsvc_tasks_ended"].type == "counter"
+    assert families["jobsvc_task_duration_seconds"].type == "histogram"
 
 
 # -- auth ------------------------------------------------------------------------------

@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from itertools import chain
 
-from flask import Blueprint, Flask, Response, current_app
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from flask import Blueprint, Flask, Response, current_app, request
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -52,9 +53,12 @@ def init_app(app: Flask) -> None:
 
 @bp.get("/metrics")
 def metrics() -> Response:
-    """Redis down: the collector's read raises, and the error handler answers 503."""
+    """The text format, or OpenMetrics when the scraper asks for it (``Accept``), as
+    prometheus_client's own server chooses.  Redis down: the collector's read
+    raises, and the error handler answers 503."""
     registry: CollectorRegistry = current_app.extensions[REGISTRY]
-    return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+    encode, content_type = choose_encoder(request.headers.get("Accept", ""))
+    return Response(encode(registry), content_type=content_type)
 
 
 def cumulative(bounds_s: tuple[float, ...], tallied: Histogram) -> list[tuple[str, float]]:
