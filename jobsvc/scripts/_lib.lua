@@ -236,6 +236,7 @@ end
 
 -- Task t starts for the first time: its wait since acceptance is tallied.
 local function observe_wait(t, now)
+  if not t.createdAt then return end
   local us = now - tonumber(t.createdAt)
   redis.call('HINCRBY', K.tallies, K.tally('wait', bucket_of(CFG.wait_buckets_us, us), t.type), 1)
   redis.call('HINCRBY', K.tallies, K.tally('wait_us', t.type), int(us))
