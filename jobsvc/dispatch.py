@@ -57,19 +57,19 @@ def queue_name(pool: str, priority: str) -> str:
     return f"{priority}-{pool}"
 
 
-def pool_queue_names(pool: str) -> list[str]:
-    """What a worker of ``pool`` listens on, in the order it serves them."""
-    return [MAINTENANCE_QUEUE] + [queue_name(check_pool(pool), p) for p in PRIORITIES]
-
-
-def pool_of(queues: list[str]) -> str | None:
-    """The pool a worker serves, read back from its queue names (``pool_queue_names``);
-    None for a worker of other queues (a plain ``rq worker`` on this Redis)."""
-    for name in queues:
+def pool_of(queue_names: Iterable[str]) -> str | None:
+    """The pool a worker serves, read from the queues it listens on
+    (``queue_name``'s form); None for a worker that serves no pool."""
+    for name in queue_names:
         priority, sep, pool = name.partition("-")
         if sep and priority in PRIORITIES and POOL_RE.fullmatch(pool):
             return pool
     return None
+
+
+def pool_queue_names(pool: str) -> list[str]:
+    """What a worker of ``pool`` listens on, in the order it serves them."""
+    return [MAINTENANCE_QUEUE] + [queue_name(check_pool(pool), p) for p in PRIORITIES]
 
 
 def is_dispatch(job: Job) -> bool:

@@ -54,6 +54,12 @@ CASCADE = PREFIX + "cascade"
 HOOK_SEQ = PREFIX + "hookseq"
 HOOK_DUE = PREFIX + "hookdue"
 HOOK_COUNTS = PREFIX + "hookcounts"
+# What /metrics counts, in tallies that only grow (HASH, fields built by ``tally``):
+# retention never decreases them, so Prometheus never reads a drop as a reset.
+TALLIES = PREFIX + "tallies"
+# Lanes with waiting tasks, scored by how many wait (ZSET): the deepest lane's
+# count in O(log n) for /metrics.  A lane leaves it when it has nothing left.
+DEPTHS = PREFIX + "depths"
 
 
 def task(task_id: str) -> str:
@@ -184,3 +190,38 @@ def parse_count(field: str) -> tuple[str, str, str]:
 # (suffix, type) pairs:
 OLD_LANE_KEYS = ((":q", "zset"), (":lease", "string"))
 OLD_TASK_KEYS = ((":h", "list"), (":ev", "stream"))
+
+
+# The kinds of ``TALLIES`` fields and the parts each has after its kind, the name
+# (a task type, which may hold ``:``) always last, as in every key:
+#   end:<status>:<bucket>:<type>   attempts ended (an ended status, or ``retried``),
+#                                  by the bucket of their run time (``none``: the
+#                                  task ended without a running attempt)
+#   run_us:<type>                  the sum of those run times, µs
+#   wait:<bucket>:<type>           tasks started for the first time, by the bucket
+#                                  of their wait since acceptance
+#   wait_us:<type>                 the sum of those waits, µs
+#   repair:<kind>                  repairs (``policy.REPAIR_KINDS``)
+# A bucket is its upper bound in µs (``policy.RUN_BUCKETS_S``, ``WAIT_BUCKETS_S``)
+# or ``inf``, so a tally written under other bounds still reads right.
+TALLY_PARTS = {"end": 3, "run_us": 1, "wait": 2, "wait_us": 1, "repair": 1}
+# The status of an ended attempt whose task was queued again for a retry.
+RETRIED = "retried"
+# The bucket of a task that ended without a running attempt (skipped, canceled while queued).
+NO_RUN = "none"
+
+
+def tally(kind: str, *parts: str) -> str:
+    """A field of ``TALLIES``: its kind, then its parts, the name last."""
+    return ":".join((kind, *parts))
+
+
+def parse_tally(field: str) -> tuple[str, list[str]]:
+    """(kind, parts) of a ``TALLIES`` field; a kind this version does not know
+    gives no parts."""
+    kind, _, rest = field.partition(":")
+    arity = TALLY_PARTS.get(kind)
+    if arity is None:
+        return kind, []
+    parts = rest.split(":", arity - 1)
+    return kind, parts if len(parts) == arity else []

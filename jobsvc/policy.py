@@ -111,3 +111,18 @@ def running_check_at(state: dict[str, Any], now_us: int, stall_s: float) -> int:
     if lease_ms is not None and lease_ms >= 0:  # PTTL: -2 no lease, -1 no TTL
         times.append(now_us + int(lease_ms) * 1000)
     return max(min(times), now_us) + 1
+
+
+# -- what /metrics observes (docs/metrics.md) ----------------------------------------
+
+# Upper bounds (seconds, inclusive) of the buckets of an attempt's run time, its
+# claim to its end (``jobsvc_task_duration_seconds``): up to the long pool's 6 h.
+RUN_BUCKETS_S = (0.1, 0.5, 1, 5, 15, 30, 60, 300, 600, 1800, 3600, 7200, 21600)
+# Upper bounds (seconds) of the buckets of a task's wait, its acceptance to its
+# first start (``jobsvc_task_wait_seconds``).
+WAIT_BUCKETS_S = (0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600)
+# The repairs the scripts count (``jobsvc_repairs_total{kind}``), by kind: a lost
+# dispatch handed to RQ again (republish.lua), an attempt whose lease expired, one
+# stalled, one past its hard timeout (reap.lua, with ``overdue``'s reasons), an idle
+# lane whose head was never promoted (promote.lua).  Scripts count no other kind.
+REPAIR_KINDS = ("orphan", "worker_lost", "stalled", "timeout", "stuck_lane")

@@ -26,6 +26,7 @@ from .processes.reconcile import Report, reconcile_all
 from .processes.retention import DEFAULT_DAYS, cleanup_deliveries, cleanup_ended
 from .settings import Settings
 from .store import open_store
+from .store.metrics import MetricFigures
 from .types import loader, registry
 from .types.offers import OfferCache
 from .validation import Submission, parse_submission
@@ -307,6 +308,10 @@ class Service:
     def busy_lanes(self) -> builtins.list[dict[str, Any]]:
         """The summaries of the lanes with an active or waiting task."""
         return self.store.summaries(self.store.busy_deployments())
+
+    def metrics(self) -> MetricFigures:
+        """What ``GET /metrics`` shows, read from Redis now."""
+        return self.store.metric_figures()
 
     def stats(self) -> dict[str, Any]:
         stats = self.store.counts()

@@ -223,3 +223,45 @@ def test_lua_dependency_keys_mirror_keys_module(redis_url):
         keys.dependents("T"),
         *DEPENDENCY_FIXED,
     ]
+
+
+# What /metrics reads, probed apart from the rest (as the dependencies' keys are).
+METRICS_PROBE = (
+    "return { K.tallies, K.depths, K.tally('end', 'S', 'B', 'N'), K.tally('repair', 'K') }"
+)
+
+
+def test_lua_metrics_keys_mirror_keys_module(redis_url):
+    lib = source("promote", Settings()).split("-- promote.lua")[0]
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    assert client.eval(lib + METRICS_PROBE, 0) == [
+        keys.TALLIES,
+        keys.DEPTHS,
+        keys.tally("end", "S", "B", "N"),
+        keys.tally("repair", "K"),
+    ]
+    assert {keys.TALLIES, keys.DEPTHS}.isdisjoint(FIXED + DEPENDENCY_FIXED)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    types=st.lists(st.text(min_size=1, max_size=30), min_size=1, max_size=3).map(
+        lambda ts: {t + suffix for t in ts for suffix in ["", *SUFFIXES, ":inf", ":none"]}
+    )
+)
+def test_tally_fields_of_distinct_names_are_distinct(types):
+    """``jobsvc:tallies`` fields: a type name (any text) never reaches another's tally,
+    and each field reads back as what built it."""
+    built = [
+        ("end", (t, s, b), keys.tally("end", s, b, t))
+        for t in types
+        for s in [*STATUSES, keys.RETRIED]
+        for b in ("100000", "inf", keys.NO_RUN)
+    ]
+    built += [("wait", (t, b), keys.tally("wait", b, t)) for t in types for b in ("5000", "inf")]
+    built += [(kind, t, keys.tally(kind, t)) for t in types for kind in ("run_us", "wait_us")]
+    built += [("repair", k, keys.tally("repair", k)) for k in ("orphan", "stalled")]
+    assert_one_origin(built)
+    for kind, _, field in built:
+        parsed_kind, parts = keys.parse_tally(field)
+        assert parsed_kind == kind and keys.tally(kind, *parts) == field

@@ -2,7 +2,8 @@
 
 Every script gets ``_lib.lua`` in front of it, after a first line defining
 ``PREFIX`` and ``CFG`` (limits from the settings, ``policy.ORPHAN_GRACE_S``
-for the reconciler's index, and the webhook subscriptions' matching data).  Scripts are registered
+for the reconciler's index, the webhook subscriptions' matching data, and what
+/metrics tallies: ``policy``'s bucket bounds and repair kinds).  Scripts are registered
 once per client; redis-py's ``Script`` runs them by SHA and reloads them if a
 restarted Redis forgot them.
 """
@@ -18,7 +19,7 @@ from redis import Redis
 from redis.commands.core import Script
 
 from .. import keys
-from ..policy import ORPHAN_GRACE_S, US
+from ..policy import ORPHAN_GRACE_S, REPAIR_KINDS, RUN_BUCKETS_S, US, WAIT_BUCKETS_S
 from ..settings import Settings
 from ..webhooks.config import Subscription
 from ..webhooks.model import SNAPSHOT_FIELDS
@@ -89,6 +90,21 @@ def lua_hooks(subscriptions: tuple[Subscription, ...]) -> str:
     return "{ " + ", ".join(entries) + " }"
 
 
+def _lua_us_list(values: tuple[float, ...]) -> str:
+    """Bucket bounds in seconds as a Lua list of µs."""
+    return "{ " + ", ".join(str(int(v * US)) for v in values) + " }"
+
+
+def _tally_cfg() -> str:
+    """The CFG entries of the tallies (_lib.lua's ``observe_end``, ``observe_wait``,
+    ``repaired``): bucket bounds in µs, and the repair kinds as a set."""
+    kinds = ", ".join(f"{k} = true" for k in REPAIR_KINDS)
+    return (
+        f"run_buckets_us = {_lua_us_list(RUN_BUCKETS_S)}, "
+        f"wait_buckets_us = {_lua_us_list(WAIT_BUCKETS_S)}, repair_kinds = {{ {kinds} }}"
+    )
+
+
 def source(name: str, settings: Settings) -> str:
     """The full text Redis runs for one script."""
     cfg = (
@@ -97,7 +113,7 @@ def source(name: str, settings: Settings) -> str:
         f"events_ttl = {settings.events_ttl_s}, log_max_bytes = {settings.log_max_bytes}, "
         f"dashboard_maxlen = {DASHBOARD_MAXLEN}, "
         f"orphan_grace_us = {int(ORPHAN_GRACE_S * US)}, "
-        f"hooks = {lua_hooks(settings.webhooks)}, "
+        f"{_tally_cfg()}, hooks = {lua_hooks(settings.webhooks)}, "
         f"snapshot_fields = {lua_list(list(SNAPSHOT_FIELDS))} }}\n"
     )
     return cfg + _read("_lib") + "\n" + _read(name)

@@ -77,7 +77,7 @@ end
 -- are 0 when absent, payload and metadata {}, result null.
 local TASK_FIELDS = { 'status', 'deployment', 'type', 'priority', 'seq', 'token', 'retryCount',
   'maxRetries', 'timeoutS', 'attempts', 'identity', 'cooldownS', 'dueAt', 'cancelRequested', 'hn',
-  'ev0' }
+  'ev0', 'createdAt', 'startedAt' }
 
 -- The task's fields as a table (missing ones nil), or nil if there is no task.
 local function read_task(id)
@@ -205,6 +205,65 @@ local function publish(d)
   redis.call('XADD', K.dashboard, 'MAXLEN', '~', CFG.dashboard_maxlen, '*', 'deployment', d)
 end
 
+-- What /metrics reads (docs/metrics.md): tallies that only grow, in one hash
+-- (K.tallies; fields as keys.tally builds them, the type name last), and the
+-- lanes' waiting counts (K.depths, a ZSET: the deepest lane in O(log n)).
+K.tallies = PREFIX .. 'tallies'
+K.depths = PREFIX .. 'depths'
+function K.tally(...) return table.concat({ ... }, ':') end
+
+-- The bucket of a time (µs): its upper bound (CFG, from policy.py), or 'inf'.
+local function bucket_of(bounds, us)
+  for _, bound in ipairs(bounds) do
+    if us <= bound then return tostring(bound) end
+  end
+  return 'inf'
+end
+
+-- An attempt of task t ended as ``status`` (an ended status, or 'retried' when
+-- the task is queued again): tallied by its run time's bucket, and the time
+-- added to the type's sum.  A task that ends without a running attempt
+-- (skipped, canceled while queued) is tallied in the bucket 'none'.
+local function observe_end(t, status, now)
+  if t.status ~= 'running' or not t.startedAt then
+    redis.call('HINCRBY', K.tallies, K.tally('end', status, 'none', t.type), 1)
+    return
+  end
+  local us = now - tonumber(t.startedAt)
+  redis.call('HINCRBY', K.tallies, K.tally('end', status, bucket_of(CFG.run_buckets_us, us), t.type), 1)
+  redis.call('HINCRBY', K.tallies, K.tally('run_us', t.type), int(us))
+end
+
+-- Task t starts for the first time: its wait since acceptance is tallied.
+local function observe_wait(t, now)
+  if not t.createdAt then return end
+  local us = now - tonumber(t.createdAt)
+  redis.call('HINCRBY', K.tallies, K.tally('wait', bucket_of(CFG.wait_buckets_us, us), t.type), 1)
+  redis.call('HINCRBY', K.tallies, K.tally('wait_us', t.type), int(us))
+end
+
+-- A repair of one of policy.REPAIR_KINDS was made; any other kind is not counted.
+local function repaired(kind)
+  if CFG.repair_kinds[kind] then redis.call('HINCRBY', K.tallies, K.tally('repair', kind), 1) end
+end
+
+-- A lane's waiting count, exactly: a submit and a retry set it (so a count
+-- that drifted is right again at the lane's next submit); a promotion and the
+-- end of a waiting task take one off (depth_less), and a lane with none
+-- waiting leaves the set.
+local function depth_set(d)
+  local n = redis.call('ZCARD', K.lane_queue(d))
+  if n == 0 then
+    redis.call('ZREM', K.depths, d)
+  else
+    redis.call('ZADD', K.depths, n, d)
+  end
+end
+
+local function depth_less(d)
+  if tonumber(redis.call('ZINCRBY', K.depths, -1, d)) <= 0 then redis.call('ZREM', K.depths, d) end
+end
+
 -- The reconciler's index (K.checks): each lane that could need a repair,
 -- scored by the earliest time (µs) it could.  Every transition that changes
 -- what a lane waits for sets its score in the same step; heartbeats and
@@ -306,6 +365,7 @@ local function startable_head(d, paused, now)
     return nil
   end
   redis.call('ZREM', K.lane_queue(d), head[1])
+  depth_less(d)
   return head[1]
 end
 
@@ -430,6 +490,7 @@ local function end_task(t, status, reason, now, fields, cascade)
   redis.call('HDEL', K.task(id), 'worker', 'token', 'dispatchedAt', 'dueAt', 'cancelRequested')
   if t.dueAt then redis.call('ZREM', K.due, id) end
   end_identity(t, now, fields)
+  observe_end(t, status, now)
   set_status(t, status, now, reason, extend(fields, emit_status(t, status, reason, now)))
   outbox(t, 'task.' .. status, now)
   local active = field(K.lane(d), 'active')
@@ -440,7 +501,7 @@ local function end_task(t, status, reason, now, fields, cascade)
   if active == id then
     nxt = advance(d, id, now)
   else
-    redis.call('ZREM', K.lane_queue(d), id)
+    if redis.call('ZREM', K.lane_queue(d), id) == 1 then depth_less(d) end
     redis.call('HSET', K.lane(d), 'last', id)
     -- A lane waiting on its head's dependencies moves on without it.
     if not active then nxt = promote(d, now) end
@@ -515,6 +576,7 @@ local function retry_later(t, reason, backoff_ms, now, fields)
   -- A worker's ticker dispatches it when due; if none does, it is an orphan.
   check_lane_at(t.deployment, tonumber(due) + CFG.orphan_grace_us)
   extend(fields, emit_status(t, 'queued', 'retry: ' .. reason, now))
+  observe_end(t, 'retried', now)
   set_status(t, 'queued', now, 'retry: ' .. reason, extend(
     { 'retryCount', tonumber(t.retryCount or '0') + 1, 'dueAt', due }, fields))
   publish(t.deployment)

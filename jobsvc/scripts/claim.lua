@@ -19,6 +19,7 @@
 -- log and as a log event: '-- attempt 2 (retry: worker_lost)', the reason
 -- taken from the history entry that queued it again, so attempts read apart.
 -- A webhook subscription to task.started gets its delivery in this step (outbox).
+-- A first start tallies the task's wait since acceptance (observe_wait).
 -- Returns {'ok', token, attempt, type, payload JSON, timeoutS, retryCount, deployment}
 -- (attempt counts every start of the task, manual retries included)
 --       | {'missing'} | {'not_active'} | {'not_queued', status} | {'not_due'} | {'draining'}
@@ -67,6 +68,7 @@ local fields = extend(
   emit_status(t, 'running', nil, now))
 -- Before set_status, which writes the new history entry over t.hn.
 if attempt > 1 then extend(fields, attempt_marker(attempt)) end
+if attempt == 1 then observe_wait(t, now) end
 set_status(t, 'running', now, nil, fields)
 outbox(t, 'task.started', now)
 publish(d)

@@ -7,6 +7,7 @@
 -- KEYS[1] task hash   KEYS[2] lane hash   KEYS[3] lease key
 -- ARGV 1 id  2 token the caller saw  3 reason ('worker_lost' | 'stalled' | 'timeout')
 --      4 error JSON  5 backoff in ms  6 '1' to reap even with a live lease
+-- A reap is tallied as a repair of its reason's kind (policy.REPAIR_KINDS).
 -- Returns {'alive'} | {'moved'} | {'retry', dueAt}
 --       | {'ended', 'failed' [, '@dispatch', id, pool, priority, timeoutS]}
 local tkey, lkey, lease = KEYS[1], KEYS[2], KEYS[3]
@@ -17,6 +18,7 @@ local holder = redis.call('GET', lease)
 if holder == token and ARGV[6] ~= '1' then return { 'alive' } end
 if holder == token then redis.call('DEL', lease) end
 local now = now_us()
+repaired(reason)
 -- Fence the attempt off: a write carrying the old token no longer matches.
 local fields = { 'token', redis.call('HINCRBY', lkey, 'fence', 1), 'error', ARGV[4] }
 if t.cancelRequested then

@@ -7,6 +7,7 @@
 --
 -- KEYS[1] task hash   KEYS[2] lane hash
 -- ARGV 1 id  2 dispatchedAt the caller saw ('' if none)
+-- A republish is tallied as an 'orphan' repair.
 -- Returns {'moved'} | {'ok', '@dispatch', id, pool, priority, timeoutS}
 local tkey, lkey = KEYS[1], KEYS[2]
 local id = ARGV[1]
@@ -16,4 +17,5 @@ if f[1] ~= 'queued' or field(lkey, 'active') ~= id then return { 'moved' } end
 if (f[2] or '') ~= ARGV[2] then return { 'moved' } end
 if f[3] and tonumber(f[3]) > now then return { 'moved' } end
 redis.call('ZREM', K.due, id)
+repaired('orphan')
 return reply('ok', dispatch_info(id, now))

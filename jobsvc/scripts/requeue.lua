@@ -39,5 +39,6 @@ set_status(t, 'queued', now, 'retry requested', emit_status(t, 'queued', 'retry 
 redis.call('ZADD', K.lane_queue(d), lane_score(t.priority, seq), id)
 redis.call('SADD', K.busy, d)
 local dispatch = promote(d, now)
+depth_set(d)
 publish(d)
 return reply('queued', dispatch)

@@ -109,11 +109,13 @@ local failed, how = failed_dependency(deps)
 if failed then
   local dispatch = end_task(read_task(id), 'skipped', 'dependency_failed', now,
     dependency_error(failed, how))
+  depth_set(d)
   return reply('created', dispatch, id, int(now), -1, '')
 end
 wait_on(id, deps)
 local waiting_on = redis.call('SMEMBERS', K.waits(id))
 local dispatch = promote(d, now)
+depth_set(d)
 publish(d)
 return reply('created', dispatch, id, int(now), lane_position(d, id),
   #waiting_on > 0 and cjson.encode(waiting_on) or '')

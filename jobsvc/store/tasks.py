@@ -1,7 +1,7 @@
 """The task store: the one module that reads and writes task state in Redis.
 
 Here are the transitions a caller asks for (submit, cancel, skip, requeue,
-pause, an attempt's claim, output and finish); reads, lanes, figures,
+pause, an attempt's claim, output and finish); reads, lanes, figures, metrics,
 repairs and upkeep are mixins beside this module, over ``core.StoreCore``.
 
 Every state change is one Lua script (``scripts/``), so any number of web
@@ -25,6 +25,7 @@ from .core import lane_unreadable
 from .figures import Figures
 from .hooks import Hooks
 from .lanes import Lanes
+from .metrics import Metrics
 from .offers import Offers
 from .reads import Reads
 from .repairs import Repairs
@@ -75,7 +76,7 @@ def accepted_task(task_id: str, sub: Submission, reply: Submitted) -> dict:
     return render_task(fields, history, int(reply.position))
 
 
-class TaskStore(Reads, Lanes, Figures, Repairs, Offers, Upkeep, Steps, Hooks):
+class TaskStore(Reads, Lanes, Metrics, Figures, Repairs, Offers, Upkeep, Steps, Hooks):
     """The task store: transitions here, the rest in the mixins beside this module."""
 
     # -- accepting and reading -------------------------------------------------

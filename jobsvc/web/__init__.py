@@ -20,6 +20,7 @@ from . import (
     ext,
     headers,
     inputs,
+    metrics,
     openapi,
     sse,
     system,
@@ -55,7 +56,18 @@ def create_app(settings: Settings | None = None) -> Flask:
     headers.init_app(app)
     auth.init_app(app)
     inputs.init_app(app)
-    for module in (tasks, deployments, system, sse, dashboard, websocket, webhooks, openapi):
+    metrics.init_app(app)
+    for module in (
+        tasks,
+        deployments,
+        system,
+        metrics,
+        sse,
+        dashboard,
+        websocket,
+        webhooks,
+        openapi,
+    ):
         app.register_blueprint(module.bp)
     # Keeps idle WebSockets alive through proxies and notices dead peers.
     # A browser offers "jobsvc" next to its token's subprotocol (auth.protocol_token): the
