@@ -18,7 +18,7 @@ from ...dispatch import POOL_RE
 from ...service import MAX_DELIVERIES_LIMIT, MAX_QUEUE_LIMIT, MAX_TASKS_LIMIT
 from ...states import ENDED, PRIORITIES, Priority, Status
 from ...webhooks.config import EVENTS
-from ...webhooks.model import DELIVERY_ID_RE, DELIVERY_STATUSES
+from ...webhooks.model import DELIVERY_ID_RE, DELIVERY_STATUSES, LISTED_FIELDS
 from .. import inputs
 from ..auth import FULL, READ
 
@@ -220,18 +220,7 @@ def delivery() -> Schema:
             "createdAt": TIME,
             "deliveredAt": nullable(TIME),
         },
-        [
-            "id",
-            "event",
-            "taskId",
-            "url",
-            "status",
-            "attempts",
-            "lastStatusCode",
-            "lastError",
-            "createdAt",
-            "deliveredAt",
-        ],
+        ["id", *LISTED_FIELDS],
     )
 
 
