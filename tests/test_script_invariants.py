@@ -12,6 +12,7 @@ claims and finishes attempts through the store, as a worker does).
 
 from __future__ import annotations
 
+import json
 import random
 from collections import Counter
 from typing import Any
@@ -21,6 +22,7 @@ import pytest
 from jobsvc import keys
 from jobsvc.errors import JobsvcError
 from jobsvc.processes import drain
+from tests.webhook_setup import deliveries, hooks_env, service
 
 LANES = ("a", "b", "c", "d")
 ENDED = ("completed", "failed", "canceled", "skipped")
@@ -206,3 +208,39 @@ def test_random_transitions_keep_depths_and_tallies(svc, seed):
         assert depth_mismatches(walk.client) == [], done[-5:]
         assert tallied(walk.client) == walk.expected_tallies(), done[-5:]
     assert Counter(done)["submit"] > 20
+
+
+def test_a_long_cascade_keeps_depths_and_records_a_delivery_per_skipped_task(env):
+    """A failed dependency with more dependents than one script skips (CASCADE_MAX,
+    200): the rest wait in jobsvc:cascade for take_due.  Every lane's depth stays
+    its queue's size at each stage, and each skipped task gets its task.skipped
+    delivery, its snapshot taken after the status was written."""
+    env.update(hooks_env("http://127.0.0.1:9/hook", ["task.skipped", "task.failed"]))
+    svc = service(env)
+    client = svc.store.client
+    root = svc.submit("root", "noop", retries=0)
+    token = svc.store.claim(root.id, "walker").token
+    dependents = [svc.submit(f"lane-{i % 10}", "noop", depends_on=[root.id]).id for i in range(230)]
+    # Their own dependents, in lanes of their own: the cascade goes on through them.
+    dependents += [svc.submit("tail", "noop", depends_on=[dependents[i]]).id for i in range(30)]
+    assert depth_mismatches(client) == []
+
+    svc.store.finish(root.id, "root", token, outcome="failed", error={"m": "x"}, retryable=False)
+    assert depth_mismatches(client) == []
+    assert client.llen(keys.CASCADE) > 0  # one script did not skip them all
+    for _ in range(10):
+        if not client.exists(keys.CASCADE):
+            break
+        svc.store.take_due()
+        assert depth_mismatches(client) == []
+    assert not client.exists(keys.CASCADE)
+    assert {client.hget(keys.task(i), "status") for i in dependents} == {"skipped"}
+    assert client.zcard(keys.DEPTHS) == 0
+
+    found = deliveries(svc)
+    skipped = [d for d in found if d["event"] == "task.skipped"]
+    assert sorted(d["taskId"] for d in skipped) == sorted(dependents)
+    for d in skipped:
+        snapshot = json.loads(client.hget(keys.hook(d["id"]), "task"))
+        assert snapshot["fields"]["status"] == "skipped", d
+    assert [d["taskId"] for d in found if d["event"] == "task.failed"] == [root.id]
