@@ -93,6 +93,27 @@ def test_a_lease_is_taken_once_and_a_fenced_off_end_is_refused(env):
     assert deliveries(svc)[0]["status"] == "delivered"
 
 
+def test_a_lease_ends_one_try_only(env):
+    """An end sent again (redis-py re-sends a command whose reply a timeout lost)
+    is refused: a retried try is not counted twice, and a redelivery is not
+    ended by the try that ended the delivery before it."""
+    env.update(hooks_env("http://127.0.0.1:9/hook", ["task.canceled"]))
+    svc = service(env)
+    svc.cancel(svc.submit("prod-eu", "noop").id)
+    _, (leased,) = svc.store.take_deliveries(10, 60_000)
+    assert svc.store.end_delivery(leased, "retry", error="refused", retry_ms=60_000) == "retry"
+    assert svc.store.end_delivery(leased, "retry", error="refused", retry_ms=60_000) == "stale"
+    assert deliveries(svc)[0]["attempts"] == 1
+
+    svc.store.client.zadd(keys.HOOK_DUE, {leased.id: 0})  # due now
+    _, (again,) = svc.store.take_deliveries(10, 60_000)
+    assert svc.store.end_delivery(again, "delivered", status_code=200) == "delivered"
+    svc.redeliver(leased.id)
+    assert svc.store.end_delivery(again, "delivered", status_code=200) == "stale"
+    (redelivered,) = deliveries(svc)
+    assert (redelivered["status"], redelivered["attempts"]) == ("pending", 0)
+
+
 def test_listing_pages_newest_first_and_checks_its_parameters(env, web_server):
     env.update(hooks_env("http://127.0.0.1:9/hook", ["task.canceled"]))
     svc = service(env)
