@@ -163,3 +163,17 @@ def test_retention_drops_only_ended_deliveries_past_it(env):
     (left,) = deliveries(svc)
     assert left["status"] == "pending"
     assert svc.store.webhook_counts() == {"delivered": 2, "failed": 0}
+
+
+def test_a_url_full_of_lua_syntax_reaches_redis_byte_for_byte(env):
+    """CFG.hooks is Lua text built from the configuration: quotes, brackets,
+    backslashes, a Lua comment and non-ASCII in a URL stay data."""
+    url = "http://h.example/a\"]]'..redis.call('FLUSHALL')--\\%5Cé[[?q=\\\"x\\065"
+    env.update(hooks_env(url, ["task.canceled"], deployments=["prod.eu-*", "a:b?"]))
+    svc = service(env)
+    svc.cancel(svc.submit("prod.eu-1", "noop").id)
+    svc.cancel(svc.submit("prodXeu-1", "noop").id)  # '.' is no Lua wildcard
+    svc.cancel(svc.submit("a:bc", "noop").id)
+    found = deliveries(svc)
+    assert sorted(svc.store.get(d["taskId"])["deployment"] for d in found) == ["a:bc", "prod.eu-1"]
+    assert {d["url"] for d in found} == {url}
