@@ -60,7 +60,7 @@ def read(
 def _read_one(name: str, secrets_dir: Path | None, environ: Mapping[str, str]) -> str:
     value = _from_file(name, secrets_dir)
     if value is None:
-        value = environ.get(ENV_PREFIX + name)
+        value = _from_environ(name, environ)
     if value is None:
         where = f"no file {secrets_dir / name}, " if secrets_dir else "JOBSVC_SECRETS_DIR unset, "
         raise SecretMissing(
@@ -71,6 +71,21 @@ def _read_one(name: str, secrets_dir: Path | None, environ: Mapping[str, str]) -
             f"secret {name} is shorter than {MIN_SECRET_CHARS} characters: "
             "too short to be masked in the task's output"
         )
+    return value
+
+
+def _from_environ(name: str, environ: Mapping[str, str]) -> str | None:
+    """The variable's value; None if it is not set.  Bytes that are not UTF-8
+    (which Python reads as surrogates) are refused as a file's are: no mask
+    could be built of them, and the attempt would die before its handler."""
+    value = environ.get(ENV_PREFIX + name)
+    try:
+        if value is not None:
+            value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise SecretMissing(
+            f"secret {name} is missing: {ENV_PREFIX}{name} is not UTF-8 text"
+        ) from None
     return value
 
 

@@ -163,6 +163,20 @@ def test_an_unreadable_secret_file_is_a_missing_secret_that_says_so(svc, make_wo
     assert "unreadable" in task["error"]["message"]
 
 
+def test_an_environment_secret_that_is_not_utf8_is_a_missing_secret(svc, make_worker, tmp_path):
+    """A variable of bytes that are not UTF-8 (Python reads them as surrogates, which
+    no encoding of the masks takes) fails the attempt as secret_missing, as such a
+    file does, instead of the attempt dying with the task left running."""
+    t = svc.submit("prod-eu", "needs_secret", {"ran": str(tmp_path / "ran")})
+    make_worker(JOBSVC_SECRET_ABSENT_TOKEN="bytes-\udcff-not-utf8")  # b"bytes-\xff-not-utf8"
+    task = wait_ended(svc, t.id)
+
+    assert task["error"]["reason"] == "secret_missing" and task["retryCount"] == 0
+    assert "JOBSVC_SECRET_ABSENT_TOKEN" in task["error"]["message"]
+    assert "not-utf8" not in task["error"]["message"]
+    assert not (tmp_path / "ran").exists()
+
+
 def test_a_shell_child_gets_its_command_s_secret_in_its_environment_only(
     svc, make_worker, web_server, redis_url
 ):

@@ -48,6 +48,13 @@ def test_a_file_that_is_not_utf8_is_refused_without_showing_its_bytes(tmp_path):
     assert caught.value.__suppress_context__
 
 
+def test_an_environment_value_that_is_not_utf8_is_refused_without_showing_it():
+    value = b"\xff\xfesecret-bytes".decode("utf-8", "surrogateescape")  # as os.environ reads it
+    with pytest.raises(SecretMissing) as caught:
+        read(["TOKEN"], None, {"JOBSVC_SECRET_TOKEN": value})
+    assert "UTF-8" in str(caught.value) and "secret-bytes" not in str(caught.value)
+
+
 def test_a_value_too_short_to_mask_is_refused(tmp_path):
     with pytest.raises(SecretMissing, match="shorter than 4"):
         read(["TOKEN"], None, {"JOBSVC_SECRET_TOKEN": "abc"})

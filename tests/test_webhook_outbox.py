@@ -93,6 +93,27 @@ def test_a_lease_is_taken_once_and_a_fenced_off_end_is_refused(env):
     assert deliveries(svc)[0]["status"] == "delivered"
 
 
+def test_a_lease_ends_one_try_only(env):
+    """An end sent again (redis-py re-sends a command whose reply a timeout lost)
+    is refused: a retried try is not counted twice, and a redelivery is not
+    ended by the try that ended the delivery before it."""
+    env.update(hooks_env("http://127.0.0.1:9/hook", ["task.canceled"]))
+    svc = service(env)
+    svc.cancel(svc.submit("prod-eu", "noop").id)
+    _, (leased,) = svc.store.take_deliveries(10, 60_000)
+    assert svc.store.end_delivery(leased, "retry", error="refused", retry_ms=60_000) == "retry"
+    assert svc.store.end_delivery(leased, "retry", error="refused", retry_ms=60_000) == "stale"
+    assert deliveries(svc)[0]["attempts"] == 1
+
+    svc.store.client.zadd(keys.HOOK_DUE, {leased.id: 0})  # due now
+    _, (again,) = svc.store.take_deliveries(10, 60_000)
+    assert svc.store.end_delivery(again, "delivered", status_code=200) == "delivered"
+    svc.redeliver(leased.id)
+    assert svc.store.end_delivery(again, "delivered", status_code=200) == "stale"
+    (redelivered,) = deliveries(svc)
+    assert (redelivered["status"], redelivered["attempts"]) == ("pending", 0)
+
+
 def test_listing_pages_newest_first_and_checks_its_parameters(env, web_server):
     env.update(hooks_env("http://127.0.0.1:9/hook", ["task.canceled"]))
     svc = service(env)
@@ -142,3 +163,17 @@ def test_retention_drops_only_ended_deliveries_past_it(env):
     (left,) = deliveries(svc)
     assert left["status"] == "pending"
     assert svc.store.webhook_counts() == {"delivered": 2, "failed": 0}
+
+
+def test_a_url_full_of_lua_syntax_reaches_redis_byte_for_byte(env):
+    """CFG.hooks is Lua text built from the configuration: quotes, brackets,
+    backslashes, a Lua comment and non-ASCII in a URL stay data."""
+    url = "http://h.example/a\"]]'..redis.call('FLUSHALL')--\\%5Cé[[?q=\\\"x\\065"
+    env.update(hooks_env(url, ["task.canceled"], deployments=["prod.eu-*", "a:b?"]))
+    svc = service(env)
+    svc.cancel(svc.submit("prod.eu-1", "noop").id)
+    svc.cancel(svc.submit("prodXeu-1", "noop").id)  # '.' is no Lua wildcard
+    svc.cancel(svc.submit("a:bc", "noop").id)
+    found = deliveries(svc)
+    assert sorted(svc.store.get(d["taskId"])["deployment"] for d in found) == ["a:bc", "prod.eu-1"]
+    assert {d["url"] for d in found} == {url}

@@ -1,7 +1,10 @@
 -- hook_end.lua: one try of a webhook delivery has ended.
 --
 -- Refused unless the delivery is pending and its fence is the one the
--- sender's lease got (hook_take.lua).  'delivered' ends it; 'retry' counts
+-- sender's lease got (hook_take.lua); the fence then moves on, so a lease
+-- ends one try only (an end sent twice, as redis-py re-sends a command whose
+-- reply a timeout lost, is refused instead of counting the try again or
+-- ending a redelivery it never sent).  'delivered' ends it; 'retry' counts
 -- the try and makes it due after the delay, unless it was the last try
 -- allowed, which ends it 'failed'; 'failed' ends it at once (its
 -- subscription is no longer configured).  An ended delivery leaves the due
@@ -14,6 +17,7 @@
 local hkey, id, outcome = KEYS[1], ARGV[1], ARGV[3]
 local h = redis.call('HMGET', hkey, 'status', 'fence', 'attempts', 'seq')
 if h[1] ~= 'pending' or h[2] ~= ARGV[2] then return { 'stale' } end
+redis.call('HINCRBY', hkey, 'fence', 1)
 local now = now_us()
 local attempts = tonumber(h[3]) + 1
 redis.call('HSET', hkey, 'attempts', attempts)
