@@ -102,3 +102,12 @@ def test_tries_of_one_id_with_different_bodies_are_mismatched():
     other = request("aa11", 1, "task.started", T1, result=1)
     got = counts([*ALL, other])
     assert (got["webhook mismatched"], got["webhook missing"]) == (1, 1)
+
+
+def test_a_delivery_naming_no_transition_of_an_accepted_task_is_counted():
+    phantom = request("bb22", 5, "task.started", T1)
+    stranger = request("cc33", 6, "task.completed", T4)
+    got = counts([*ALL, phantom, stranger])
+    assert got["webhook without a transition"] == 1
+    assert got["webhook for tasks not accepted"] == 1
+    assert got["webhook missing"] == 0
