@@ -59,10 +59,10 @@ class Request(Protocol):
 def transitions(tasks: Iterable[dict[str, Any] | None]) -> Counter[Transition]:
     """Every webhook-matching transition in the tasks' histories."""
     out: Counter[Transition] = Counter()
-    for t in tasks:
-        for entry in (t or {}).get("history", ()):
+    for t in filter(None, tasks):
+        for entry in t["history"]:
             if entry["status"] in EVENTS:
-                out[(t["id"], EVENTS[entry["status"]], entry["at"])] += 1  # type: ignore[index]
+                out[(t["id"], EVENTS[entry["status"]], entry["at"])] += 1
     return out
 
 
