@@ -11,12 +11,19 @@ every run.  Meanwhile: 3 forking
 workers, one of them killed (-9) and restarted every few seconds, a random
 work-horse killed, a worker frozen (SIGSTOP) past its lease and thawed, and
 Redis (AOF, appendfsync always) killed and restarted twice; the real
-scheduler process runs the reconcilers.  When the faults stop, every
-accepted task must end within the deadline.  Then the checker reads each
+scheduler process runs the reconcilers.  Every process has one webhook
+subscription (all five events) to a real HTTP receiver in this process,
+which now and then answers 500 or slowly (past the deliverer's timeout at
+times); two `jobsvc deliverer` processes send, and one of them is killed
+(-9) and restarted at random ticks.  When the faults stop, every
+accepted task must end within the deadline, then every delivery (no one
+left pending).  Then the checker reads each
 task's history and prints: accepted, completed, retried, failed by reason,
 lost, overlaps, order violations, duplicate identities, early starts
-(invariant 7), dependents of a failed dependency not skipped, and re-run
-completed steps (invariant 6).  Exit 0 only if all of those are 0.
+(invariant 7), dependents of a failed dependency not skipped, re-run
+completed steps (invariant 6), and for invariant 8 (bench/webhook_invariant.py)
+the webhook transitions, received, duplicates, failed-listed and missing.
+Exit 0 only if what must be 0 is.
 """
 
 from __future__ import annotations
@@ -43,10 +50,13 @@ sys.path.insert(0, str(ROOT))
 
 import bench.step_tasks  # noqa: E402, F401  (registers the multi-step type for submitters)
 from bench.invariants import ENDED, PRIORITIES, check, passed, rerun_steps  # noqa: E402
+from bench.webhook_invariant import check_webhooks, webhooks_passed  # noqa: E402
 from jobsvc.errors import DependencyRefused  # noqa: E402
 from jobsvc.processes.redis_server import RedisServer  # noqa: E402
 from jobsvc.service import Service  # noqa: E402
 from jobsvc.settings import Settings  # noqa: E402
+from tests.webhook_receiver import Answer, Receiver, receiving  # noqa: E402
+from tests.webhook_setup import SECRET  # noqa: E402
 
 
 @dataclass
@@ -63,6 +73,9 @@ class Plan:
     depends_share: float = 0.15  # submissions that depend on an earlier task of another lane
     fail_share: float = 0.03  # tasks that fail (no retry): their dependents must end skipped
     step_share: float = 0.2  # of the tasks, 3-step tasks
+    deliverers: int = 2
+    deliverer_kill_share: float = 0.4  # of the fault ticks, those that also kill a deliverer
+    hooks_settle_s: float = 120.0  # no delivery may be pending this long after the tasks end
 
 
 # Longer tasks: with fewer of them, faults still find tasks running.
@@ -81,7 +94,34 @@ ENV = {
     "JOBSVC_BACKOFF_S": "0.2",
     "JOBSVC_SHUTDOWN_S": "5",
     "JOBSVC_TASK_MODULES": "bench.step_tasks",
+    # Quick webhook retries (0.1 s doubling: 8 tries within about 30 s), and a
+    # try timeout that the receiver's slowest answers overrun.
+    "JOBSVC_WEBHOOK_BACKOFF_S": "0.1",
+    "JOBSVC_WEBHOOK_TIMEOUT_S": "2",
 }
+EVENTS = ["task.started", "task.completed", "task.failed", "task.canceled", "task.skipped"]
+
+
+def hooks_env(url: str) -> dict[str, str]:
+    """One subscription to every event of every deployment, for every process."""
+    return {"JOBSVC_WEBHOOKS": json.dumps([{"url": url, "secret": SECRET, "events": EVENTS}])}
+
+
+def flaky(seed: int) -> Answer:
+    """How the receiver answers its n-th request: mostly 204 at once; 8 % a 500,
+    4 % a 204 after half a second, 2 % a 204 after the deliverer's timeout
+    (a try that failed for the deliverer though the receiver got it)."""
+    late = float(ENV["JOBSVC_WEBHOOK_TIMEOUT_S"]) + 0.5
+
+    def answer(n: int) -> tuple[int, float]:
+        r = random.Random(seed * 1_000_003 + n).random()
+        if r < 0.08:
+            return 500, 0.0
+        if r < 0.12:
+            return 204, 0.5
+        return (204, late) if r < 0.14 else (204, 0.0)
+
+    return answer
 
 
 # -- submitters ------------------------------------------------------------------
@@ -106,10 +146,11 @@ def submit(svc: Service, lane: str, body: dict) -> tuple[dict, bool]:
             body = {k: v for k, v in body.items() if k != "dependsOn"}
 
 
-def submitter(url: str, plan: Plan, index: int, count: int, out: str) -> None:
+def submitter(env: dict[str, str], plan: Plan, index: int, count: int, out: str) -> None:
     """Submits ``count`` tasks, appending every accepted answer to ``out``."""
     rng = random.Random(plan.seed * 1000 + index)
-    svc = Service(url, Settings.from_env({**ENV, "JOBSVC_REDIS_URL": url}))
+    url = env["JOBSVC_REDIS_URL"]
+    svc = Service(url, Settings.from_env(env))
     earlier: list[tuple[str, str]] = []
     with open(out, "a") as log:
         for n in range(count):
@@ -140,11 +181,12 @@ def submitter(url: str, plan: Plan, index: int, count: int, out: str) -> None:
 
 
 class Cluster:
-    def __init__(self, plan: Plan, workdir: Path):
+    def __init__(self, plan: Plan, workdir: Path, hook_url: str):
         self.plan, self.workdir = plan, workdir
         self.redis = RedisServer(workdir / "redis", appendonly=True, appendfsync="always")
-        self.env = {**os.environ, **ENV, "TZ": "UTC"}
+        self.env = {**os.environ, **ENV, **hooks_env(hook_url), "TZ": "UTC"}
         self.workers: list[subprocess.Popen] = []
+        self.deliverers: list[subprocess.Popen] = []
         self.scheduler: subprocess.Popen | None = None
         self.faults: Counter = Counter()
 
@@ -153,6 +195,11 @@ class Cluster:
         self.env["JOBSVC_REDIS_URL"] = self.redis.url
         self.scheduler = self._spawn([sys.executable, "scheduler.py"])
         self.workers = [self._worker() for _ in range(self.plan.workers)]
+        self.deliverers = [self._deliverer() for _ in range(self.plan.deliverers)]
+
+    def jobsvc_env(self) -> dict[str, str]:
+        """The configuration every jobsvc process gets (the submitters' too)."""
+        return {k: v for k, v in self.env.items() if k.startswith("JOBSVC_")}
 
     def _spawn(self, argv: list[str]) -> subprocess.Popen:
         return subprocess.Popen(
@@ -166,6 +213,9 @@ class Cluster:
 
     def _worker(self) -> subprocess.Popen:
         return self._spawn([sys.executable, "-m", "jobsvc", "worker", "--worker-class", "fork"])
+
+    def _deliverer(self) -> subprocess.Popen:
+        return self._spawn([sys.executable, "-m", "jobsvc", "deliverer"])
 
     def horses(self) -> list[psutil.Process]:
         return [h for worker in self.workers for h in _children(worker.pid)]
@@ -200,13 +250,21 @@ class Cluster:
             _killpg(pid, signal.SIGCONT)
         self.faults["worker frozen past its lease"] += 1
 
+    def kill_deliverer(self, rng: random.Random) -> None:
+        """kill -9 of a deliverer, likely mid-send (its leases must run out), then a new one."""
+        i = rng.randrange(len(self.deliverers))
+        _killpg(self.deliverers[i].pid, signal.SIGKILL)
+        self.deliverers[i].wait()
+        self.deliverers[i] = self._deliverer()
+        self.faults["deliverer killed"] += 1
+
     def restart_redis(self) -> None:
         self.redis.kill()
         self.redis.start()
         self.faults["redis killed and restarted"] += 1
 
     def stop(self) -> None:
-        for proc in [*self.workers, self.scheduler]:
+        for proc in [*self.workers, *self.deliverers, self.scheduler]:
             if proc is not None and proc.poll() is None:
                 _killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
@@ -230,8 +288,11 @@ def _killpg(pid: int, sig: int) -> None:
 
 
 def inject_faults(cluster: Cluster, submitters: list, plan: Plan) -> None:
-    """Faults every few seconds while submitters run; Redis restarts spread over the run."""
+    """Faults every few seconds while submitters run; Redis restarts spread over the run.
+    A share of the ticks also kills a deliverer (its own random draws, so the
+    other faults fall as they did before deliverers were in the run)."""
     rng = random.Random(plan.seed)
+    hook_rng = random.Random(plan.seed + 7)
     actions = (cluster.kill_worker, cluster.kill_horse, cluster.freeze_worker)
     tick = 0
     restarts_at = {3 + 4 * i for i in range(plan.redis_restarts)}
@@ -242,22 +303,45 @@ def inject_faults(cluster: Cluster, submitters: list, plan: Plan) -> None:
             cluster.restart_redis()
         else:
             rng.choice(actions)(rng)
+        if hook_rng.random() < plan.deliverer_kill_share:
+            cluster.kill_deliverer(hook_rng)
 
 
 # -- the run ------------------------------------------------------------------------------
 
 
+def wait_ended(svc: Service, ids: list[str], deadline: float) -> None:
+    """Until every accepted task has ended, or the deadline."""
+    while time.monotonic() < deadline:
+        tasks = svc.store.get_many(ids)
+        if all(t is not None and t["status"] in ENDED for t in tasks):
+            return
+        time.sleep(1.0)
+
+
+def wait_delivered(svc: Service, deadline: float) -> int:
+    """Until no webhook delivery is pending, or the deadline; returns how many are."""
+    while (pending := svc.store.pending_deliveries()) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return pending
+
+
 def run(plan: Plan, workdir: Path | None = None) -> dict:
-    workdir = Path(workdir or tempfile.mkdtemp(prefix="jobsvc-chaos-"))
-    cluster = Cluster(plan, workdir)
+    with receiving(flaky(plan.seed)) as receiver:
+        return _run(plan, Path(workdir or tempfile.mkdtemp(prefix="jobsvc-chaos-")), receiver)
+
+
+def _run(plan: Plan, workdir: Path, receiver: Receiver) -> dict:
+    cluster = Cluster(plan, workdir, receiver.url)
     answers = workdir / "accepted.jsonl"
     (workdir / "runs").mkdir(exist_ok=True)
     try:
         cluster.start()
+        env = cluster.jobsvc_env()
         ctx = multiprocessing.get_context("spawn")
         share = plan.tasks // plan.submitters
         procs = [
-            ctx.Process(target=submitter, args=(cluster.redis.url, plan, i, share, str(answers)))
+            ctx.Process(target=submitter, args=(env, plan, i, share, str(answers)))
             for i in range(plan.submitters)
         ]
         started = time.monotonic()
@@ -268,26 +352,26 @@ def run(plan: Plan, workdir: Path | None = None) -> dict:
             p.join()
         faults_stopped = time.monotonic()
         accepted = [json.loads(line)["id"] for line in answers.read_text().splitlines()]
-        svc = Service(cluster.redis.url, Settings.from_env({**ENV}))
-        deadline = faults_stopped + plan.settle_s
-        while time.monotonic() < deadline:
-            still = [
-                t
-                for t in svc.store.get_many(sorted(set(accepted)))
-                if t is None or t["status"] not in ENDED
-            ]
-            if not still:
-                break
-            time.sleep(1.0)
+        ids = sorted(set(accepted))
+        svc = Service(cluster.redis.url, Settings.from_env(env))
+        wait_ended(svc, ids, faults_stopped + plan.settle_s)
+        ended = time.monotonic()
+        pending = wait_delivered(svc, ended + plan.hooks_settle_s)
         result = check(svc, accepted)
-        result.update(rerun_steps(svc.store.get_many(sorted(set(accepted))), workdir / "runs"))
+        tasks = svc.store.get_many(ids)
+        result.update(rerun_steps(tasks, workdir / "runs"))
+        failed = list(svc.deliveries(status="failed"))
+        result.update(check_webhooks(tasks, receiver.received(), failed, SECRET))
+        result["webhook pending at the end"] = pending
         result["faults"] = dict(cluster.faults)
         result["processes alive at the end"] = {
             "workers": sum(w.poll() is None for w in cluster.workers),
+            "deliverers": sum(d.poll() is None for d in cluster.deliverers),
             "scheduler": cluster.scheduler is not None and cluster.scheduler.poll() is None,
         }
         result["seconds under faults"] = round(faults_stopped - started, 1)
-        result["seconds to settle"] = round(time.monotonic() - faults_stopped, 1)
+        result["seconds to settle"] = round(ended - faults_stopped, 1)
+        result["seconds to deliver the rest"] = round(time.monotonic() - ended, 1)
         return result
     finally:
         cluster.stop()
@@ -303,7 +387,7 @@ def main() -> int:
     result = run(plan)
     for name, value in result.items():
         print(f"{name:>30}: {value}")
-    ok = passed(result)
+    ok = passed(result) and webhooks_passed(result)
     print("PASS" if ok else "FAIL")
     return 0 if ok else 1
 

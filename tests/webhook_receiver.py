@@ -20,6 +20,10 @@ class Received:
     headers: dict[str, str]
     body: bytes
     path: str
+    # When it came (epoch seconds): a signature's timestamp is checked against it.
+    at: float = field(default_factory=time.time)
+    # The status it was answered with, once answered (None: the answer could not be sent).
+    status: int | None = None
 
     @property
     def json(self) -> Any:
@@ -62,16 +66,16 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802 - http.server's name
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            request = Received({k.lower(): v for k, v in self.headers.items()}, body, self.path)
             with receiver.lock:
-                receiver.requests.append(
-                    Received({k.lower(): v for k, v in self.headers.items()}, body, self.path)
-                )
+                receiver.requests.append(request)
                 n = len(receiver.requests)
             status, delay = receiver.answer(n)
             if delay == HOLD:
                 receiver.release.wait(120)
             elif delay:
                 time.sleep(delay)
+            sent: int | None = None
             try:
                 self.send_response(status)
                 if 300 <= status < 400:
@@ -79,9 +83,11 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
                 self.send_header("Content-Length", "2")
                 self.end_headers()
                 self.wfile.write(b"ok")
+                sent = status
             except OSError:
                 pass  # the sender gave up waiting
             with receiver.lock:
+                request.status = sent
                 receiver.answered += 1
 
         def log_message(self, *args: Any) -> None:
