@@ -67,6 +67,32 @@ def pool_of(queue_names: Iterable[str]) -> str | None:
     return None
 
 
+# A worker's state as the listings count it, and the pool of a worker of other queues.
+BUSY, IDLE, NO_POOL = "busy", "idle", "-"
+
+
+def with_running(workers: list[dict[str, Any]], running: dict[str, str]) -> list[dict[str, Any]]:
+    """RQ's worker listing with the task each worker runs: a worker records no RQ
+    state for a dispatch (processes/worker.py's Dispatches), the task store does."""
+    for worker in workers:
+        if worker["name"] in running:
+            worker["state"] = BUSY
+            worker["currentJobId"] = running[worker["name"]]
+    return workers
+
+
+def worker_counts(workers: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """{pool: {"busy": n, "idle": n}} of a listing ``with_running``: a worker is busy
+    while it runs a task or a maintenance job (RQ's ``busy``), idle otherwise
+    (RQ's ``started``, a worker starting up, and ``suspended`` included); a worker
+    of no jobsvc pool is counted under ``NO_POOL``."""
+    counts: dict[str, dict[str, int]] = {}
+    for worker in workers:
+        pool = counts.setdefault(worker.get("pool") or NO_POOL, {BUSY: 0, IDLE: 0})
+        pool[BUSY if worker["state"] == BUSY else IDLE] += 1
+    return counts
+
+
 def pool_queue_names(pool: str) -> list[str]:
     """What a worker of ``pool`` listens on, in the order it serves them."""
     return [MAINTENANCE_QUEUE] + [queue_name(check_pool(pool), p) for p in PRIORITIES]

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from .connection import resolve_url
+from .dispatch import with_running
 from .errors import Conflict, PreflightFailed
 from .live import events as live
 from .live.events import TaskStream
@@ -46,28 +47,6 @@ DEFAULT_TASKS_LIMIT, MAX_TASKS_LIMIT = 50, 500
 DEFAULT_DEPLOYMENTS_LIMIT, MAX_DEPLOYMENTS_LIMIT = 100, 500
 DEFAULT_QUEUE_LIMIT, MAX_QUEUE_LIMIT = 100, 1000
 DEFAULT_DELIVERIES_LIMIT, MAX_DELIVERIES_LIMIT = 50, 500
-
-
-def with_running(workers: list[dict[str, Any]], running: dict[str, str]) -> list[dict[str, Any]]:
-    """RQ's worker listing with the task each worker runs: a worker records no RQ
-    state for a dispatch (processes/worker.py's Dispatches), the task store does."""
-    for worker in workers:
-        if worker["name"] in running:
-            worker["state"] = "busy"
-            worker["currentJobId"] = running[worker["name"]]
-    return workers
-
-
-def worker_counts(workers: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
-    """{pool: {"busy": n, "idle": n}} of a worker listing (``Service.stats``'s
-    ``workers``): a worker is busy while it runs a task or a maintenance job, idle
-    otherwise (suspended or starting included); a worker of no jobsvc pool is
-    counted under ``"-"``."""
-    counts: dict[str, dict[str, int]] = {}
-    for worker in workers:
-        pool = counts.setdefault(worker.get("pool") or "-", {"busy": 0, "idle": 0})
-        pool["busy" if worker["state"] == "busy" else "idle"] += 1
-    return counts
 
 
 class Service:

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from ..service import worker_counts
+from ..dispatch import BUSY, IDLE, NO_POOL, worker_counts
 from .terminal import shown
 
 
@@ -111,9 +111,9 @@ def workers_lines(workers: list[dict[str, Any]]) -> list[str]:
     worker with the task it runs."""
     lines = [f"workers: {len(workers)}"]
     for pool, counts in sorted(worker_counts(workers).items()):
-        lines.append(f"  {pool:<16} busy={counts['busy']}  idle={counts['idle']}")
+        lines.append(f"  {pool:<16} busy={counts[BUSY]}  idle={counts[IDLE]}")
         for w in sorted(workers, key=lambda w: str(w["name"])):
-            if (w.get("pool") or "-") == pool and w["state"] == "busy":
+            if (w.get("pool") or NO_POOL) == pool and w["state"] == BUSY:
                 lines.append(f"    {w['name']}  running {w.get('currentJobId') or '-'}")
     return lines
 

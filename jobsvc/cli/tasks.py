@@ -9,8 +9,9 @@ from typing import Any
 
 import click
 
+from ..dispatch import worker_counts
 from ..model import Task
-from ..service import DEFAULT_TASKS_LIMIT, Service, worker_counts
+from ..service import DEFAULT_TASKS_LIMIT, Service
 from ..states import ENDED, PRIORITIES, Status
 from . import output
 from .common import emit, json_option, service_command

@@ -15,17 +15,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .. import keys
-from ..dispatch import pool_of
+from ..dispatch import NO_POOL, with_running, worker_counts
 from ..states import Status
 from .figures import Figures
 from .text import text
 
 # Webhook delivery outcomes counted (``jobsvc_webhook_deliveries_total{status}``).
 WEBHOOK_OUTCOMES = ("delivered", "failed")
-# A worker's state as /metrics counts it.
-BUSY, IDLE = "busy", "idle"
-# RQ states of a worker at work (on a maintenance job; a dispatch records none).
-RQ_BUSY_STATES = frozenset({"busy", "started"})
 
 
 @dataclass
@@ -91,15 +87,12 @@ def add_tallies(figures: MetricFigures, tallies: dict[str, str]) -> None:
 def worker_states(
     workers: list[dict[str, Any]], running: dict[str, str]
 ) -> Counter[tuple[str, str]]:
-    """(pool, busy|idle) -> workers.  Busy: it runs a task (the task's claim names
-    it) or RQ says it works (a maintenance job).  A worker of no pool is left out."""
+    """(pool, busy|idle) -> workers, by the listings' rule (``dispatch.worker_counts``);
+    a worker of no pool is left out."""
     out: Counter[tuple[str, str]] = Counter()
-    for worker in workers:
-        pool = pool_of(worker["queues"])
-        if pool is None:
-            continue
-        busy = worker["name"] in running or worker["state"] in RQ_BUSY_STATES
-        out[(pool, BUSY if busy else IDLE)] += 1
+    for pool, counts in worker_counts(with_running(workers, running)).items():
+        if pool != NO_POOL:
+            out.update({(pool, state): n for state, n in counts.items()})
     return out
 
 

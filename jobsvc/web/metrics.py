@@ -23,9 +23,10 @@ from prometheus_client.metrics_core import (
 )
 from prometheus_client.registry import Collector
 
+from ..dispatch import BUSY, IDLE
 from ..policy import REPAIR_KINDS, RUN_BUCKETS_S, US, WAIT_BUCKETS_S
 from ..states import Status
-from ..store.metrics import BUSY, IDLE, Histogram, MetricFigures
+from ..store.metrics import Histogram, MetricFigures
 from .ext import get_service
 
 bp = Blueprint("metrics", __name__)
