@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from ..states import ENDED
 from ..store import TaskStore
 from ..store.upkeep import EndedTask
+from ..webhooks.model import ENDED_DELIVERY_STATUSES
 
 # Ended webhook deliveries one run looks at, per status, at most (a backlog beyond
 # it is worked off by the next runs).
@@ -86,7 +87,7 @@ def cleanup_deliveries(store: TaskStore, retention_s: float) -> int:
     Returns how many were deleted."""
     cutoff = store.redis_now_us() - int(retention_s * 1_000_000)
     dropped = 0
-    for status in ("delivered", "failed"):
+    for status in ENDED_DELIVERY_STATUSES:
         for ids in store.ended_delivery_ids(status, DELIVERIES_PER_RUN):
             dropped += store.drop_deliveries(ids, cutoff)
     return dropped

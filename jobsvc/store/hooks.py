@@ -14,7 +14,12 @@ from typing import Any, NamedTuple
 
 from .. import keys
 from ..errors import Conflict, NotFound
-from ..webhooks.model import DELIVERY_STATUSES, LISTED_FIELDS, render_delivery
+from ..webhooks.model import (
+    DELIVERY_STATUSES,
+    ENDED_DELIVERY_STATUSES,
+    LISTED_FIELDS,
+    render_delivery,
+)
 from .core import StoreCore
 from .text import maybe_text, scored, text
 
@@ -118,7 +123,7 @@ class Hooks(StoreCore):
         """Deliveries ended so far by status (delivered, failed): counters that never
         go down (a redelivered delivery counts again when it ends again)."""
         raw = self.client.hgetall(keys.HOOK_COUNTS)
-        counts = {status: 0 for status in ("delivered", "failed")}
+        counts = dict.fromkeys(ENDED_DELIVERY_STATUSES, 0)
         counts.update({text(k): int(v) for k, v in raw.items()})
         return counts
 

@@ -17,11 +17,9 @@ from typing import TYPE_CHECKING, Any
 from .. import keys
 from ..dispatch import NO_POOL, with_running, worker_counts
 from ..states import Status
+from ..webhooks.model import ENDED_DELIVERY_STATUSES
 from .figures import Figures
 from .text import text
-
-# Webhook delivery outcomes counted (``jobsvc_webhook_deliveries_total{status}``).
-WEBHOOK_OUTCOMES = ("delivered", "failed")
 
 
 @dataclass
@@ -125,4 +123,4 @@ class Metrics(Figures):
         """Deliveries by outcome, from the webhook store's tallies (``Hooks.webhook_counts``,
         mixed into the same ``TaskStore``): counters that only grow."""
         found = self.webhook_counts()
-        return {outcome: int(found.get(outcome, 0)) for outcome in WEBHOOK_OUTCOMES}
+        return {outcome: int(found.get(outcome, 0)) for outcome in ENDED_DELIVERY_STATUSES}

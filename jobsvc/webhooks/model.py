@@ -38,6 +38,8 @@ SNAPSHOT_FIELDS = (
     *TIME_FIELDS,
 )
 DELIVERY_STATUSES = ("pending", "delivered", "failed")
+# The statuses a delivery ends in: what retention deletes and /metrics counts.
+ENDED_DELIVERY_STATUSES = DELIVERY_STATUSES[1:]
 # A delivery's id (its webhook-id): ``msg_<task id>_<its seq>``, made by _lib.lua's outbox.
 DELIVERY_ID_RE = re.compile(r"msg_[0-9a-f]{16,32}_[0-9]{1,18}")
 # What a listing reads of each delivery hash (D's fields, the snapshot excluded).
