@@ -11,8 +11,8 @@ from urllib.parse import quote, quote_plus
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from jobsvc.context import cap_line
 from jobsvc.redaction import MASK, MIN_SECRET_CHARS, Redactor
-from jobsvc.runner import cap_line
 
 secrets = st.text(min_size=MIN_SECRET_CHARS, max_size=40).filter(
     lambda s: "\x00" not in s and len(s.strip()) >= MIN_SECRET_CHARS
