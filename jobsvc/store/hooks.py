@@ -13,11 +13,12 @@ from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 from .. import keys
-from ..errors import Conflict, NotFound
+from ..errors import Conflict
 from ..webhooks.model import (
     DELIVERY_STATUSES,
     ENDED_DELIVERY_STATUSES,
     LISTED_FIELDS,
+    delivery_not_found,
     render_delivery,
 )
 from .core import StoreCore
@@ -83,13 +84,13 @@ class Hooks(StoreCore):
     def delivery(self, delivery_id: str) -> dict[str, Any]:
         row = [maybe_text(v) for v in self.client.hmget(keys.hook(delivery_id), *LISTED_FIELDS)]
         if row[0] is None:
-            raise NotFound(f"no webhook delivery {delivery_id!r}", code="delivery_not_found")
+            raise delivery_not_found(delivery_id)
         return render_delivery(delivery_id, dict(zip(LISTED_FIELDS, row)))
 
     def redeliver(self, delivery_id: str) -> dict[str, Any]:
         code = text(self.scripts("hook_redeliver", [keys.hook(delivery_id)], [delivery_id])[0])
         if code == "missing":
-            raise NotFound(f"no webhook delivery {delivery_id!r}", code="delivery_not_found")
+            raise delivery_not_found(delivery_id)
         if code == "pending":
             raise Conflict(f"webhook delivery {delivery_id} is pending: it is queued already")
         return self.delivery(delivery_id)

@@ -99,10 +99,15 @@ def signature(key: bytes, msg_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
 
 
+def delivery_not_found(value: Any) -> NotFound:
+    """The one answer for a delivery id that names nothing (malformed, unknown, deleted)."""
+    return NotFound(f"no webhook delivery {str(value)[:100]!r}", code="delivery_not_found")
+
+
 def delivery_id(value: Any) -> str:
     """Ids are generated: anything else names no delivery (404), nor another key."""
     if not isinstance(value, str) or not DELIVERY_ID_RE.fullmatch(value):
-        raise NotFound(f"no webhook delivery {str(value)[:100]!r}", code="delivery_not_found")
+        raise delivery_not_found(value)
     return value
 
 
